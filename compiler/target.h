@@ -1,0 +1,46 @@
+/* target.h: code generation targets as a struct of function pointers. The pipeline calls
+ * plan() then emit() and never asks which target it has. target_cpu (cg_cpu.c) and
+ * target_ptx (cg_ptx.c) implement it; shared LLVM-C helpers live in cg_llvm.c. */
+#ifndef ATTNC_TARGET_H
+#define ATTNC_TARGET_H
+
+#include "air.h"
+#include "kernel_abi.h"
+
+typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ } EmitKind;
+
+/* Bytes in the compilation's arena (an object file, PTX text, LLVM IR text). */
+typedef struct Blob {
+    unsigned char *data;
+    size_t size;
+} Blob;
+
+/* What the skeleton was set up as, decided by plan() from the kernel and a documented table.
+ * The runtime reads it to launch: work items, threads, shared memory, tile map shape. */
+typedef struct KernelPlan {
+    const char *entry;       /* symbol name of the entry point */
+    int32_t tile_m, tile_n;  /* query rows per work item / block, keys per tile */
+    int32_t threads;         /* GPU: threads per block */
+    int32_t smem_bytes;      /* GPU: dynamic shared memory */
+    const char *cpu_features;/* CPU: LLVM feature string */
+    const char *cpu_name;    /* CPU: LLVM cpu name */
+    int32_t vector_width;    /* CPU: f32 lanes */
+} KernelPlan;
+
+typedef struct Target {
+    const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a" */
+    bool is_gpu;
+    /* Checks the kernel can run on this target (errors: "not supported on this target yet"
+     * with a location) and fills the plan. */
+    bool (*plan)(const struct Target *t, const AirKernel *k, KernelPlan *plan, Diags *d);
+    /* Generates the kernel as LLVM IR text, assembly (PTX for GPUs) or an object file. */
+    bool (*emit)(const struct Target *t, const AirKernel *k, const KernelPlan *plan,
+                 EmitKind kind, Arena *a, Blob *out, Diags *d);
+} Target;
+
+/* The target of that name, or NULL (the caller reports the known names). */
+const Target *target_find(const char *name);
+/* Names of every target, NULL-terminated, for diagnostics. */
+extern const char *const target_names[];
+
+#endif

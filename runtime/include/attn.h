@@ -1,0 +1,116 @@
+/* attn.h: the public C API of libattn. Compile an attention spec (.attn text) for a CPU or an
+ * NVIDIA GPU, query the kernel's signature, launch it on tensors, and check it against the f64
+ * reference. No LLVM or CUDA type appears here. Every function returns a status; the message
+ * of the last failure on this thread is attn_last_error(). */
+#ifndef ATTN_H
+#define ATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ATTN_API __attribute__((visibility("default")))
+#else
+#define ATTN_API
+#endif
+
+typedef enum AttnStatus {
+    ATTN_OK = 0,
+    ATTN_ERR_SPEC,        /* the spec has errors; attn_last_error() holds the diagnostics */
+    ATTN_ERR_ARG,         /* a bad argument to a call or a launch; the message names it */
+    ATTN_ERR_UNSUPPORTED, /* valid spec, but this target cannot run it (yet) */
+    ATTN_ERR_TARGET,      /* unknown target, or the device is missing */
+    ATTN_ERR_CUDA,        /* a CUDA driver call failed; the message has its name and code */
+    ATTN_ERR_IO,          /* a file could not be read or the cache written */
+    ATTN_ERR_NOMEM,
+    ATTN_ERR_INTERNAL
+} AttnStatus;
+
+typedef enum AttnDtype { ATTN_F32, ATTN_F16, ATTN_BF16, ATTN_I32, ATTN_F64 } AttnDtype;
+
+enum { ATTN_MAX_RANK = 8 };
+
+/* A tensor view: data pointer, element type, shape and strides counted in elements (not
+ * bytes). The last dimension of q, k, v and o must be contiguous (stride 1). For a CUDA
+ * kernel, data is a device pointer. */
+typedef struct AttnTensor {
+    void *data;
+    AttnDtype dtype;
+    int32_t rank;
+    int64_t shape[ATTN_MAX_RANK];
+    int64_t strides[ATTN_MAX_RANK];
+} AttnTensor;
+
+typedef struct AttnKernel AttnKernel;
+
+typedef struct AttnDefine {
+    const char *name;     /* a const of the spec */
+    double value;
+} AttnDefine;
+
+typedef struct AttnCompileOptions {
+    const char *target;           /* "native" (default when NULL), "x86-64-v3", "x86-64-v4",
+                                     "sm_80", "sm_90a" */
+    const AttnDefine *defines;    /* overrides of spec consts, as -D does */
+    int32_t ndefines;
+    int32_t no_cache;             /* 1: do not read or write the disk cache */
+} AttnCompileOptions;
+
+/* Compile spec text; `name` is used in diagnostics ("<string>" when NULL). The cache directory
+ * is $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attnc, else ~/.cache/attnc. */
+ATTN_API AttnStatus attn_compile(const char *spec, const char *name,
+                                 const AttnCompileOptions *opts, AttnKernel **out);
+ATTN_API AttnStatus attn_compile_file(const char *path, const AttnCompileOptions *opts,
+                                      AttnKernel **out);
+ATTN_API void attn_kernel_free(AttnKernel *k);
+
+/* ---- signature ----------------------------------------------------------------------------
+ * Tensors are numbered in declaration order; params too. */
+typedef enum AttnArgKind { ATTN_ARG_IN, ATTN_ARG_OUT } AttnArgKind;
+
+ATTN_API const char *attn_kernel_name(const AttnKernel *k);
+ATTN_API const char *attn_kernel_target(const AttnKernel *k);
+ATTN_API int32_t attn_kernel_num_tensors(const AttnKernel *k);
+ATTN_API const char *attn_kernel_tensor_name(const AttnKernel *k, int32_t i);
+ATTN_API AttnArgKind attn_kernel_tensor_kind(const AttnKernel *k, int32_t i);
+ATTN_API AttnDtype attn_kernel_tensor_dtype(const AttnKernel *k, int32_t i);
+ATTN_API int32_t attn_kernel_tensor_rank(const AttnKernel *k, int32_t i);
+ATTN_API int32_t attn_kernel_num_params(const AttnKernel *k);
+ATTN_API const char *attn_kernel_param_name(const AttnKernel *k, int32_t i);
+/* Default value of param i; returns 0 when it has none (then every launch must give it). */
+ATTN_API int32_t attn_kernel_param_default(const AttnKernel *k, int32_t i, double *value);
+/* Index of a tensor or param by name, or -1. */
+ATTN_API int32_t attn_kernel_tensor_index(const AttnKernel *k, const char *name);
+ATTN_API int32_t attn_kernel_param_index(const AttnKernel *k, const char *name);
+
+/* ---- launch -------------------------------------------------------------------------------
+ * tensors: one per declared tensor, in declaration order. params: one value per declared
+ * param, in order, or NULL to use every default. On error nothing is written to the outputs. */
+typedef struct AttnLaunchOptions {
+    void *stream;         /* CUDA: a CUstream (NULL = the default stream); ignored on CPU */
+    int32_t num_threads;  /* CPU: worker threads (0 = all cores); ignored on GPU */
+} AttnLaunchOptions;
+
+ATTN_API AttnStatus attn_launch(AttnKernel *k, const AttnTensor *tensors, int32_t ntensors,
+                                const double *params, int32_t nparams,
+                                const AttnLaunchOptions *opts);
+
+/* The f64 reference: evaluates the spec's math directly (no tiling) on host tensors and
+ * writes the outputs in their dtypes (pass ATTN_F64 outputs for full precision). For a CUDA
+ * kernel the tensors must still be host memory. */
+ATTN_API AttnStatus attn_reference(const AttnKernel *k, const AttnTensor *tensors,
+                                   int32_t ntensors, const double *params, int32_t nparams);
+
+/* The message of the last failure on this thread ("" when none). */
+ATTN_API const char *attn_last_error(void);
+ATTN_API const char *attn_status_name(AttnStatus s);
+ATTN_API const char *attn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
