@@ -39,13 +39,15 @@ static RtJit *build(const AirKernel *k, int32_t root, int lanes, MathFn *fn)
     LLVMTypeRef vt = cg_vec_type(cg.t_f32, lanes);
     env.score = LLVMBuildLoad2(cg.b, vt, cg_gep(&cg, cg.t_f32, LLVMGetParam(f, 0), l.iv), "");
     env.qk = LLVMBuildLoad2(cg.b, vt, cg_gep(&cg, cg.t_f32, LLVMGetParam(f, 1), l.iv), "");
+    LLVMSetAlignment(env.score, 4);   /* the arrays are only float-aligned */
+    LLVMSetAlignment(env.qk, 4);
     LLVMValueRef v = cg_hook_emit(&env, root);
     if (!v) goto out;
     LLVMTypeRef et = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind
                          ? LLVMGetElementType(LLVMTypeOf(v)) : LLVMTypeOf(v);
     if (et == cg.t_i1) v = LLVMBuildUIToFP(cg.b, v, vt, "");
     else if (et == cg.t_i32) v = LLVMBuildSIToFP(cg.b, v, vt, "");
-    LLVMBuildStore(cg.b, v, cg_gep(&cg, cg.t_f32, LLVMGetParam(f, 2), l.iv));
+    LLVMSetAlignment(LLVMBuildStore(cg.b, v, cg_gep(&cg, cg.t_f32, LLVMGetParam(f, 2), l.iv)), 4);
     cg_loop_end(&cg, &l, NULL);
     LLVMBuildRetVoid(cg.b);
     Blob obj;
