@@ -139,11 +139,59 @@ void rt_jit_free(AttnKernel *k);
 AttnStatus rt_gpu_load(AttnKernel *k);
 AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream);
 void rt_gpu_free(AttnKernel *k);
+/* GPU memory for `attnc run` and the tests: allocate, copy each way, wait for the stream. */
+AttnStatus rt_dev_alloc(size_t bytes, void **ptr);
+void rt_dev_free(void *ptr);
+AttnStatus rt_dev_upload(void *dst, const void *src, size_t bytes);
+AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes);
+AttnStatus rt_dev_sync(void *stream);
 /* f16 / bf16 conversions of one value. */
 float rt_half_to_f32(uint16_t h, AttnDtype d);
 uint16_t rt_f32_to_half(float f, AttnDtype d);
 /* Host CPU name and features (for the cache key of "native"); malloc'd, never NULL. */
 char *rt_host_cpu(void);
+
+/* ---- cli_run.c / run_inputs.c: `attnc run` -------------------------------------------------- */
+
+enum { RUN_MAX_DEFINES = 64 };
+
+typedef struct RunDefine {
+    char name[64];
+    double value;
+} RunDefine;
+
+typedef struct RunConfig {
+    const char *spec, *target, *dtype;
+    RunDefine defines[RUN_MAX_DEFINES];
+    int32_t ndefines;
+    int32_t threads, repeat;
+    uint64_t seed;
+    bool no_cache;
+} RunConfig;
+
+/* The tensors of one run: host buffers (inputs random, outputs the kernel's), the reference's
+ * outputs in f64, device copies on a GPU. */
+typedef struct RunData {
+    AttnTensor host[ABI_MAX_TENSORS];
+    AttnTensor ref[ABI_MAX_TENSORS];     /* inputs: = host; outputs: f64 buffers */
+    AttnTensor dev[ABI_MAX_TENSORS];     /* GPU only */
+    int64_t sym[ABI_MAX_SYMS];
+    double params[ABI_MAX_PARAMS];
+    int32_t ntensors, nparams;
+    bool on_gpu;
+} RunData;
+
+/* The spec's text with --dtype applied (malloc'd); NULL with a message printed. */
+char *run_read_spec(const RunConfig *c);
+/* Whether a -D name is a size (a symbol or a role name) or a param of the kernel. */
+bool run_is_size_or_param(const AttnKernel *k, const char *name);
+bool run_make_inputs(const AttnKernel *k, const RunConfig *c, RunData *d);
+void run_print_sizes(const AttnKernel *k, const RunData *d);
+AttnStatus run_launch(AttnKernel *k, RunData *d, const AttnLaunchOptions *o);
+AttnStatus run_reference(const AttnKernel *k, RunData *d);
+/* Prints the errors, tolerances, time and GFLOP/s; false when an error is over tolerance. */
+bool run_report(const AttnKernel *k, RunData *d, double seconds, int32_t repeat);
+void run_free(RunData *d);
 
 /* ---- cli_run.c ------------------------------------------------------------------------------ */
 

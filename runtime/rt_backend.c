@@ -2,6 +2,7 @@
  * f64 reference), the CPU JIT and the CUDA driver. The rest of libattn calls only these
  * rt_ functions, so each piece is wired in one place. */
 #include "rt.h"
+#include "dtype.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,19 @@ const Target *rt_target(const char *name)
 
 AirKernel *rt_air_from_text(Arena *a, const char *text)
 {
-    (void)a, (void)text;
-    missing("the AIR parser");
-    return NULL;
+    Source *src = arena_alloc(a, sizeof *src);
+    if (!src) {
+        rt_fail(ATTN_ERR_NOMEM, "out of memory parsing AIR");
+        return NULL;
+    }
+    *src = (Source){"<kernel AIR>", text, strlen(text)};
+    Diags d;
+    diags_init(&d, a, src);
+    AirKernel *k = air_parse(a, &d);
+    if (k && !air_verify(k, &d, "load")) k = NULL;
+    if (!k) rt_fail(ATTN_ERR_INTERNAL, "the kernel's AIR does not load:\n%s",
+                    diags_render(&d, false));
+    return k;
 }
 
 struct MaskInfo *rt_mask_info(Arena *a, AirKernel *air)
@@ -79,16 +90,41 @@ AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream)
 
 void rt_gpu_free(AttnKernel *k) { (void)k; }
 
+AttnStatus rt_dev_alloc(size_t bytes, void **ptr)
+{
+    (void)bytes;
+    *ptr = NULL;
+    return missing("the CUDA launcher");
+}
+
+void rt_dev_free(void *ptr) { (void)ptr; }
+
+AttnStatus rt_dev_upload(void *dst, const void *src, size_t bytes)
+{
+    (void)dst, (void)src, (void)bytes;
+    return missing("the CUDA launcher");
+}
+
+AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes)
+{
+    (void)dst, (void)src, (void)bytes;
+    return missing("the CUDA launcher");
+}
+
+AttnStatus rt_dev_sync(void *stream)
+{
+    (void)stream;
+    return missing("the CUDA launcher");
+}
+
 float rt_half_to_f32(uint16_t h, AttnDtype d)
 {
-    (void)h, (void)d;
-    return 0;
+    return d == ATTN_BF16 ? dtype_bf16_to_f32(h) : dtype_f16_to_f32(h);
 }
 
 uint16_t rt_f32_to_half(float f, AttnDtype d)
 {
-    (void)f, (void)d;
-    return 0;
+    return d == ATTN_BF16 ? dtype_f32_to_bf16(f) : dtype_f32_to_f16(f);
 }
 
 char *rt_host_cpu(void) { return strdup(""); }
