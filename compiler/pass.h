@@ -55,7 +55,13 @@ typedef struct MaskInfo {
     int32_t nimprecise;   /* nodes the interval evaluator treats as "anything" */
     int32_t *imprecise;
     uint8_t *dep;         /* per node: USE_* bits it depends on (B, H, I, J) */
+    /* The mask's nodes in pool order, split by what they vary with, so the launch-time
+     * evaluator computes each once per (b, h), per query tile, per key tile, or per tile. */
+    int32_t *level[4];    /* MASK_L0 (neither i nor j), MASK_LI, MASK_LJ, MASK_LIJ */
+    int32_t nlevel[4];
 } MaskInfo;
+
+enum { MASK_L0, MASK_LI, MASK_LJ, MASK_LIJ };
 
 /* Analyses the mask hook of a verified kernel. Never fails on a valid kernel (an op without
  * an interval rule is just imprecise); NULL when memory ran out. Notes for --explain only. */
