@@ -130,8 +130,10 @@ struct MaskInfo *rt_mask_info(Arena *a, AirKernel *air);
 AttnStatus rt_tile_map(const AttnKernel *k, AbiArgs *args, uint8_t **map);
 /* The f64 reference on host tensors; outputs written in `out_dtypes` (per tensor). */
 AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes);
-/* Number of visible (i, j) pairs of one (b, h) over the whole launch, summed over b and h. */
-AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs);
+/* Number of visible (b, h, i, j) of a launch, from the mask's map of 1 x 1 tiles; *exact is
+ * false when it is an upper bound (imprecise mask analysis, or a selector). */
+AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs,
+                            bool *exact);
 /* CPU JIT: loads an object and finds the entry; frees it. */
 AttnStatus rt_jit_load(AttnKernel *k);
 void rt_jit_free(AttnKernel *k);

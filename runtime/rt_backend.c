@@ -3,6 +3,7 @@
  * rt_ functions, so each piece is wired in one place. */
 #include "rt.h"
 #include "dtype.h"
+#include "pass.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,27 +45,83 @@ AirKernel *rt_air_from_text(Arena *a, const char *text)
 
 struct MaskInfo *rt_mask_info(Arena *a, AirKernel *air)
 {
-    (void)a, (void)air;
-    return NULL;
+    Diags d;
+    diags_init(&d, a, NULL);
+    return pass_mask_tiles(a, air, &d);
+}
+
+/* The tile map of `args` for tiles of tm x tn (malloc'd into *map; NULL when none). */
+static AttnStatus build_map(const AttnKernel *k, AbiArgs *args, int32_t tm, int32_t tn,
+                            uint8_t **map)
+{
+    *map = NULL;
+    args->tiles = NULL;
+    args->tile_sb = args->tile_sh = args->tile_sq = 0;
+    if (!k->mask || tm <= 0 || tn <= 0) return ATTN_OK;
+    size_t size = mask_tile_map_size(k->mask, k->air, args, tm, tn, &args->tile_sb,
+                                     &args->tile_sh, &args->tile_sq);
+    if (size == 0) return ATTN_OK;
+    uint8_t *m = malloc(size);
+    if (!m) return rt_fail(ATTN_ERR_NOMEM, "out of memory for a tile map of %zu bytes", size);
+    char err[512];
+    if (!mask_tile_map(k->mask, k->air, args, tm, tn, m, size, err, sizeof err)) {
+        free(m);
+        return rt_fail(ATTN_ERR_ARG, "%s", err);
+    }
+    *map = m;
+    args->tiles = m;
+    return ATTN_OK;
 }
 
 AttnStatus rt_tile_map(const AttnKernel *k, AbiArgs *args, uint8_t **map)
 {
-    (void)k;
-    args->tiles = NULL;
-    *map = NULL;
+    /* On a GPU the side tensors are device memory, which the host-side map cannot read: such
+     * masks are evaluated in every tile (the map stays NULL). */
+    if (k->is_gpu && k->mask && k->mask->tensors) {
+        *map = NULL;
+        args->tiles = NULL;
+        return ATTN_OK;
+    }
+    return build_map(k, args, k->plan.tile_m, k->plan.tile_n, map);
+}
+
+AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs,
+                            bool *exact)
+{
+    /* The map of 1 x 1 tiles classifies single elements: FULL is visible, EMPTY is not.
+     * PARTIAL remains only where the interval evaluation is imprecise; it is counted as
+     * visible and the count flagged as an upper bound. */
+    AbiArgs a = *args;
+    uint8_t *map;
+    AttnStatus st = build_map(k, &a, 1, 1, &map);
+    if (st != ATTN_OK) return st;
+    const AbiTensor *q = &args->t[k->air->tq], *kt = &args->t[k->air->tk];
+    int64_t B = q->shape[0], H = q->shape[1], lq = q->shape[2], lk = kt->shape[2];
+    double n = 0;
+    int64_t partial = 0;
+    if (!map) {
+        n = (double)B * (double)H * (double)lq * (double)lk;
+        partial = k->mask && k->mask->has_mask;
+    } else {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t i = 0; i < lq; i++) {
+                    const uint8_t *row = map + b * a.tile_sb + h * a.tile_sh + i * a.tile_sq;
+                    for (int64_t j = 0; j < lk; j++) {
+                        n += row[j] != TILE_EMPTY;
+                        partial += row[j] == TILE_PARTIAL;
+                    }
+                }
+    }
+    free(map);
+    *pairs = n;
+    *exact = partial == 0 && k->air->sel.kind == SEL_NONE;
     return ATTN_OK;
 }
 
 AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes)
 {
     (void)k, (void)args, (void)dtypes;
-    return missing("the f64 reference");
-}
-
-AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs)
-{
-    (void)k, (void)args, (void)pairs;
     return missing("the f64 reference");
 }
 
