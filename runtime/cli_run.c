@@ -172,8 +172,9 @@ int rt_cli_run(int argc, char **argv)
     AttnStatus st = compile(&c, text, &k, &compile_s);
     free(text);
     if (st != ATTN_OK) {
-        fprintf(stderr, "%s%s%s\n", st == ATTN_ERR_SPEC ? "" : "attnc run: ", attn_last_error(),
-                st == ATTN_ERR_SPEC ? "" : "");
+        /* spec diagnostics are already rendered clang-style, one per line */
+        if (st == ATTN_ERR_SPEC) fputs(attn_last_error(), stderr);
+        else fprintf(stderr, "attnc run: %s\n", attn_last_error());
         return 1;
     }
     RunData d;

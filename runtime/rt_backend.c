@@ -4,7 +4,24 @@
 #include "rt.h"
 #include "dtype.h"
 #include "pass.h"
+#include "pipeline.h"
 
+/* The JIT, the CUDA layer and the targets are compiled in when their headers exist. */
+#if __has_include("./jit.h")
+#include "./jit.h"
+#define RT_HAVE_JIT 1
+#endif
+#if __has_include("./cuda.h")
+#include "./cuda.h"
+#define RT_HAVE_CUDA 1
+#endif
+#if __has_include("cg_llvm.h")
+#define RT_HAVE_TARGETS 1
+#endif
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,14 +33,52 @@ static AttnStatus missing(const char *what)
 AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
                            const AttnCompileOptions *opts, RtEntry *e)
 {
-    (void)a, (void)text, (void)name, (void)opts, (void)e;
-    return missing("the compiler");
+    const char *target = opts && opts->target ? opts->target : "native";
+    Define *defs = NULL;
+    int32_t nd = opts ? opts->ndefines : 0;
+    if (nd > 0) {
+        defs = arena_alloc(a, sizeof *defs * (size_t)nd);
+        if (!defs) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+        for (int32_t i = 0; i < nd; i++) defs[i] = (Define){opts->defines[i].name,
+                                                            opts->defines[i].value};
+    }
+    const Target *t = rt_target(target);
+    Source *src = arena_alloc(a, sizeof *src);
+    if (!src) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    *src = (Source){name, text, strlen(text)};
+    Diags d;
+    diags_init(&d, a, src);
+    CompileRequest req = {.text = text, .len = src->len, .name = name, .target = target,
+                          .defines = defs, .ndefines = nd, .kernel = opts ? opts->kernel : NULL,
+                          .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ};
+    Compiled c;
+    if (!pipeline_compile(a, &d, &req, &c)) {
+        const char *msg = diags_render(&d, false);
+        /* The spec is checked before the target is looked up: with no located error, a
+         * missing target is what failed. */
+        bool located = false;
+        for (size_t i = 0; i < d.count; i++) located |= d.items[i].has_loc;
+        AttnStatus st = !located && !t ? ATTN_ERR_TARGET : ATTN_ERR_SPEC;
+        for (size_t i = 0; i < d.count; i++)
+            if (strstr(d.items[i].msg, "not supported on this target")) st = ATTN_ERR_UNSUPPORTED;
+        return rt_fail(st, "%s", msg ? msg : "compilation failed");
+    }
+    e->target = c.target->name;
+    e->air_text = air_print(a, c.air);
+    e->plan = c.plan;
+    e->code = c.code;
+    if (!e->air_text) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    return ATTN_OK;
 }
 
 const Target *rt_target(const char *name)
 {
+#if RT_HAVE_TARGETS
+    return target_find(name);
+#else
     (void)name;
     return NULL;
+#endif
 }
 
 AirKernel *rt_air_from_text(Arena *a, const char *text)
@@ -125,6 +180,27 @@ AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype
     return missing("the f64 reference");
 }
 
+#if RT_HAVE_JIT
+AttnStatus rt_jit_load(AttnKernel *k)
+{
+    char err[1024];
+    RtJit *j = rt_jit_create(err, sizeof err);
+    if (!j) return rt_fail(ATTN_ERR_TARGET, "cannot create the CPU JIT: %s", err);
+    k->jit = j;
+    if (!rt_jit_add_object(j, k->code.data, k->code.size, err, sizeof err))
+        return rt_fail(ATTN_ERR_INTERNAL, "cannot load the kernel's object: %s", err);
+    void *fn = rt_jit_lookup(j, k->plan.entry, err, sizeof err);
+    if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", k->plan.entry, err);
+    k->cpu_entry = (AbiCpuEntry)fn;
+    return ATTN_OK;
+}
+
+void rt_jit_free(AttnKernel *k)
+{
+    rt_jit_dispose(k->jit);
+    k->jit = NULL;
+}
+#else
 AttnStatus rt_jit_load(AttnKernel *k)
 {
     (void)k;
@@ -132,7 +208,77 @@ AttnStatus rt_jit_load(AttnKernel *k)
 }
 
 void rt_jit_free(AttnKernel *k) { (void)k; }
+#endif
 
+#if RT_HAVE_CUDA
+AttnStatus rt_gpu_load(AttnKernel *k)
+{
+    RtCudaKernel *ck = arena_alloc(&k->arena, sizeof *ck);
+    if (!ck) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    /* The code is NUL-terminated by rt_kernel_load, as cuModuleLoadData wants PTX text. */
+    AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, k->plan.entry,
+                                   k->plan.threads, k->plan.smem_bytes, ck);
+    if (st == ATTN_OK) k->gpu = ck;
+    return st;
+}
+
+AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream)
+{
+    AbiArgs a = *args;
+    RtDevPtr map = 0;
+    size_t map_bytes = 0;
+    if (args->tiles) {
+        /* The map's extent: the largest index the kernel can read, plus one. */
+        const AbiTensor *q = &args->t[k->air->tq], *kt = &args->t[k->air->tk];
+        int64_t nq = (q->shape[2] + args->tile_m - 1) / args->tile_m;
+        int64_t nk = (kt->shape[2] + args->tile_n - 1) / args->tile_n;
+        map_bytes = (size_t)((q->shape[0] - 1) * args->tile_sb + (q->shape[1] - 1) * args->tile_sh +
+                             (nq - 1) * args->tile_sq + nk);
+        AttnStatus st = rt_cuda_malloc(0, map_bytes, &map);
+        if (st == ATTN_OK) st = rt_cuda_upload(map, args->tiles, map_bytes);
+        if (st != ATTN_OK) return st;
+        a.tiles = (const uint8_t *)(uintptr_t)map;
+    }
+    const RtCudaKernel *ck = k->gpu;
+    int64_t qblocks = rt_query_blocks(k, args);
+    AttnStatus st = rt_cuda_launch(ck, (uint32_t)qblocks, (uint32_t)args->t[k->air->tq].shape[1],
+                                   (uint32_t)args->t[k->air->tq].shape[0], stream, &a);
+    if (map) {
+        /* The launch is asynchronous: wait for it before the map is freed. */
+        AttnStatus s2 = rt_cuda_stream_sync(stream);
+        if (st == ATTN_OK) st = s2;
+        rt_cuda_free(map);
+    }
+    return st;
+}
+
+void rt_gpu_free(AttnKernel *k) { k->gpu = NULL; /* modules stay in the driver's cache */ }
+
+AttnStatus rt_dev_alloc(size_t bytes, void **ptr)
+{
+    RtDevPtr p = 0;
+    AttnStatus st = rt_cuda_malloc(0, bytes, &p);
+    *ptr = (void *)(uintptr_t)p;
+    return st;
+}
+
+void rt_dev_free(void *ptr)
+{
+    if (ptr) rt_cuda_free((RtDevPtr)(uintptr_t)ptr);
+}
+
+AttnStatus rt_dev_upload(void *dst, const void *src, size_t bytes)
+{
+    return rt_cuda_upload((RtDevPtr)(uintptr_t)dst, src, bytes);
+}
+
+AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes)
+{
+    return rt_cuda_download(dst, (RtDevPtr)(uintptr_t)src, bytes);
+}
+
+AttnStatus rt_dev_sync(void *stream) { return rt_cuda_stream_sync(stream); }
+#else
 AttnStatus rt_gpu_load(AttnKernel *k)
 {
     (void)k;
@@ -174,6 +320,8 @@ AttnStatus rt_dev_sync(void *stream)
     return missing("the CUDA launcher");
 }
 
+#endif
+
 float rt_half_to_f32(uint16_t h, AttnDtype d)
 {
     return d == ATTN_BF16 ? dtype_bf16_to_f32(h) : dtype_f16_to_f32(h);
@@ -184,4 +332,13 @@ uint16_t rt_f32_to_half(float f, AttnDtype d)
     return d == ATTN_BF16 ? dtype_f32_to_bf16(f) : dtype_f32_to_f16(f);
 }
 
-char *rt_host_cpu(void) { return strdup(""); }
+char *rt_host_cpu(void)
+{
+    char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    size_t n = strlen(name) + strlen(feat) + 2;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s %s", name, feat);
+    LLVMDisposeMessage(name);
+    LLVMDisposeMessage(feat);
+    return s ? s : strdup("");
+}
