@@ -2,6 +2,7 @@
  * leaves. The op table comes from the AIR_OPS X-macro, so names, arities and kinds are defined
  * once for the printer, parser, verifier and folder. */
 #include "air.h"
+#include "dtype.h"
 
 #include <math.h>
 #include <string.h>
@@ -135,4 +136,15 @@ bool air_scalar_apply(AirOp op, bool ints, const double *x, double *out)
     }
     *out = r;
     return true;
+}
+
+double air_read_elem(const void *data, AirDtype dt, int64_t off)
+{
+    switch (dt) {
+    case DT_F32: return ((const float *)data)[off];
+    case DT_F16: return dtype_f16_to_f32(((const uint16_t *)data)[off]);
+    case DT_BF16: return dtype_bf16_to_f32(((const uint16_t *)data)[off]);
+    case DT_I32: return ((const int32_t *)data)[off];
+    default: return ((const double *)data)[off];
+    }
 }

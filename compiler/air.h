@@ -200,6 +200,8 @@ AirType air_scalar(AirTypeKind kind);
 const char *air_dtype_name(AirDtype d);
 size_t air_dtype_size(AirDtype d);
 bool air_type_eq(AirType a, AirType b);
+/* Element `off` of a host buffer of dtype dt, as a double (f16/bf16 widened exactly). */
+double air_read_elem(const void *data, AirDtype dt, int64_t off);
 /* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side";
  * "b" "hq" "hkv" "lq" "lk" "other" for symbol roles. */
 extern const char *const air_index_names[IX_COUNT];

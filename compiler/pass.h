@@ -97,8 +97,12 @@ char *mask_explain(Arena *a, const AirKernel *k, const MaskInfo *m, int64_t lq, 
  * (inputs f32/f16/bf16/i32, outputs any of f32/f16/bf16/f64). Softmax kernels: every (b, h,
  * row), query position i = row + args->q_offset, kv head h / (Hq / Hkv), sink in the
  * denominator, lse natural log; a row with no visible key gets o = 0 and lse = -inf (the sink
- * when there is one). Recurrences: S = 0, then per t: S = state hook, o[t] = out hook.
- * Selectors: all scores, top-k, then the masked softmax over the kept keys. Returns false
+ * when there is one). Recurrences: S = 0, then per t: o[t] = out hook, S = state hook, both
+ * evaluated with STATE = the state before step t (an output of the updated state uses the
+ * state hook's node). Selectors: candidates are blocks / keys with a visible key; top-k by
+ * score (ties to the lower index, summed over the GQA group when shared), the own block
+ * counting as one of the k when kept.
+ * Then the masked softmax over the kept keys. Returns false
  * with a diagnostic on an unusable argument (index out of range, bad shape). Slow by design. */
 bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtypes, Diags *d);
 

@@ -10,7 +10,6 @@
  * query tile, the j-only ones once per key tile, the rest once per tile; loads scan their box
  * once per query or key tile (O(Lq + Lk) per (b, h)), never per element of the score matrix. */
 #include "pass.h"
-#include "dtype.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -210,13 +209,7 @@ static double load_elem(const AbiTensor *t, AirDtype dt, const int64_t *ix, int 
 {
     int64_t off = 0;
     for (int d = 0; d < rank; d++) off += ix[d] * t->strides[d];
-    switch (dt) {
-    case DT_F32: return ((const float *)t->data)[off];
-    case DT_F16: return dtype_f16_to_f32(((const uint16_t *)t->data)[off]);
-    case DT_BF16: return dtype_bf16_to_f32(((const uint16_t *)t->data)[off]);
-    case DT_I32: return ((const int32_t *)t->data)[off];
-    default: return ((const double *)t->data)[off];
-    }
+    return air_read_elem(t->data, dt, off);
 }
 
 /* [min, max] of tensor t over the box lo[d]..hi[d] (inclusive). */

@@ -332,6 +332,17 @@ int main(void)
     }
     printf("%-16s %6ld tiles, %5ld conservative PARTIAL, %ld checked\n", "random", st.tiles,
            st.conservative, st.checked);
+
+    /* --explain for a causal mask on 256 x 256 in 16 x 16 tiles: 120 EMPTY, 120 FULL, 16 PARTIAL */
+    reset();
+    mk_causal();
+    char *text = mask_explain(A, K, pass_mask_tiles(A, K, NULL), 256, 256, NULL, 16, 16);
+    printf("%s", text);
+    if (!strstr(text, "256 tiles: 46.9% EMPTY") || !strstr(text, "46.9% FULL") ||
+        !strstr(text, "6.2% PARTIAL") || !strstr(text, "hook mask reads: i, j")) {
+        fprintf(stderr, "unexpected explain text\n");
+        failures++;
+    }
     arena_free(&arena);
     return failures ? 1 : 0;
 }
