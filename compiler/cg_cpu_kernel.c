@@ -12,7 +12,7 @@
  * running max m and sum l in log2 units (exp2 everywhere, scale * log2(e) folded into Q); then
  * rescale O by alpha = exp2(m_old - m_new) and accumulate P V. At the end o = O / l (with the
  * sink in the denominator) and lse = ln 2 * (m + log2 l); a row that saw no key gets o = 0 and
- * lse = -inf. */
+ * lse = -inf, or lse = the sink when there is one (as air_reference defines it). */
 #include "cg_cpu.h"
 
 #include <math.h>
@@ -450,8 +450,7 @@ static bool finish(Skel *k)
     LLVMValueRef LSE = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
     for (int c = 0; c < CM; c++) {
         LLVMValueRef m = vload(k, k->M, i64c(k, c * N), 64), l = vload(k, k->L, i64c(k, c * N), 64);
-        LLVMValueRef has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
-        LLVMValueRef inv, lse2;
+        LLVMValueRef has, inv, lse2;
         if (ak->hook[HOOK_SINK] >= 0) {
             k->env.idx[IX_I] = k->ivec[c];
             k->env.idx[IX_J] = NULL;
@@ -459,12 +458,17 @@ static bool finish(Skel *k)
             LLVMValueRef sk = cg_hook_emit(&k->env, ak->hook[HOOK_SINK]);
             if (!sk) return false;
             sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
+            /* A row that saw no key still has the sink: o = 0 and lse = the sink. */
             LLVMValueRef mx = cg_fmax(cg, m, sk);
+            LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, N), "");
+            mx = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mx, "");
             LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, mx, ""));
             LLVMValueRef lt = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, sk, mx, "")));
+            has = LLVMBuildFCmp(k->b, LLVMRealOGT, lt, cg_f32(cg, 0.0, N), "");
             inv = LLVMBuildFDiv(k->b, f, lt, "");
             lse2 = LLVMBuildFAdd(k->b, mx, cg_log2(cg, lt), "");
         } else {
+            has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
             inv = LLVMBuildFDiv(k->b, cg_f32(cg, 1.0, N), l, "");
             lse2 = LLVMBuildFAdd(k->b, m, cg_log2(cg, l), "");
         }
