@@ -37,14 +37,14 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
 {
     memset(p, 0, sizeof *p);
     if (k->kind == KIND_RECURRENT) {
-        diag_error(d, hook_loc(k, HOOK_STATE), "recurrences are not supported on target %s yet",
+        diag_error(d, hook_loc(k, HOOK_STATE), "a recurrence is not supported on target %s yet",
                    t->name);
         diag_hint(d, "compile this spec for sm_80 or sm_90a");
         return false;
     }
     if (k->sel.kind != SEL_NONE) {
         diag_error(d, hook_loc(k, HOOK_SELECT),
-                   "sparsity selectors are not supported on target %s yet", t->name);
+                   "a sparsity selector is not supported on target %s yet", t->name);
         diag_hint(d, "compile this spec for sm_80 or sm_90a, or express the sparsity as a mask");
         return false;
     }
