@@ -6,12 +6,14 @@
 
 #include <string.h>
 
-/* The documented blocking table. AVX-512 has 32 zmm registers: 4 keys x 4 row vectors = 16
- * accumulators for S, 4 rows x 4 vectors = 16 for O. AVX2 has 16 ymm registers: 2 x 4 and
- * 4 x 2. Key tiles are 64 keys either way (the granularity of the tile map). */
+/* The documented blocking table (measured with tests/cpu_codegen/cpu_timing, bench/NOTES.md).
+ * AVX-512 has 32 zmm registers: S^T in 8 keys x 2 row vectors = 16 accumulators (32 query
+ * rows per work item keep Q^T, 16 KiB at D = 128, in L1), O in 4 rows x 4 vectors = 16.
+ * AVX2 has 16 ymm registers: 4 keys x 3 row vectors = 12 (24 rows), O in 6 rows x 2 = 12.
+ * Key tiles are 64 keys either way (the granularity of the tile map). */
 static CpuShape cpu_shape(int lanes)
 {
-    if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
+    if (lanes == 16) return (CpuShape){16, 32, 64, 8, 4, 4};
     return (CpuShape){8, 24, 64, 4, 6, 2};
 }
 
