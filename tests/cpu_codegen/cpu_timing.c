@@ -1,8 +1,9 @@
 /* cpu_timing.c: a manual timing run (not a ctest) of the CPU kernel against OpenBLAS sgemm at
  * the same FLOPs, one thread, in the same process. Build with `make cpu_timing`, then
- *   OPENBLAS_NUM_THREADS=1 ./cpu_timing [target] [L] [D] [heads] [causal]
+ *   OPENBLAS_NUM_THREADS=1 ./cpu_timing [target] [L] [D] [heads] [causal] [f32|bf16] [asm out]
  * FLOPs of attention = 4 * H * (visible pairs) * D; sgemm 2 * M * N * K with M = N = L and
- * K = 2 * D * H (the non-causal count), interleaved, best of 5 each; then sgemm 4096^3 once. */
+ * K chosen for the same count (2 * D * H non-causal, about half that causal), interleaved,
+ * best of 5 each; then sgemm 4096^3 once, the ceiling of BENCH.md. */
 #include <cblas.h>
 #include <time.h>
 
@@ -24,9 +25,10 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     Arena a;
     arena_init(&a);
-    AirKernel *k = tb_new(&a, "bench", DT_F32, DT_F32, D, D, true);
+    AirDtype dt = argc > 6 && !strcmp(argv[6], "bf16") ? DT_BF16 : DT_F32;
+    AirKernel *k = tb_new(&a, "bench", dt, DT_F32, D, D, true);
     if (causal) k->hook[HOOK_MASK] = TB_2(k, OP_LE, TY_BOOL, TB_IDX(k, IX_J), TB_IDX(k, IX_I));
-    if (argc > 6) {   /* also write the assembly there */
+    if (argc > 7) {   /* also write the assembly there */
         Source src = {"<bench>", "", 0};
         Diags d;
         diags_init(&d, &a, &src);
@@ -34,7 +36,7 @@ int main(int argc, char **argv)
         KernelPlan plan;
         Blob out = {0};
         if (t && t->plan(t, k, &plan, &d) && t->emit(t, k, &plan, EMIT_ASM, &a, &out, &d)) {
-            FILE *f = fopen(argv[6], "w");
+            FILE *f = fopen(argv[7], "w");
             if (f) fwrite(out.data, 1, out.size, f), fclose(f);
         }
     }
@@ -43,14 +45,16 @@ int main(int argc, char **argv)
     if (!load_kernel(k, tname, &l)) return 1;
     double tcomp = now() - t0;
     int64_t n = (int64_t)H * L * D;
-    float *q = malloc(n * 4), *kk = malloc(n * 4), *v = malloc(n * 4), *o = malloc(n * 4);
+    Buf qb = buf_new(dt, n, false), kb = buf_new(dt, n, false), vb = buf_new(dt, n, false);
+    float *o = malloc(n * 4);
     float *lse = malloc((size_t)H * L * 4);
-    for (int64_t i = 0; i < n; i++) q[i] = (float)urand(), kk[i] = (float)urand(), v[i] = (float)urand();
+    for (int64_t i = 0; i < n; i++)
+        buf_set(&qb, i, urand()), buf_set(&kb, i, urand()), buf_set(&vb, i, urand());
     AbiArgs *args = calloc(1, sizeof *args);
     int64_t sh[4] = {1, H, L, D}, st[4] = {n, (int64_t)L * D, D, 1};
-    set_tensor(args, 0, q, 4, sh, st);
-    set_tensor(args, 1, kk, 4, sh, st);
-    set_tensor(args, 2, v, 4, sh, st);
+    set_tensor(args, 0, qb.data, 4, sh, st);
+    set_tensor(args, 1, kb.data, 4, sh, st);
+    set_tensor(args, 2, vb.data, 4, sh, st);
     set_tensor(args, 3, o, 4, sh, st);
     set_tensor(args, 4, lse, 3, sh, (int64_t[]){(int64_t)H * L, L, 1});
     int tm = l.plan.tile_m, tn = l.plan.tile_n;
@@ -66,7 +70,7 @@ int main(int argc, char **argv)
         args->tile_sq = nkt;
     }
     double flops = 4.0 * H * pairs * D, best = 1e30, gbest = 1e30;
-    int K = 2 * D * H;
+    int K = (int)(flops / (2.0 * L * L) + 0.5);   /* the same FLOPs as the visible pairs */
     float *A = malloc((size_t)L * K * 4), *B = malloc((size_t)K * L * 4), *C = malloc((size_t)L * L * 4);
     for (int64_t i = 0; i < (int64_t)L * K; i++) A[i] = (float)urand(), B[i] = (float)urand();
     /* Interleaved, best of 5 each, so that both see the same machine load. */
@@ -87,7 +91,8 @@ int main(int argc, char **argv)
     double s0 = now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1.0f, A2, S, B2, S, 0.0f, C2, S);
     double tsq = now() - s0;
-    printf("target %s, L %d, D %d, heads %d, %s, 1 thread, compile+load %.1f ms\n", tname, L, D, H, causal ? "causal" : "non-causal", tcomp * 1e3);
+    printf("target %s, L %d, D %d, heads %d, %s, %s inputs, 1 thread, compile+load %.1f ms\n",
+           tname, L, D, H, causal ? "causal" : "non-causal", dt == DT_BF16 ? "bf16" : "f32", tcomp * 1e3);
     printf("attnc : %.3f s  %.1f GFLOP/s\n", best, flops / best * 1e-9);
     printf("sgemm : %.3f s  %.1f GFLOP/s  (%d x %d x %d)\n", gbest, gflops / gbest * 1e-9, L, L, K);
     printf("sgemm : %.3f s  %.1f GFLOP/s  (%d^3)\n", tsq, 2.0 * S * S * S / tsq * 1e-9, S);
