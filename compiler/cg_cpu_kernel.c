@@ -182,6 +182,7 @@ static bool setup(Skel *k, const KernelPlan *plan)
     LLVMValueRef zero8 = LLVMConstInt(cg->t_i8, 0, 0);
     LLVMBuildMemSet(k->b, k->Qt, zero8, i64c(k, (int64_t)k->dk * tm * 4), 64);
     LLVMBuildMemSet(k->b, k->O, zero8, i64c(k, (int64_t)tm * k->dvp * 4), 64);
+    LLVMBuildMemSet(k->b, k->S, zero8, i64c(k, (int64_t)tn * tm * 4), 64);
     for (int c = 0; c < k->CM; c++) {
         vstore(k, cg_f32(cg, -INFINITY, k->N), k->M, i64c(k, c * k->N), 64);
         vstore(k, cg_f32(cg, 0.0, k->N), k->L, i64c(k, c * k->N), 64);
@@ -243,12 +244,13 @@ static LLVMValueRef logit(Skel *k, LLVMValueRef acc, LLVMValueRef j, int c)
     return LLVMBuildFMul(k->b, z, cg_f32(cg, M_LOG2E, k->N), "");
 }
 
-/* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries). */
+/* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries),
+ * for the first CM row vectors (fewer when the work item has few rows: decode). */
 static bool tile_scores(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef nkb,
-                        LLVMValueRef need_mask)
+                        LLVMValueRef need_mask, int CM)
 {
     CgLlvm *cg = k->cg;
-    int R = k->s.qk_keys, CM = k->CM, N = k->N, tm = k->s.tile_m;
+    int R = k->s.qk_keys, N = k->N, tm = k->s.tile_m;
     CgLoop lb, ld;
     cg_loop_begin(cg, &lb, i64c(k, 0), nkb, i64c(k, 1), 0, NULL, "kb");
     LLVMValueRef krow[8];
@@ -361,8 +363,11 @@ static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
 {
     CgLlvm *cg = k->cg;
     int N = k->N, tm = k->s.tile_m, RP = k->s.pv_rows, nvec = k->dvp / N;
+    /* Only the row blocks that hold valid rows (all of them but for the last work item or
+     * decode). */
+    LLVMValueRef nrb = LLVMBuildSDiv(k->b, add(k, k->nrows, i64c(k, RP - 1)), i64c(k, RP), "");
     CgLoop lr;
-    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, tm / RP), i64c(k, 1), 0, NULL, "pvrow");
+    cg_loop_begin(cg, &lr, i64c(k, 0), nrb, i64c(k, 1), 0, NULL, "pvrow");
     LLVMValueRef r0 = mul(k, lr.iv, i64c(k, RP));
     for (int v0 = 0; v0 < nvec; v0 += k->s.pv_vecs) {
         int C = nvec - v0 < k->s.pv_vecs ? nvec - v0 : k->s.pv_vecs;
@@ -430,7 +435,21 @@ static bool key_tiles(Skel *k)
     if (!k->k_direct) pack_rows(k, ak->tk, k->kbase, k->ks, n0, nvalid, k->Kp, k->dk, k->dk);
     if (!k->v_direct) pack_rows(k, ak->tv, k->vbase, k->vs, n0, nvalid, k->Vp, k->dv, k->dvp);
     LLVMValueRef nkb = LLVMBuildSDiv(k->b, add(k, nvalid, i64c(k, R - 1)), i64c(k, R), "");
-    if (!tile_scores(k, n0, nvalid, nkb, need_mask)) return false;
+    if (k->CM > 1) {
+        /* A work item with at most one vector of rows (decode, the last block) computes only
+         * that vector; the other rows of S keep the zeros of the entry and are never used. */
+        LLVMBasicBlockRef one = cg_block(cg, "qk1"), all = cg_block(cg, "qkall"), join = cg_block(cg, "qkdone");
+        LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLE, k->nrows, i64c(k, k->N), ""), one, all);
+        LLVMPositionBuilderAtEnd(k->b, one);
+        if (!tile_scores(k, n0, nvalid, nkb, need_mask, 1)) return false;
+        LLVMBuildBr(k->b, join);
+        LLVMPositionBuilderAtEnd(k->b, all);
+        if (!tile_scores(k, n0, nvalid, nkb, need_mask, k->CM)) return false;
+        LLVMBuildBr(k->b, join);
+        LLVMPositionBuilderAtEnd(k->b, join);
+    } else if (!tile_scores(k, n0, nvalid, nkb, need_mask, 1)) {
+        return false;
+    }
     tile_softmax(k, mul(k, nkb, i64c(k, R)));
     tile_pv(k, n0, nvalid);
     LLVMBuildBr(k->b, skip);

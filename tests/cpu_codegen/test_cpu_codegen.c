@@ -362,6 +362,7 @@ int main(void)
         {"bf16 in, f32 out, 192/128", DT_BF16, DT_F32, 192, 128, 1, 2, 1, 45, 70, 0, 0, {0}, h_causal, NULL, NULL, r_causal, NULL, F},
         {"bf16 in and out, d128", DT_BF16, DT_BF16, 128, 128, 2, 2, 2, 65, 129, 1, 0, {0}, NULL, NULL, NULL, NULL, NULL, 4e-3},
         {"f16 in, f32 out, d256", DT_F16, DT_F32, 256, 256, 1, 1, 1, 20, 300, 0, 0, {0}, NULL, NULL, NULL, NULL, NULL, F},
+        {"f32 decode Lq 1, GQA 8/2", DT_F32, DT_F32, 128, 128, 2, 8, 2, 1, 333, 0, 0, {0}, h_causal, NULL, NULL, r_causal, NULL, F},
         {"f32 d16 tiny", DT_F32, DT_F32, 16, 16, 3, 1, 1, 5, 3, 0, 0, {0}, NULL, NULL, NULL, NULL, NULL, F},
         {"tilemap all EMPTY", DT_F32, DT_F32, 64, 64, 1, 1, 1, 70, 128, 0, 2, {0}, NULL, NULL, NULL, NULL, NULL, F},
         {"tilemap FULL skips mask", DT_F32, DT_F32, 64, 64, 1, 1, 1, 70, 128, 0, 3, {0}, h_never, NULL, NULL, NULL, NULL, F},
