@@ -63,7 +63,7 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
         for (size_t i = 0; i < d.count; i++) located |= d.items[i].has_loc;
         AttnStatus st = !located && !t ? ATTN_ERR_TARGET : ATTN_ERR_SPEC;
         for (size_t i = 0; i < d.count; i++)
-            if (strstr(d.items[i].msg, "not supported on this target")) st = ATTN_ERR_UNSUPPORTED;
+            if (strstr(d.items[i].msg, "not supported on")) st = ATTN_ERR_UNSUPPORTED;
         return rt_fail(st, "%s", msg ? msg : "compilation failed");
     }
     e->target = c.target->name;
