@@ -15,6 +15,9 @@
 #include "./cuda.h"
 #define RT_HAVE_CUDA 1
 #endif
+#if __has_include("../compiler/air_eval.c")
+#define RT_HAVE_REFERENCE 1
+#endif
 #if __has_include("cg_llvm.h")
 #define RT_HAVE_TARGETS 1
 #endif
@@ -60,7 +63,7 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
         for (size_t i = 0; i < d.count; i++) located |= d.items[i].has_loc;
         AttnStatus st = !located && !t ? ATTN_ERR_TARGET : ATTN_ERR_SPEC;
         for (size_t i = 0; i < d.count; i++)
-            if (strstr(d.items[i].msg, "not supported on this target")) st = ATTN_ERR_UNSUPPORTED;
+            if (strstr(d.items[i].msg, "not supported on")) st = ATTN_ERR_UNSUPPORTED;
         return rt_fail(st, "%s", msg ? msg : "compilation failed");
     }
     e->target = c.target->name;
@@ -176,8 +179,22 @@ AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pa
 
 AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes)
 {
+#if RT_HAVE_REFERENCE
+    Arena a;
+    arena_init(&a);
+    Diags d;
+    diags_init(&d, &a, NULL);
+    AttnStatus st = ATTN_OK;
+    if (!air_reference(k->air, args, dtypes, &d)) {
+        const char *msg = diags_render(&d, false);
+        st = rt_fail(ATTN_ERR_ARG, "reference: %s", msg && *msg ? msg : "failed");
+    }
+    arena_free(&a);
+    return st;
+#else
     (void)k, (void)args, (void)dtypes;
     return missing("the f64 reference");
+#endif
 }
 
 #if RT_HAVE_JIT
