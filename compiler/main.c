@@ -148,6 +148,10 @@ static bool explain(Output *o, Diags *d)
     const Cli *cli = o->cli;
     KernelPlan plan = {.tile_m = 64, .tile_n = 64};
     const Target *t = o->c.target ? o->c.target : target_find(cli->target);
+    if (!t && cli->target) {
+        diag_error_noloc(d, "unknown target '%s'", cli->target);
+        return false;
+    }
     if (t && !o->c.target && !t->plan(t, o->c.air, &plan, d)) return false;
     if (o->c.target) plan = o->c.plan;
     printf("kernel %s: %s, head dims %d / %d\n", o->c.air->name,
