@@ -1,6 +1,6 @@
 /* cpu_timing.c: a manual timing run (not a ctest) of the CPU kernel against OpenBLAS sgemm at
  * the same FLOPs, one thread, in the same process. Build with `make cpu_timing`, then
- *   OPENBLAS_NUM_THREADS=1 ./cpu_timing [target] [L] [D] [heads] [causal] [f32|bf16] [Lq]
+ *   OPENBLAS_NUM_THREADS=1 ./cpu_timing [target] [L] [D] [heads] [causal] [f32|bf16] [Lq] [kv heads]
  * (Lq defaults to L; Lq = 1 is decode, reported as GB/s of K and V read too). With
  * ATTNC_ASM=path the kernel's assembly is written there.
  * FLOPs of attention = 4 * H * (visible pairs) * D; sgemm 2 * M * N * K with M = N = L and
@@ -48,14 +48,15 @@ int main(int argc, char **argv)
     if (!load_kernel(k, tname, &l)) return 1;
     double tcomp = now() - t0;
     int Lq = argc > 7 ? atoi(argv[7]) : L;
-    int64_t n = (int64_t)H * L * D, nq = (int64_t)H * Lq * D;
+    int Hkv = argc > 8 ? atoi(argv[8]) : H;
+    int64_t n = (int64_t)Hkv * L * D, nq = (int64_t)H * Lq * D;
     Buf qb = buf_new(dt, nq, false), kb = buf_new(dt, n, false), vb = buf_new(dt, n, false);
     float *o = malloc(nq * 4);
     float *lse = malloc((size_t)H * Lq * 4);
     for (int64_t i = 0; i < n; i++) buf_set(&kb, i, urand()), buf_set(&vb, i, urand());
     for (int64_t i = 0; i < nq; i++) buf_set(&qb, i, urand());
     AbiArgs *args = calloc(1, sizeof *args);
-    int64_t sh[4] = {1, H, L, D}, st[4] = {n, (int64_t)L * D, D, 1};
+    int64_t sh[4] = {1, Hkv, L, D}, st[4] = {n, (int64_t)L * D, D, 1};
     int64_t shq[4] = {1, H, Lq, D}, stq[4] = {nq, (int64_t)Lq * D, D, 1};
     set_tensor(args, 0, qb.data, 4, shq, stq);
     set_tensor(args, 1, kb.data, 4, sh, st);
