@@ -83,6 +83,7 @@ def main():
     check([t.name for t in kern.tensors] == ["q", "k", "v", "o"], "tensor names in order")
     check([t.kind for t in kern.tensors] == ["in", "in", "in", "out"], "tensor kinds")
     check(all(t.dtype == attn.F32 and t.rank == 4 for t in kern.tensors), "dtypes and ranks")
+    check(kern.tensors[1].dims == ["B", "Hkv", "Lk", 32], "dims of k: %s" % kern.tensors[1].dims)
     check(kern.params == {"window": 16.0}, "param window with default 16")
     check(not kern.is_cuda, "a CPU target (%s)" % kern.target)
 
