@@ -473,47 +473,89 @@ static int run_impl(Bench *bn, int impl, int threads)
     return 0;
 }
 
-static Row measure(Bench *bn, int impl, int threads, int quick)
+/* One timed run; a ceiling run is followed by a pause, since OpenBLAS's threads spin for a
+ * while after a call and would take the cores from whatever runs next. */
+static void pause_after_blas(void)
+{
+    openblas_set_num_threads(1);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+}
+
+static double time_once(Bench *bn, int impl, int threads)
+{
+    double t0 = now();
+    run_impl(bn, impl, threads);
+    double t = now() - t0;
+    if (impl == IM_CEIL) pause_after_blas();
+    return t;
+}
+
+/* The checked run (also the warm-up): poisons the output, runs, compares with f64. Returns
+ * the run's time, or a negative value with row->note set when the row fails. */
+static double check_impl(Bench *bn, Row *row)
 {
     const Case *c = bn->c;
-    Row row = {.c = c, .impl = impl, .threads = threads, .ok = 1, .err = NAN};
     int64_t n = (int64_t)c->hq * c->lq * D;
     for (int64_t x = 0; x < n; x++) bn->o[x] = NAN;
     double t0 = now();
-    if (!run_impl(bn, impl, threads)) {
-        row.ok = 0;
-        snprintf(row.note, sizeof row.note, "launch: %.140s", attn_last_error());
-        return row;
+    if (!run_impl(bn, row->impl, row->threads)) {
+        snprintf(row->note, sizeof row->note, "launch: %.140s", attn_last_error());
+        return -1;
     }
     double first = now() - t0;
-    if (impl != IM_CEIL) {
-        row.err = check_output(c, bn->in, bn->o);
-        if (!(row.err < 2e-4)) {   /* f32 arithmetic lands far under 1e-3; NaN fails too */
-            row.ok = 0;
-            snprintf(row.note, sizeof row.note, "FAIL: relative error %.3g vs f64", row.err);
-            return row;
+    if (row->impl != IM_CEIL) {
+        row->err = check_output(c, bn->in, bn->o);
+        if (!(row->err < 2e-4)) {   /* f32 arithmetic lands far under 1e-3; NaN fails too */
+            snprintf(row->note, sizeof row->note, "FAIL: relative error %.3g vs f64", row->err);
+            return -1;
         }
     }
-    /* The checked run was the warm-up; slow runs are repeated less. */
-    int reps = first > 2.0 ? 1 : first > 0.4 ? 3 : quick ? 3 : 7;
-    double t[16];
-    for (int r = 0; r < reps; r++) {
-        t0 = now();
-        run_impl(bn, impl, threads);
-        t[r] = now() - t0;
+    return first;
+}
+
+/* Measures the given implementations of one case on `threads` threads into rows[]: each is
+ * checked first, then the timed repetitions go round-robin over the implementations, so a
+ * change in the machine's load falls on all of them alike. Slow ones repeat less. */
+static void measure_case(Bench *bn, const int *impls, int nimpl, int threads, int quick, Row *rows)
+{
+    const Case *c = bn->c;
+    int reps[IM_COUNT] = {0}, maxreps = 0;
+    double t[IM_COUNT][8];
+    for (int m = 0; m < nimpl; m++) {
+        Row *row = &rows[m];
+        *row = (Row){.c = c, .impl = impls[m], .threads = threads, .err = NAN};
+        double first = check_impl(bn, row);
+        if (impls[m] == IM_CEIL) pause_after_blas();
+        if (first < 0) continue;
+        row->ok = 1;
+        reps[m] = first > 2.0 ? 1 : first > 0.4 ? 3 : quick ? 3 : 7;
+        if (reps[m] > maxreps) maxreps = reps[m];
     }
-    qsort(t, reps, sizeof t[0], cmp_double);
-    row.reps = reps;
-    row.ms = 1e3 * t[reps / 2];
-    if (impl == IM_CEIL && is_decode(c))
-        row.rate = 2.0 * kv_bytes(c) / (row.ms * 1e6);     /* bytes read + written */
-    else if (impl == IM_CEIL)
-        row.rate = 2.0 * (double)bn->gemm_n * bn->gemm_n * bn->gemm_n / (row.ms * 1e6);
-    else if (is_decode(c))
-        row.rate = kv_bytes(c) / (row.ms * 1e6);
-    else
-        row.rate = case_flops(c) / (row.ms * 1e6);
-    return row;
+    for (int r = 0; r < maxreps; r++)
+        for (int m = 0; m < nimpl; m++)
+            if (r < reps[m]) t[m][r] = time_once(bn, impls[m], threads);
+    for (int m = 0; m < nimpl; m++) {
+        Row *row = &rows[m];
+        if (!row->ok) continue;
+        qsort(t[m], reps[m], sizeof t[m][0], cmp_double);
+        row->reps = reps[m];
+        row->ms = 1e3 * t[m][reps[m] / 2];
+        double sec = row->ms * 1e-3;
+        if (row->impl == IM_CEIL && is_decode(c))
+            row->rate = 2.0 * kv_bytes(c) / sec / 1e9;     /* bytes read + written */
+        else if (row->impl == IM_CEIL)
+            row->rate = 2.0 * (double)bn->gemm_n * bn->gemm_n * bn->gemm_n / sec / 1e9;
+        else if (is_decode(c))
+            row->rate = kv_bytes(c) / sec / 1e9;
+        else
+            row->rate = case_flops(c) / sec / 1e9;
+    }
+    for (int m = 0; m < nimpl; m++) {
+        rows[m].frac = rows[m].ok && rows[0].ok ? rows[m].rate / rows[0].rate : 0;
+        if (rows[m].impl == IM_CEIL)
+            snprintf(rows[m].note, sizeof rows[m].note, is_decode(c) ? "memcpy of the K and V bytes"
+                     : "sgemm %lld^3", (long long)bn->gemm_n);
+    }
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -652,31 +694,19 @@ int main(int argc, char **argv)
             int th = op.threads[ti];
             omp_set_num_threads(th);
             openblas_set_num_threads(th);
-            double ceiling = 0;
-            int first = nrows;
-            for (int im = IM_CEIL; im >= 0; im--) {   /* ceiling first: the others need it */
-                Row row;
-                if (im == IM_ATTNC && !have_attnc) continue;
-                if (im == IM_NAIVE && case_flops(c) > op.naive_max_gflop * 1e9) {
-                    row = (Row){.c = c, .impl = im, .threads = th, .ok = 0, .err = NAN};
-                    snprintf(row.note, sizeof row.note, "skipped: over %.0f GFLOP at ~6 GFLOP/s",
-                             op.naive_max_gflop);
-                } else {
-                    row = measure(&bn, im, th, op.quick);
-                }
-                if (im == IM_CEIL) {
-                    ceiling = row.rate;
-                    /* OpenBLAS's threads spin for a while after a call; let them sleep before
-                       the next implementation runs on the same cores. */
-                    openblas_set_num_threads(1);
-                    nanosleep(&(struct timespec){0, 200000000}, NULL);
-                }
-                row.frac = row.ok && ceiling > 0 ? row.rate / ceiling : 0;
-                if (im == IM_CEIL && !is_decode(c))
-                    snprintf(row.note, sizeof row.note, "sgemm %lld^3", (long long)bn.gemm_n);
-                else if (im == IM_CEIL)
-                    snprintf(row.note, sizeof row.note, "memcpy of the K and V bytes");
-                rows[nrows++] = row;
+            int first = nrows, impls[IM_COUNT], nimpl = 0;
+            impls[nimpl++] = IM_CEIL;   /* first: the others are quoted against it */
+            impls[nimpl++] = IM_BLAS;
+            if (case_flops(c) <= op.naive_max_gflop * 1e9)
+                impls[nimpl++] = IM_NAIVE;
+            if (have_attnc) impls[nimpl++] = IM_ATTNC;
+            measure_case(&bn, impls, nimpl, th, op.quick, &rows[nrows]);
+            nrows += nimpl;
+            if (case_flops(c) > op.naive_max_gflop * 1e9) {
+                Row *row = &rows[nrows++];
+                *row = (Row){.c = c, .impl = IM_NAIVE, .threads = th, .err = NAN};
+                snprintf(row->note, sizeof row->note, "skipped: over %.0f GFLOP at ~6 GFLOP/s",
+                         op.naive_max_gflop);
             }
             for (int r = first; r < nrows; r++) {
                 const Row *w = &rows[r];
