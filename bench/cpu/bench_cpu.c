@@ -581,24 +581,33 @@ static void cpu_name(char *buf, size_t n)
     if (f) fclose(f);
 }
 
+/* The 1, 5 and 15 minute load averages: on a shared machine, the measure of how far to trust
+ * the absolute numbers of a run. */
+static void read_loadavg(double load[3])
+{
+    load[0] = load[1] = load[2] = -1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+        fclose(la);
+    }
+}
+
 static void write_json(const char *path, const Row *rows, int nrows, const char *cpu,
-                       const char *date, const char *attnc_note)
+                       const char *date, const char *attnc_note, const double load_start[3])
 {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", path);
         return;
     }
-    double load[3] = {0};
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-        fclose(la);
-    }
+    double load[3];
+    read_loadavg(load);
     fprintf(f, "{\n  \"benchmark\": \"attn_bench_cpu\",\n  \"date\": \"%s\",\n  \"cpu\": \"%s\",\n",
             date, cpu);
-    fprintf(f, "  \"cores\": %d,\n  \"loadavg_at_end\": [%.2f, %.2f, %.2f],\n", omp_get_num_procs(),
-            load[0], load[1], load[2]);
+    fprintf(f, "  \"cores\": %d,\n  \"loadavg_at_start\": [%.2f, %.2f, %.2f],\n"
+               "  \"loadavg_at_end\": [%.2f, %.2f, %.2f],\n", omp_get_num_procs(),
+            load_start[0], load_start[1], load_start[2], load[0], load[1], load[2]);
     fprintf(f, "  \"openblas\": \"%s\",\n  \"attnc\": \"%s %s\",\n", openblas_get_config(),
             attn_version(), attnc_note);
     fprintf(f, "  \"rate_units\": \"GFLOP/s (decode: GB/s of K and V read; ceiling rows: sgemm "
@@ -663,8 +672,10 @@ int main(int argc, char **argv)
         attnc_note = have_attnc ? ak.checked : ak.error;
         if (!have_attnc) fprintf(stderr, "attnc unavailable: %s\n", ak.error);
     }
-    printf("attn_bench_cpu %s, %s, %d cores, OpenBLAS %s\n", date, cpu, omp_get_num_procs(),
-           openblas_get_config());
+    double load_start[3];
+    read_loadavg(load_start);
+    printf("attn_bench_cpu %s, %s, %d cores, OpenBLAS %s, load average %.2f\n", date, cpu,
+           omp_get_num_procs(), openblas_get_config(), load_start[0]);
 
     int max_threads = omp_get_num_procs();
     for (int ti = 0; ti < op.nthreads; ti++)
@@ -723,7 +734,7 @@ int main(int argc, char **argv)
         free(bn.cp_src), free(bn.cp_dst);
         free_inputs(&in);
     }
-    write_json(op.out, rows, nrows, cpu, date, attnc_note);
+    write_json(op.out, rows, nrows, cpu, date, attnc_note, load_start);
     for (int b = 0; b < 2; b++)
         for (int cz = 0; cz < 2; cz++)
             if (ak.k[b][cz]) attn_kernel_free(ak.k[b][cz]);
