@@ -352,26 +352,37 @@ def compile_latency(cases, attn, target):
     again (warm, from the disk cache), per distinct spec."""
     rows = []
     seen = set()
+    saved = os.environ.get("ATTN_CACHE_DIR")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ATTN_CACHE_DIR"] = tmp
-        for c in cases:
-            spec = spec_for(c)
-            if spec in seen:
-                continue
-            seen.add(spec)
-            try:
-                t0 = time.perf_counter()
-                attn.compile(spec, target=target)
-                cold = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                attn.compile(spec, target=target)
-                warm = time.perf_counter() - t0
-                rows.append(dict(impl="attnc", case=c["name"], spec=c["kind"], D=c["D"],
-                                 cold_s=cold, warm_s=warm))
-            except Exception as e:
-                rows.append(dict(impl="attnc", case=c["name"], spec=c["kind"], D=c["D"],
-                                 error=str(e).strip().splitlines()[0][:300]))
+        try:
+            measure_compiles(cases, attn, target, seen, rows)
+        finally:
+            if saved is None:
+                del os.environ["ATTN_CACHE_DIR"]
+            else:
+                os.environ["ATTN_CACHE_DIR"] = saved
     return rows
+
+
+def measure_compiles(cases, attn, target, seen, rows):
+    """One row per distinct spec: the first compile (cold cache) and the second (warm)."""
+    for c in cases:
+        spec = spec_for(c)
+        if spec in seen:
+            continue
+        seen.add(spec)
+        row = dict(impl="attnc", case=c["name"], spec=c["kind"], D=c["D"])
+        try:
+            t0 = time.perf_counter()
+            attn.compile(spec, target=target)
+            row["cold_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            attn.compile(spec, target=target)
+            row["warm_s"] = time.perf_counter() - t0
+        except Exception as e:
+            row["error"] = str(e).strip().splitlines()[0][:300]
+        rows.append(row)
 
 
 # ---- plot ---------------------------------------------------------------------------------
