@@ -19,20 +19,31 @@
 #include <string.h>
 
 /* ---- the tile table --------------------------------------------------------------------------
- * Chosen by head dim (the larger of Dk, Dv) and target; measured on an H100 (bench/NOTES.md,
- * "GPU kernel"). All rows: 4 warps (128 threads), 2 K/V stages.
- *   head dim   sm_90a                         sm_80
- *   <= 64      128 x 128 (2 m-tiles / warp)   128 x 128
- *   <= 128     128 x 64  (2 m-tiles / warp)   128 x 64
- *   <= 256     64 x 64   (1 m-tile / warp)    64 x 32   (A100: 163 KB of shared memory)
- * Shared memory: Q tile_m x (D + 8) and stages x tile_n x (Dk + 8 + Dv + 8) elements. */
+ * Chosen by head dim (the larger of Dk, Dv), target and mask; measured on an H100 (mma.sync rows)
+ * and an H200 (wgmma rows), bench/NOTES.md "GPU kernel". Every row has 2 K/V stages.
+ * tile_m x tile_n, warps, CTAs per SM the registers are capped for:
+ *   head dim  sm_90a (wgmma, one warpgroup per 64 rows)        sm_80 (mma.sync, 4 warps)
+ *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
+ *             causal:  64 x 128, 4 warps, 3 CTAs/SM
+ *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
+ *             causal: 128 x 128, 8 warps
+ *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
+ * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
+ * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
 {
-    (void)mask;
     int32_t d = dk > dv ? dk : dv;
-    if (d <= 64) return (PtxTile){4, 2, 128, 2, false};
-    if (d <= 128) return (PtxTile){4, 2, 64, 2, false};
-    return (PtxTile){4, 1, sm >= 90 ? 64 : 32, 2, false};
+    bool causal = mask == PTX_MASK_CAUSAL;
+    if (sm >= 90) {
+        if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
+                                   : (PtxTile){8, 1, 128, 2, false, true, 2};
+        if (d <= 128) return causal ? (PtxTile){8, 1, 128, 2, false, true, 1}
+                                    : (PtxTile){16, 1, 64, 2, false, true, 1};
+        return (PtxTile){8, 1, 64, 2, false, true, 1};
+    }
+    if (d <= 64) return (PtxTile){4, 2, 128, 2, false, false, 1};
+    if (d <= 128) return (PtxTile){4, 2, 64, 2, false, false, 1};
+    return (PtxTile){4, 1, 32, 2, false, false, 1};
 }
 
 void gen_shape(Gen *g, const PtxConfig *c)
@@ -46,9 +57,17 @@ void gen_shape(Gen *g, const PtxConfig *c)
     g->QS = (g->DKP + 8) * 2;
     g->KS = g->QS;
     g->VS = (g->DVP + 8) * 2;
+    g->swz = c->tile.wgmma;
+    if (g->swz) {   /* 64-column chunks, 128 B a row, no padding (the swizzle avoids conflicts) */
+        g->DKP = (c->dk + 63) / 64 * 64;
+        g->DVP = (c->dv + 63) / 64 * 64;
+        g->QS = g->KS = g->VS = 128;
+    }
+    int qrow = g->swz ? g->DKP * 2 : g->QS, vrow = g->swz ? g->DVP * 2 : g->VS;
     g->off_q = 0;
-    g->off_kv = g->BM * g->QS;
-    g->stage_bytes = g->BN * (g->KS + g->VS);
+    g->off_kv = g->BM * qrow;
+    g->voff = g->BN * qrow;
+    g->stage_bytes = g->BN * (qrow + vrow);
     g->smem_bytes = g->off_kv + c->tile.stages * g->stage_bytes;
 }
 
@@ -158,9 +177,9 @@ static void declare_kernel(Gen *g)
     g->args = LLVMGetParam(g->fn, 0);
     g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
     LLVMSetLinkage(g->smem, LLVMExternalLinkage);
-    LLVMSetAlignment(g->smem, 128);
+    LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
     annotate(g, "maxntidx", g->NT);
-    annotate(g, "minctasm", 1);
+    annotate(g, "minctasm", g->c->tile.min_ctas > 1 ? g->c->tile.min_ctas : 1);
     LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
 }
 

@@ -23,6 +23,9 @@ typedef struct PtxTile {
     int32_t block_n;    /* keys per K/V tile (multiple of 16) */
     int32_t stages;     /* K/V shared-memory ring depth (cp.async groups in flight + 1) */
     bool q_in_regs;     /* keep Q's MMA fragments in registers for the whole key loop */
+    bool wgmma;         /* sm_90a: warpgroup MMA (wgmma) from 128B-swizzled shared memory;
+                           needs mtiles 1 and warps a multiple of 4 (64 rows a warpgroup) */
+    int32_t min_ctas;   /* CTAs per SM the registers must allow (.minnctapersm); 0 = 1 */
 } PtxTile;
 
 typedef enum { PTX_MASK_NONE, PTX_MASK_CAUSAL } PtxMask;

@@ -95,8 +95,17 @@ static void load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef s
         LLVMValueRef addr = LLVMBuildAdd(B, base,
             LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, srow, g->i64, ""), stride, ""),
                          LLVMBuildZExt(B, LLVMBuildMul(B, ch, gen_i32(g, 16), ""), g->i64, ""), ""), "");
-        LLVMValueRef dst = gen_add(g, soff, gen_add(g, LLVMBuildMul(B, r, gen_i32(g, pitch), ""),
-                                                    LLVMBuildMul(B, ch, gen_i32(g, 16), "")));
+        LLVMValueRef dst;
+        if (g->swz) {   /* chunk ch / 8, row r, 16-byte unit (ch % 8) ^ (r % 8) */
+            LLVMValueRef u = LLVMBuildXor(B, LLVMBuildAnd(B, ch, gen_i32(g, 7), ""),
+                                          LLVMBuildAnd(B, r, gen_i32(g, 7), ""), "");
+            dst = gen_add(g, soff, gen_add(g,
+                LLVMBuildMul(B, LLVMBuildLShr(B, ch, gen_i32(g, 3), ""), gen_i32(g, rows * 128), ""),
+                gen_add(g, LLVMBuildMul(B, r, gen_i32(g, 128), ""), LLVMBuildMul(B, u, gen_i32(g, 16), ""))));
+        } else {
+            dst = gen_add(g, soff, gen_add(g, LLVMBuildMul(B, r, gen_i32(g, pitch), ""),
+                                           LLVMBuildMul(B, ch, gen_i32(g, 16), "")));
+        }
         LLVMValueRef args[3] = {gen_smem(g, dst), addr,
                                 LLVMBuildSelect(B, ok, gen_i32(g, 16), gen_i32(g, 0), "")};
         /* Inline asm: LLVM 19 cannot select the cp.async.*.s intrinsic with 32-bit shared
@@ -138,7 +147,7 @@ static void load_kv(Gen *g, const Thread *t, LLVMValueRef kb)
     LLVMValueRef so = stage_off(g, kb);
     LLVMValueRef row0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "");
     load_tile(g, t, t->kbase, t->ks2, row0, t->lk, so, g->BN, g->c->dk, g->DKP, g->KS);
-    load_tile(g, t, t->vbase, t->vs2, row0, t->lk, gen_add(g, so, gen_i32(g, g->BN * g->KS)),
+    load_tile(g, t, t->vbase, t->vs2, row0, t->lk, gen_add(g, so, gen_i32(g, g->voff)),
               g->BN, g->c->dv, g->DVP, g->VS);
     LLVMBuildBr(B, done);
     LLVMPositionBuilderAtEnd(B, done);
@@ -276,6 +285,7 @@ bool cg_ptx_build_fa(Gen *g)
     LLVMBuilderRef B = g->B;
     int MT = c->tile.mtiles, NN = g->BN / 8, ND = g->DVP / 8, KQ = g->DKP / 16;
     if (MT > MAXM || NN > MAXN || ND > MAXD) return false;
+    if (g->swz && (MT != 1 || c->tile.warps % 4 || c->tile.q_in_regs || c->sm < 90)) return false;
     Thread t;
     thread_setup(g, &t);
     const float sl2 = c->scale * 1.4426950408889634f;
@@ -315,6 +325,7 @@ bool cg_ptx_build_fa(Gen *g)
     for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->f32, "o");
 
     wait_group(g, c->tile.stages - 2);
+    if (g->swz) wg_fence_proxy(g);   /* cp.async data is read next by the async proxy (wgmma) */
     gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
     load_kv(g, &t, gen_add(g, kb, gen_i32(g, c->tile.stages - 1)));
     commit(g);
@@ -349,7 +360,23 @@ bool cg_ptx_build_fa(Gen *g)
     for (int mt = 0; mt < MT; mt++)
         for (int nt = 0; nt < NN; nt++)
             for (int e = 0; e < 4; e++) s[mt][nt].v[e] = zero;
-    for (int ks = 0; ks < KQ; ks++) {
+    if (g->swz) {   /* one warpgroup: rows 64 * (warp / 4) .. + 63 of the CTA */
+        LLVMValueRef acc[MAXN * 4];
+        for (int i = 0; i < NN * 4; i++) acc[i] = zero;
+        LLVMValueRef qwg = LLVMBuildMul(B, LLVMBuildLShr(B, t.warp, gen_i32(g, 2), ""), gen_i32(g, 64 * 128), "");
+        wg_fence(g);
+        for (int ks = 0; ks < KQ; ks++) {
+            int ch = ks / 4, kb32 = (ks % 4) * 32;
+            LLVMValueRef da = wg_desc(g, gen_add(g, qwg, gen_i32(g, g->off_q + ch * g->BM * 128 + kb32)), 16, 1024);
+            LLVMValueRef db = wg_desc(g, gen_add(g, so, gen_i32(g, ch * g->BN * 128 + kb32)), 16, 1024);
+            wg_mma_ss(g, g->BN, acc, da, db, ks > 0);
+        }
+        wg_commit(g);
+        wg_wait(g, acc, NN * 4);
+        for (int nt = 0; nt < NN; nt++)
+            for (int e = 0; e < 4; e++) s[0][nt].v[e] = acc[nt * 4 + e];
+    }
+    for (int ks = 0; ks < KQ && !g->swz; ks++) {
         Frag qa[MAXM];
         for (int mt = 0; mt < MT; mt++) qa[mt] = c->tile.q_in_regs ? qr[mt][ks] : q_frag(g, &t, mt, ks);
         for (int np = 0; np < NN / 2; np++) {
@@ -450,7 +477,17 @@ bool cg_ptx_build_fa(Gen *g)
             a->v[3] = pack(g, s[mt][2 * kk + 1].v[2], s[mt][2 * kk + 1].v[3]);
         }
     /* O += P V */
-    for (int kk = 0; kk < NN / 2; kk++)
+    if (g->swz) {
+        wg_fence(g);
+        for (int kk = 0; kk < NN / 2; kk++) {
+            LLVMValueRef db = wg_desc(g, gen_add(g, so, gen_i32(g, g->voff + kk * 16 * 128)),
+                                      g->BN * 128, 1024);
+            wg_mma_rs(g, g->DVP, on, pa[0][kk].v, db);
+        }
+        wg_commit(g);
+        wg_wait(g, on, ND * 4);
+    }
+    for (int kk = 0; kk < NN / 2 && !g->swz; kk++)
         for (int dp = 0; dp < ND / 2; dp++) {
             LLVMValueRef vf[4];
             ldsm(g, gen_add(g, so, gen_add(g, t.va, gen_i32(g, kk * 16 * g->VS + dp * 32))), true, vf);

@@ -17,7 +17,8 @@ typedef struct Gen {
     /* derived shape: CTA rows, key tile, threads, padded head dims, shared memory rows
      * (bytes), offsets */
     int BM, BN, NT, DKP, DVP, QS, KS, VS;
-    int off_q, off_kv, stage_bytes, smem_bytes;
+    int off_q, off_kv, voff, stage_bytes, smem_bytes;
+    bool swz;        /* wgmma layout: 64-column chunks of 128-byte swizzled rows */
 } Gen;
 
 /* Fills the derived fields of g from g->c (no LLVM objects needed). */
@@ -39,6 +40,15 @@ LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *ar
 LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty);
 /* Pointer into the dynamic shared memory at byte offset `off` (i32). */
 LLVMValueRef gen_smem(Gen *g, LLVMValueRef off);
+
+/* cg_ptx_wgmma.c: warpgroup MMA pieces (inline PTX). */
+LLVMValueRef wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo);
+void wg_fence(Gen *g);
+void wg_commit(Gen *g);
+void wg_fence_proxy(Gen *g);
+void wg_wait(Gen *g, LLVMValueRef *acc, int n);
+void wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate);
+void wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db);
 
 /* cg_ptx_fa.c: builds the FlashAttention-2 forward body into g->fn. */
 bool cg_ptx_build_fa(Gen *g);
