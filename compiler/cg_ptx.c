@@ -46,7 +46,7 @@ PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
     return (PtxTile){4, 1, 32, 2, false, false, 1};
 }
 
-void gen_shape(Gen *g, const PtxConfig *c)
+void cg_ptx_shape(Gen *g, const PtxConfig *c)
 {
     g->c = c;
     g->NT = 32 * c->tile.warps;
@@ -74,69 +74,10 @@ void gen_shape(Gen *g, const PtxConfig *c)
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, int32_t *smem)
 {
     Gen g;
-    gen_shape(&g, c);
+    cg_ptx_shape(&g, c);
     *tile_m = g.BM;
     *threads = g.NT;
     *smem = g.smem_bytes;
-}
-
-/* ---- builder helpers ------------------------------------------------------------------------ */
-
-LLVMValueRef gen_i32(Gen *g, int64_t v) { return LLVMConstInt(g->i32, (unsigned long long)v, 1); }
-LLVMValueRef gen_i64(Gen *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
-LLVMValueRef gen_f32(Gen *g, float v) { return LLVMConstReal(g->f32, v); }
-LLVMValueRef gen_add(Gen *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(g->B, a, b, ""); }
-
-LLVMValueRef gen_min(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, a, b, ""), a, b, "");
-}
-
-LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSGT, a, b, ""), a, b, "");
-}
-
-LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    LLVMTypeRef ts[2] = {g->f32, g->f32};
-    LLVMValueRef args[2] = {a, b};
-    return gen_call(g, "llvm.maxnum.f32", g->f32, ts, 2, args);
-}
-
-LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
-{
-    LLVMTypeRef ts[3] = {g->f32, g->f32, g->f32};
-    LLVMValueRef args[3] = {a, b, c};
-    return gen_call(g, "llvm.fma.f32", g->f32, ts, 3, args);
-}
-
-LLVMBasicBlockRef gen_block(Gen *g, const char *name)
-{
-    return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
-}
-
-LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *argty, int nargs,
-                      LLVMValueRef *args)
-{
-    LLVMTypeRef fty = LLVMFunctionType(ret, argty, (unsigned)nargs, 0);
-    LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
-    if (!f) f = LLVMAddFunction(g->M, name, fty);
-    return LLVMBuildCall2(g->B, fty, f, args, (unsigned)nargs, "");
-}
-
-LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
-{
-    LLVMValueRef idx = gen_i64(g, (int64_t)off);
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(g->B, g->i8, g->args, &idx, 1, "");
-    LLVMValueRef v = LLVMBuildLoad2(g->B, ty, p, "");
-    LLVMSetAlignment(v, 8 - (unsigned)(off & 4) * (ty == g->i32 || ty == g->f32));
-    return v;
-}
-
-LLVMValueRef gen_smem(Gen *g, LLVMValueRef off)
-{
-    return LLVMBuildGEP2(g->B, g->i8, g->smem, &off, 1, "");
 }
 
 /* ---- module and emission -------------------------------------------------------------------- */
@@ -243,7 +184,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
                                                       LLVMRelocDefault, LLVMCodeModelDefault);
     Gen g;
     memset(&g, 0, sizeof g);
-    gen_shape(&g, c);
+    cg_ptx_shape(&g, c);
     g.C = LLVMContextCreate();
     g.M = LLVMModuleCreateWithNameInContext(c->entry, g.C);
     g.B = LLVMCreateBuilderInContext(g.C);

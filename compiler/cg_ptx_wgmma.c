@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-LLVMValueRef wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo)
+LLVMValueRef cg_ptx_wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo)
 {
     LLVMBuilderRef B = g->B;
     LLVMValueRef addr = LLVMBuildPtrToInt(B, gen_smem(g, off), g->i32, "");
@@ -33,9 +33,9 @@ static void plain_asm(Gen *g, const char *s)
     LLVMBuildCall2(g->B, fty, ia, NULL, 0, "");
 }
 
-void wg_fence(Gen *g) { plain_asm(g, "wgmma.fence.sync.aligned;"); }
-void wg_commit(Gen *g) { plain_asm(g, "wgmma.commit_group.sync.aligned;"); }
-void wg_fence_proxy(Gen *g) { plain_asm(g, "fence.proxy.async.shared::cta;"); }
+void cg_ptx_wg_fence(Gen *g) { plain_asm(g, "wgmma.fence.sync.aligned;"); }
+void cg_ptx_wg_commit(Gen *g) { plain_asm(g, "wgmma.commit_group.sync.aligned;"); }
+void cg_ptx_wg_fence_proxy(Gen *g) { plain_asm(g, "fence.proxy.async.shared::cta;"); }
 
 /* Calls an asm whose operands are n f32 accumulator outputs ($0..), the same n as tied inputs
  * ($n..), then `nextra` inputs ($2n..) with constraints `extra`; replaces acc[] with the results. */
@@ -66,7 +66,7 @@ static int acc_list(char *s, size_t cap, int n)
     return k + snprintf(s + k, cap - (size_t)k, "}");
 }
 
-void wg_wait(Gen *g, LLVMValueRef *acc, int n)
+void cg_ptx_wg_wait(Gen *g, LLVMValueRef *acc, int n)
 {
     acc_asm(g, "wgmma.wait_group.sync.aligned 0;", n, acc, "", NULL, NULL, 0);
 }
@@ -74,7 +74,7 @@ void wg_wait(Gen *g, LLVMValueRef *acc, int n)
 static const char *ab_type(Gen *g) { return g->c->dtype == DT_BF16 ? "bf16.bf16" : "f16.f16"; }
 
 /* acc (m64 x nN, N/2 floats a thread) = [acc +] A(desc) * B(desc); both K-major. */
-void wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate)
+void cg_ptx_wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate)
 {
     char s[2048];
     int n = nn / 2;
@@ -87,7 +87,7 @@ void wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef 
 }
 
 /* acc += A(registers, the mma.m16n8k16 A layout per warp) * B(desc, N-contiguous: transposed). */
-void wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db)
+void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db)
 {
     char s[2048];
     int n = nn / 2;
