@@ -199,6 +199,21 @@ int32_t air_const_bool(Arena *a, AirKernel *k, bool v);
 AirType air_scalar(AirTypeKind kind);
 const char *air_dtype_name(AirDtype d);
 size_t air_dtype_size(AirDtype d);
+bool air_type_eq(AirType a, AirType b);
+/* Element `off` of a host buffer of dtype dt, as a double (f16/bf16 widened exactly). */
+double air_read_elem(const void *data, AirDtype dt, int64_t off);
+/* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side";
+ * "b" "hq" "hkv" "lq" "lk" "other" for symbol roles. */
+extern const char *const air_index_names[IX_COUNT];
+extern const char *const air_role_names[ROLE_SIDE + 1];
+extern const char *const air_sym_role_names[SYM_OTHER + 1];
+extern const char *const air_hook_names[HOOK_COUNT];
+
+/* Applies a scalar op (ARITH, UN_F, BIN_F, CMP, LOGIC, TOF32, TOI32, SELECT) to operand values
+ * x[0..arity). `ints` selects the i32 semantics of ARITH (truncating division, C remainder,
+ * division by 0 gives 0, wrap to 32 bits); otherwise values are real and computed in f64
+ * (callers round to f32 where the kernel would). Returns false for ops that are not scalar. */
+bool air_scalar_apply(AirOp op, bool ints, const double *x, double *out);
 
 /* ---- air_print.c / air_parse.c: the text form ---------------------------------------------- */
 

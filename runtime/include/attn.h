@@ -58,6 +58,8 @@ typedef struct AttnCompileOptions {
     const AttnDefine *defines;    /* overrides of spec consts, as -D does */
     int32_t ndefines;
     int32_t no_cache;             /* 1: do not read or write the disk cache */
+    const char *kernel;           /* which `attention` of a multi-kernel file (NULL = the
+                                     first) */
 } AttnCompileOptions;
 
 /* Compile spec text; `name` is used in diagnostics ("<string>" when NULL). The cache directory
@@ -79,6 +81,10 @@ ATTN_API const char *attn_kernel_tensor_name(const AttnKernel *k, int32_t i);
 ATTN_API AttnArgKind attn_kernel_tensor_kind(const AttnKernel *k, int32_t i);
 ATTN_API AttnDtype attn_kernel_tensor_dtype(const AttnKernel *k, int32_t i);
 ATTN_API int32_t attn_kernel_tensor_rank(const AttnKernel *k, int32_t i);
+/* Dim d of tensor i: its fixed size (and *sym = NULL), or 0 with *sym = the symbol's name
+ * ("Lk") for a runtime size; -1 when out of range. */
+ATTN_API int32_t attn_kernel_tensor_dim(const AttnKernel *k, int32_t i, int32_t d,
+                                        const char **sym);
 ATTN_API int32_t attn_kernel_num_params(const AttnKernel *k);
 ATTN_API const char *attn_kernel_param_name(const AttnKernel *k, int32_t i);
 /* Default value of param i; returns 0 when it has none (then every launch must give it). */
@@ -104,6 +110,33 @@ ATTN_API AttnStatus attn_launch(AttnKernel *k, const AttnTensor *tensors, int32_
  * kernel the tensors must still be host memory. */
 ATTN_API AttnStatus attn_reference(const AttnKernel *k, const AttnTensor *tensors,
                                    int32_t ntensors, const double *params, int32_t nparams);
+
+/* ---- ahead-of-time kernels -----------------------------------------------------------------
+ * `attnc --emit=obj,header spec.attn` writes spec.o and spec.h; the header fills one of these
+ * and calls attn_launch_aot, which validates and launches exactly as attn_launch does. The
+ * kernel is built from the descriptor on the first launch and kept for the process. */
+enum { ATTN_AOT_ABI = 1 };
+
+typedef struct AttnAotKernel {
+    int32_t abi;                  /* ATTN_AOT_ABI of the header */
+    const char *name;             /* the kernel's name */
+    const char *target;           /* "x86-64-v4", "sm_90a", ... */
+    const char *air;              /* the AIR text form */
+    const char *entry;            /* symbol name of the entry point */
+    int32_t tile_m, tile_n, threads, smem_bytes, vector_width;
+    /* CPU: the entry point linked into the program (from spec.o). */
+    void (*cpu_entry)(const void *args, int64_t b, int64_t h, int64_t q_block);
+    /* GPU: the PTX text and its size. */
+    const unsigned char *code;
+    size_t code_size;
+} AttnAotKernel;
+
+ATTN_API AttnStatus attn_launch_aot(const AttnAotKernel *desc, const AttnTensor *tensors,
+                                    int32_t ntensors, const double *params, int32_t nparams,
+                                    const AttnLaunchOptions *opts);
+/* The kernel handle of an AOT kernel (owned by libattn, do not free), for the signature
+ * queries and attn_reference. */
+ATTN_API AttnStatus attn_aot_kernel(const AttnAotKernel *desc, AttnKernel **out);
 
 /* The message of the last failure on this thread ("" when none). */
 ATTN_API const char *attn_last_error(void);

@@ -1,0 +1,114 @@
+/* cg_cpu.c: the x86-64 targets ("x86-64-v4": AVX-512, "x86-64-v3": AVX2 + FMA, "native": the
+ * host's CPU and features). plan() checks that the kernel fits the CPU skeleton (softmax
+ * attention with scalar hooks; no selectors or recurrences yet) and picks the register
+ * blocking; emit() builds the skeleton (cg_cpu_kernel.c) and hands it to cg_llvm_finish. */
+#include "cg_cpu.h"
+
+#include <string.h>
+
+/* The documented blocking table. AVX-512 has 32 zmm registers: 4 keys x 4 row vectors = 16
+ * accumulators for S, 4 rows x 4 vectors = 16 for O. AVX2 has 16 ymm registers: 2 x 4 and
+ * 4 x 2. Key tiles are 64 keys either way (the granularity of the tile map). */
+static CpuShape cpu_shape(int lanes)
+{
+    if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
+    return (CpuShape){8, 24, 64, 4, 6, 2};
+}
+
+static const char *const tensor_roles[] = {"q", "k", "v", "o"};
+
+static bool check_dtype(const AirKernel *k, int t, int role, const char *target, Diags *d)
+{
+    AirDtype dt = k->tensors[t].dtype;
+    if (dt == DT_F32 || dt == DT_F16 || dt == DT_BF16) return true;
+    diag_error_noloc(d, "tensor '%s' (%s) has dtype %s, which target %s does not support",
+                     k->tensors[t].name, tensor_roles[role],
+                     dt == DT_I32 ? "i32" : dt == DT_F64 ? "f64" : "?", target);
+    diag_hint(d, "q, k, v and o must be f32, f16 or bf16");
+    return false;
+}
+
+static Loc hook_loc(const AirKernel *k, AirHook h)
+{
+    return k->hook[h] >= 0 ? k->nodes[k->hook[h]].loc : (Loc){0, 0};
+}
+
+static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
+{
+    memset(p, 0, sizeof *p);
+    if (k->kind == KIND_RECURRENT) {
+        diag_error(d, hook_loc(k, HOOK_STATE), "recurrences are not supported on target %s yet",
+                   t->name);
+        diag_hint(d, "compile this spec for sm_80 or sm_90a");
+        return false;
+    }
+    if (k->sel.kind != SEL_NONE) {
+        diag_error(d, hook_loc(k, HOOK_SELECT),
+                   "sparsity selectors are not supported on target %s yet", t->name);
+        diag_hint(d, "compile this spec for sm_80 or sm_90a, or express the sparsity as a mask");
+        return false;
+    }
+    if (k->dk < 16 || k->dk > 256 || k->dv < 16 || k->dv > 256) {
+        diag_error_noloc(d, "head dims Dk = %d, Dv = %d are outside 16..256", k->dk, k->dv);
+        return false;
+    }
+    int roles[4] = {k->tq, k->tk, k->tv, k->to};
+    for (int r = 0; r < 4; r++)
+        if (!check_dtype(k, roles[r], r, t->name, d)) return false;
+    if (k->tlse >= 0 && k->tensors[k->tlse].dtype != DT_F32) {
+        diag_error_noloc(d, "tensor '%s' (lse) must be f32", k->tensors[k->tlse].name);
+        return false;
+    }
+    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+        return false;
+
+    int lanes;
+    if (!strcmp(t->name, "native")) {
+        char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+        p->cpu_name = arena_strdup(d->arena, name);
+        p->cpu_features = arena_strdup(d->arena, feat);
+        bool avx512 = strstr(feat, "+avx512f") != NULL;
+        bool avx2 = strstr(feat, "+avx2") && strstr(feat, "+fma");
+        LLVMDisposeMessage(name);
+        LLVMDisposeMessage(feat);
+        if (!avx2) {
+            diag_error_noloc(d, "the host CPU has no AVX2 and FMA, which the CPU kernels need");
+            diag_hint(d, "no CPU target of attnc runs on this machine");
+            return false;
+        }
+        lanes = avx512 ? 16 : 8;
+    } else {
+        p->cpu_name = t->name;
+        p->cpu_features = "";
+        lanes = !strcmp(t->name, "x86-64-v4") ? 16 : 8;
+    }
+    CpuShape s = cpu_shape(lanes);
+    p->entry = arena_printf(d->arena, "attn_%s", k->name);
+    p->tile_m = s.tile_m;
+    p->tile_n = s.tile_n;
+    p->threads = 1;
+    p->vector_width = lanes;
+    return p->entry && p->cpu_name && p->cpu_features;
+}
+
+static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
+                     Arena *a, Blob *out, Diags *d)
+{
+    cg_llvm_init_x86();
+    CgLlvm cg;
+    if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,
+                      plan->cpu_features, a, d))
+        return false;
+    CpuShape s = cpu_shape(plan->vector_width);
+    bool ok = cg_cpu_build(&cg, k, plan, &s, t->name) && d->errors == 0 &&
+              cg_llvm_finish(&cg, kind, out);
+    cg_llvm_close(&cg);
+    return ok;
+}
+
+const Target target_cpu_v4 = {"x86-64-v4", false, cpu_plan, cpu_emit};
+const Target target_cpu_v3 = {"x86-64-v3", false, cpu_plan, cpu_emit};
+const Target target_cpu_native = {"native", false, cpu_plan, cpu_emit};

@@ -1,0 +1,521 @@
+/* cg_cpu_kernel.c: the CPU attention skeleton, FlashAttention-style, one work item = tile_m
+ * query rows of one (b, h).
+ *
+ * Layout choice: query rows run across the vector lanes. Q is packed once per work item as
+ * Q^T[Dk][tile_m] (f32, pre-scaled), so S^T = K Q^T is an outer-product micro-kernel that
+ * broadcasts one K element and multiplies a vector of rows: K is read straight from the tensor
+ * (no transpose), and the online-softmax statistics (max, sum) are per-lane vectors with no
+ * horizontal reductions. O += P V broadcasts P and reads V rows as vectors over Dv.
+ *
+ * Per key tile of tile_n keys: skip it when the tile map says EMPTY; compute S^T for the valid
+ * keys (score hook, then the mask only on PARTIAL tiles and the ragged last tile); update the
+ * running max m and sum l in log2 units (exp2 everywhere, scale * log2(e) folded into Q); then
+ * rescale O by alpha = exp2(m_old - m_new) and accumulate P V. At the end o = O / l (with the
+ * sink in the denominator) and lse = ln 2 * (m + log2 l); a row that saw no key gets o = 0 and
+ * lse = -inf. */
+#include "cg_cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct Skel {
+    CgLlvm *cg;
+    LLVMBuilderRef b;
+    const AirKernel *k;
+    CpuShape s;
+    CgHookEnv env;
+    int N, CM, dk, dv, dvp;
+    int score_mode;            /* 0: no score hook, 1: hook uses score, 2: hook uses qk */
+    LLVMTypeRef vf;            /* <N x f32> */
+    LLVMValueRef fn, args, bi, hi, qblock;
+    LLVMValueRef lk, row0, nrows, scale;
+    LLVMValueRef kbase, ks, vbase, vs;
+    LLVMValueRef Qt, S, O, M, L, ALPHA, Kp, Vp;
+    bool k_direct, v_direct;
+    LLVMValueRef ivec[16];     /* i32 query positions of each row vector */
+} Skel;
+
+static LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
+
+/* &buf[idx] as f32 and a vector load / store there. */
+static LLVMValueRef fptr(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
+{
+    return cg_gep(k->cg, k->cg->t_f32, buf, idx);
+}
+
+static LLVMValueRef vload(Skel *k, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
+{
+    LLVMValueRef v = LLVMBuildLoad2(k->b, k->vf, fptr(k, buf, idx), "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+
+static void vstore(Skel *k, LLVMValueRef v, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
+{
+    LLVMValueRef st = LLVMBuildStore(k->b, v, fptr(k, buf, idx));
+    LLVMSetAlignment(st, align);
+}
+
+static LLVMValueRef bcast(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
+{
+    return cg_splat(k->cg, LLVMBuildLoad2(k->b, k->cg->t_f32, fptr(k, buf, idx), ""), k->N);
+}
+
+static LLVMValueRef add(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildAdd(k->b, a, b, "");
+}
+
+static LLVMValueRef mul(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildMul(k->b, a, b, "");
+}
+
+static LLVMValueRef min64(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return cg_smin(k->cg, a, b);
+}
+
+/* Pointer to element (b, head, 0, 0) of tensor t, and its row stride. */
+static LLVMValueRef head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride)
+{
+    CgLlvm *cg = k->cg;
+    LLVMValueRef off = add(k, mul(k, k->bi, cg_abi_tensor_stride(cg, k->args, t, 0)),
+                           mul(k, head, cg_abi_tensor_stride(cg, k->args, t, 1)));
+    if (row_stride) *row_stride = cg_abi_tensor_stride(cg, k->args, t, 2);
+    return cg_gep(cg, cg_dtype_type(cg, k->k->tensors[t].dtype),
+                  cg_abi_tensor_data(cg, k->args, t), off);
+}
+
+/* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
+ * ordered, so one backward sweep marks everything the root reaches). */
+static bool uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
+{
+    if (root < 0) return false;
+    uint8_t *reach = arena_alloc(cg->a, (size_t)root + 1);
+    if (!reach) return false;
+    reach[root] = 1;
+    for (int32_t id = root; id >= 0; id--) {
+        if (!reach[id]) continue;
+        if (ak->nodes[id].op == op) return true;
+        for (int a = 0; a < ak->nodes[id].nargs && a < AIR_MAX_ARGS; a++)
+            if (ak->nodes[id].args[a] >= 0 && ak->nodes[id].args[a] < id) reach[ak->nodes[id].args[a]] = 1;
+    }
+    return false;
+}
+
+/* ---- entry: tensors, scale, buffers, Q^T --------------------------------------------------- */
+
+static bool setup(Skel *k, const KernelPlan *plan)
+{
+    CgLlvm *cg = k->cg;
+    const AirKernel *ak = k->k;
+    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
+    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 4, 0);
+    k->fn = LLVMAddFunction(cg->mod, plan->entry, fty);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(k->fn, 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+    LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
+    const char *vw = k->N == 16 ? "512" : "256";
+    const char *kv[][2] = {{"prefer-vector-width", vw}, {"min-legal-vector-width", vw},
+                           {"target-cpu", plan->cpu_name}, {"target-features", plan->cpu_features}};
+    for (int i = 0; i < 4; i++)
+        LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),
+                                                          kv[i][1], (unsigned)strlen(kv[i][1])));
+    k->args = LLVMGetParam(k->fn, 0);
+    k->bi = LLVMGetParam(k->fn, 1);
+    k->hi = LLVMGetParam(k->fn, 2);
+    k->qblock = LLVMGetParam(k->fn, 3);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, k->fn, "entry");
+    LLVMPositionBuilderAtEnd(k->b, entry);
+
+    LLVMValueRef lq = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
+    k->lk = cg_abi_tensor_shape(cg, k->args, ak->tk, 2);
+    LLVMValueRef hq = cg_abi_tensor_shape(cg, k->args, ak->tq, 1);
+    LLVMValueRef hkv = cg_abi_tensor_shape(cg, k->args, ak->tk, 1);
+    LLVMValueRef group = LLVMBuildSDiv(k->b, hq, cg_smax(cg, hkv, i64c(k, 1)), "");
+    LLVMValueRef hk = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, group, i64c(k, 1)), "hk");
+    k->row0 = mul(k, k->qblock, i64c(k, k->s.tile_m));
+    k->nrows = min64(k, i64c(k, k->s.tile_m), LLVMBuildSub(k->b, lq, k->row0, ""));
+    LLVMValueRef qoff = cg_abi_field(cg, k->args, offsetof(AbiArgs, q_offset), cg->t_i64);
+
+    if (!cg_hook_env_init(&k->env, cg, ak, k->env.target, k->N)) return false;
+    cg_hook_preload(&k->env, k->args);
+    k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
+    k->env.idx[IX_H] = LLVMBuildTrunc(k->b, k->hi, cg->t_i32, "");
+    if (ak->hook[HOOK_SCALE] >= 0) {
+        k->env.lanes = 1;
+        k->scale = cg_hook_emit(&k->env, ak->hook[HOOK_SCALE]);
+        k->env.lanes = k->N;
+        if (!k->scale) return false;
+    } else {
+        k->scale = cg_f32(cg, 1.0 / sqrt((double)k->dk), 1);
+    }
+    k->score_mode = ak->hook[HOOK_SCORE] < 0 ? 0 : uses_op(cg, ak, ak->hook[HOOK_SCORE], OP_QK) ? 2 : 1;
+    LLVMValueRef qscale = k->score_mode == 0 ? LLVMBuildFMul(k->b, k->scale, cg_f32(cg, M_LOG2E, 1), "")
+                        : k->score_mode == 1 ? k->scale : cg_f32(cg, 1.0, 1);
+
+    int tm = k->s.tile_m, tn = k->s.tile_n;
+    k->Qt = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)k->dk * tm, 64);
+    k->S = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * tm, 64);
+    k->O = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tm * k->dvp, 64);
+    k->M = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
+    k->L = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
+    k->ALPHA = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
+    k->k_direct = ak->tensors[ak->tk].dtype == DT_F32;
+    k->v_direct = ak->tensors[ak->tv].dtype == DT_F32 && k->dv % k->N == 0;
+    if (!k->k_direct) k->Kp = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * k->dk, 64);
+    if (!k->v_direct) k->Vp = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * k->dvp, 64);
+    k->kbase = head_base(k, ak->tk, hk, &k->ks);
+    k->vbase = head_base(k, ak->tv, hk, &k->vs);
+
+    /* Work items past the end (a launch rounding up) do nothing. */
+    LLVMBasicBlockRef work = cg_block(cg, "work"), done = cg_block(cg, "done");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSGT, k->nrows, i64c(k, 0), ""), work, done);
+    LLVMPositionBuilderAtEnd(k->b, done);
+    LLVMBuildRetVoid(k->b);
+    LLVMPositionBuilderAtEnd(k->b, work);
+
+    LLVMValueRef zero8 = LLVMConstInt(cg->t_i8, 0, 0);
+    LLVMBuildMemSet(k->b, k->Qt, zero8, i64c(k, (int64_t)k->dk * tm * 4), 64);
+    LLVMBuildMemSet(k->b, k->O, zero8, i64c(k, (int64_t)tm * k->dvp * 4), 64);
+    for (int c = 0; c < k->CM; c++) {
+        vstore(k, cg_f32(cg, -INFINITY, k->N), k->M, i64c(k, c * k->N), 64);
+        vstore(k, cg_f32(cg, 0.0, k->N), k->L, i64c(k, c * k->N), 64);
+        LLVMValueRef pos = LLVMBuildTrunc(k->b, add(k, qoff, k->row0), cg->t_i32, "");
+        k->ivec[c] = add(k, cg_splat(cg, pos, k->N),
+                         add(k, cg_iota(cg, k->N), cg_i32(cg, c * k->N, k->N)));
+    }
+
+    /* Q^T[d][r] = q[row0 + r][d] * qscale for the valid rows (padding rows stay 0). */
+    LLVMValueRef qs;
+    LLVMValueRef qbase = head_base(k, ak->tq, k->hi, &qs);
+    AirDtype qdt = ak->tensors[ak->tq].dtype;
+    CgLoop lr, ld;
+    cg_loop_begin(cg, &lr, i64c(k, 0), k->nrows, i64c(k, 1), 0, NULL, "qrow");
+    LLVMValueRef qrow = cg_gep(cg, cg_dtype_type(cg, qdt), qbase, mul(k, add(k, k->row0, lr.iv), qs));
+    cg_loop_begin(cg, &ld, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), 0, NULL, "qd");
+    LLVMValueRef x = cg_load_f32(cg, cg_gep(cg, cg_dtype_type(cg, qdt), qrow, ld.iv), qdt);
+    LLVMBuildStore(k->b, LLVMBuildFMul(k->b, x, qscale, ""),
+                   fptr(k, k->Qt, add(k, mul(k, ld.iv, i64c(k, tm)), lr.iv)));
+    cg_loop_end(cg, &ld, NULL);
+    cg_loop_end(cg, &lr, NULL);
+    return true;
+}
+
+/* ---- one key tile ------------------------------------------------------------------------------ */
+
+/* Packs rows [0, nvalid) of a K or V tile as f32 rows of `width` floats (zero past `cols`). */
+static void pack_rows(Skel *k, int t, LLVMValueRef base, LLVMValueRef rs, LLVMValueRef n0,
+                      LLVMValueRef nvalid, LLVMValueRef dst, int cols, int width)
+{
+    CgLlvm *cg = k->cg;
+    AirDtype dt = k->k->tensors[t].dtype;
+    LLVMTypeRef et = cg_dtype_type(cg, dt);
+    CgLoop ln, ld;
+    cg_loop_begin(cg, &ln, i64c(k, 0), nvalid, i64c(k, 1), 0, NULL, "pack");
+    LLVMValueRef src = cg_gep(cg, et, base, mul(k, add(k, n0, ln.iv), rs));
+    LLVMValueRef drow = mul(k, ln.iv, i64c(k, width));
+    cg_loop_begin(cg, &ld, i64c(k, 0), i64c(k, width), i64c(k, 1), 0, NULL, "packd");
+    LLVMValueRef x = cg_load_f32(cg, cg_gep(cg, et, src, min64(k, ld.iv, i64c(k, cols - 1))), dt);
+    LLVMValueRef in = LLVMBuildICmp(k->b, LLVMIntSLT, ld.iv, i64c(k, cols), "");
+    x = LLVMBuildSelect(k->b, in, x, cg_f32(cg, 0.0, 1), "");
+    LLVMBuildStore(k->b, x, fptr(k, dst, add(k, drow, ld.iv)));
+    cg_loop_end(cg, &ld, NULL);
+    cg_loop_end(cg, &ln, NULL);
+}
+
+/* The logit in log2 units from an accumulator of S^T, with the score hook applied. */
+static LLVMValueRef logit(Skel *k, LLVMValueRef acc, LLVMValueRef j, int c)
+{
+    if (k->score_mode == 0) return acc;
+    CgLlvm *cg = k->cg;
+    k->env.idx[IX_I] = k->ivec[c];
+    k->env.idx[IX_J] = j;
+    k->env.qk = k->score_mode == 2 ? acc : NULL;
+    k->env.score = k->score_mode == 2 ? LLVMBuildFMul(k->b, acc, cg_splat(cg, k->scale, k->N), "")
+                                      : acc;
+    LLVMValueRef z = cg_hook_emit(&k->env, k->k->hook[HOOK_SCORE]);
+    if (!z) return NULL;
+    return LLVMBuildFMul(k->b, z, cg_f32(cg, M_LOG2E, k->N), "");
+}
+
+/* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries). */
+static bool tile_scores(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef nkb,
+                        LLVMValueRef need_mask)
+{
+    CgLlvm *cg = k->cg;
+    int R = k->s.qk_keys, CM = k->CM, N = k->N, tm = k->s.tile_m;
+    CgLoop lb, ld;
+    cg_loop_begin(cg, &lb, i64c(k, 0), nkb, i64c(k, 1), 0, NULL, "kb");
+    LLVMValueRef krow[8];
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef nl = min64(k, add(k, mul(k, lb.iv, i64c(k, R)), i64c(k, r)),
+                                LLVMBuildSub(k->b, nvalid, i64c(k, 1), ""));
+        krow[r] = k->k_direct ? cg_gep(cg, cg->t_f32, k->kbase, mul(k, add(k, n0, nl), k->ks))
+                              : fptr(k, k->Kp, mul(k, nl, i64c(k, k->dk)));
+    }
+    LLVMValueRef init[64];
+    for (int a = 0; a < R * CM; a++) init[a] = cg_f32(cg, 0.0, N);
+    cg_loop_begin(cg, &ld, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), R * CM, init, "qk");
+    LLVMValueRef qv[16], next[64];
+    for (int c = 0; c < CM; c++)
+        qv[c] = vload(k, k->Qt, add(k, mul(k, ld.iv, i64c(k, tm)), i64c(k, c * N)), 64);
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef kv = cg_splat(cg, LLVMBuildLoad2(k->b, cg->t_f32, fptr(k, krow[r], ld.iv), ""), N);
+        for (int c = 0; c < CM; c++)
+            next[r * CM + c] = cg_fma(cg, kv, qv[c], ld.carried[r * CM + c]);
+    }
+    cg_loop_end(cg, &ld, next);
+
+    LLVMValueRef s2[64], sm[64];
+    LLVMValueRef jv[8];
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef j64 = add(k, n0, add(k, mul(k, lb.iv, i64c(k, R)), i64c(k, r)));
+        jv[r] = LLVMBuildTrunc(k->b, j64, cg->t_i32, "j");
+        for (int c = 0; c < CM; c++)
+            if (!(s2[r * CM + c] = logit(k, ld.carried[r * CM + c], jv[r], c))) return false;
+    }
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(k->b);
+    LLVMBasicBlockRef mb = cg_block(cg, "masked"), join = cg_block(cg, "scored");
+    LLVMBuildCondBr(k->b, need_mask, mb, join);
+    LLVMPositionBuilderAtEnd(k->b, mb);
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef inside = LLVMBuildICmp(k->b, LLVMIntSLT, jv[r],
+                                            LLVMBuildTrunc(k->b, k->lk, cg->t_i32, ""), "");
+        for (int c = 0; c < CM; c++) {
+            LLVMValueRef vis = cg_splat(cg, inside, N);
+            if (k->k->hook[HOOK_MASK] >= 0) {
+                k->env.idx[IX_I] = k->ivec[c];
+                k->env.idx[IX_J] = jv[r];
+                k->env.score = k->env.qk = NULL;
+                LLVMValueRef m = cg_hook_emit(&k->env, k->k->hook[HOOK_MASK]);
+                if (!m) return false;
+                vis = LLVMBuildAnd(k->b, vis, m, "");
+            }
+            sm[r * CM + c] = LLVMBuildSelect(k->b, vis, s2[r * CM + c], cg_f32(cg, -INFINITY, N), "");
+        }
+    }
+    LLVMBasicBlockRef mend = LLVMGetInsertBlock(k->b);
+    LLVMBuildBr(k->b, join);
+    LLVMPositionBuilderAtEnd(k->b, join);
+    LLVMValueRef phis[64];
+    for (int a = 0; a < R * CM; a++) {
+        phis[a] = LLVMBuildPhi(k->b, k->vf, "s");
+        LLVMValueRef vals[2] = {s2[a], sm[a]};
+        LLVMBasicBlockRef bbs[2] = {from, mend};
+        LLVMAddIncoming(phis[a], vals, bbs, 2);
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CM; c++) {
+            LLVMValueRef n = add(k, mul(k, lb.iv, i64c(k, R)), i64c(k, r));
+            vstore(k, phis[r * CM + c], k->S, add(k, mul(k, n, i64c(k, tm)), i64c(k, c * N)), 64);
+        }
+    cg_loop_end(cg, &lb, NULL);
+    return true;
+}
+
+/* Online softmax over the tile's S rows [0, nk): P overwrites S, alpha goes to ALPHA. */
+static void tile_softmax(Skel *k, LLVMValueRef nk)
+{
+    CgLlvm *cg = k->cg;
+    int CM = k->CM, N = k->N, tm = k->s.tile_m;
+    LLVMValueRef init[16], next[16], msafe[16], alpha[16];
+    for (int c = 0; c < CM; c++) init[c] = cg_f32(cg, -INFINITY, N);
+    CgLoop lm;
+    cg_loop_begin(cg, &lm, i64c(k, 0), nk, i64c(k, 1), CM, init, "max");
+    for (int c = 0; c < CM; c++)
+        next[c] = cg_fmax(cg, lm.carried[c],
+                          vload(k, k->S, add(k, mul(k, lm.iv, i64c(k, tm)), i64c(k, c * N)), 64));
+    cg_loop_end(cg, &lm, next);
+    for (int c = 0; c < CM; c++) {
+        LLVMValueRef mold = vload(k, k->M, i64c(k, c * N), 64);
+        LLVMValueRef mnew = cg_fmax(cg, mold, lm.carried[c]);
+        LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mnew, cg_f32(cg, -INFINITY, N), "");
+        msafe[c] = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mnew, "");
+        alpha[c] = cg_exp2(cg, LLVMBuildFSub(k->b, mold, msafe[c], ""));
+        vstore(k, mnew, k->M, i64c(k, c * N), 64);
+        vstore(k, alpha[c], k->ALPHA, i64c(k, c * N), 64);
+        init[c] = cg_f32(cg, 0.0, N);
+    }
+    CgLoop le;
+    cg_loop_begin(cg, &le, i64c(k, 0), nk, i64c(k, 1), CM, init, "exp");
+    for (int c = 0; c < CM; c++) {
+        LLVMValueRef at = add(k, mul(k, le.iv, i64c(k, tm)), i64c(k, c * N));
+        LLVMValueRef p = cg_exp2(cg, LLVMBuildFSub(k->b, vload(k, k->S, at, 64), msafe[c], ""));
+        vstore(k, p, k->S, at, 64);
+        next[c] = LLVMBuildFAdd(k->b, le.carried[c], p, "");
+    }
+    cg_loop_end(cg, &le, next);
+    for (int c = 0; c < CM; c++) {
+        LLVMValueRef l = vload(k, k->L, i64c(k, c * N), 64);
+        vstore(k, cg_fma(cg, l, alpha[c], le.carried[c]), k->L, i64c(k, c * N), 64);
+    }
+}
+
+/* O[rows] = O[rows] * alpha + P^T V over keys [0, nvalid), in pv_rows x pv_vecs blocks. */
+static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
+{
+    CgLlvm *cg = k->cg;
+    int N = k->N, tm = k->s.tile_m, RP = k->s.pv_rows, nvec = k->dvp / N;
+    CgLoop lr;
+    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, tm / RP), i64c(k, 1), 0, NULL, "pvrow");
+    LLVMValueRef r0 = mul(k, lr.iv, i64c(k, RP));
+    for (int v0 = 0; v0 < nvec; v0 += k->s.pv_vecs) {
+        int C = nvec - v0 < k->s.pv_vecs ? nvec - v0 : k->s.pv_vecs;
+        LLVMValueRef init[64], next[64], at[64];
+        for (int r = 0; r < RP; r++) {
+            LLVMValueRef row = add(k, r0, i64c(k, r));
+            LLVMValueRef al = bcast(k, k->ALPHA, row);
+            for (int c = 0; c < C; c++) {
+                at[r * C + c] = add(k, mul(k, row, i64c(k, k->dvp)), i64c(k, (v0 + c) * N));
+                init[r * C + c] = LLVMBuildFMul(k->b, vload(k, k->O, at[r * C + c], 64), al, "");
+            }
+        }
+        CgLoop ln;
+        cg_loop_begin(cg, &ln, i64c(k, 0), nvalid, i64c(k, 1), RP * C, init, "pv");
+        LLVMValueRef vrow = k->v_direct
+            ? cg_gep(cg, cg->t_f32, k->vbase, mul(k, add(k, n0, ln.iv), k->vs))
+            : fptr(k, k->Vp, mul(k, ln.iv, i64c(k, k->dvp)));
+        LLVMValueRef vv[16];
+        for (int c = 0; c < C; c++)
+            vv[c] = vload(k, vrow, i64c(k, (v0 + c) * N), k->v_direct ? 4 : 64);
+        for (int r = 0; r < RP; r++) {
+            LLVMValueRef p = bcast(k, k->S, add(k, mul(k, ln.iv, i64c(k, tm)), add(k, r0, i64c(k, r))));
+            for (int c = 0; c < C; c++)
+                next[r * C + c] = cg_fma(cg, p, vv[c], ln.carried[r * C + c]);
+        }
+        cg_loop_end(cg, &ln, next);
+        for (int a = 0; a < RP * C; a++) vstore(k, ln.carried[a], k->O, at[a], 64);
+    }
+    cg_loop_end(cg, &lr, NULL);
+}
+
+static bool key_tiles(Skel *k)
+{
+    CgLlvm *cg = k->cg;
+    const AirKernel *ak = k->k;
+    int tn = k->s.tile_n, R = k->s.qk_keys;
+    LLVMValueRef ntiles = LLVMBuildSDiv(k->b, add(k, k->lk, i64c(k, tn - 1)), i64c(k, tn), "");
+    LLVMValueRef tiles = cg_abi_field(cg, k->args, offsetof(AbiArgs, tiles), cg->t_ptr);
+    LLVMValueRef tbase = add(k, add(k, mul(k, k->bi, cg_abi_field(cg, k->args, offsetof(AbiArgs, tile_sb), cg->t_i64)),
+                                    mul(k, k->hi, cg_abi_field(cg, k->args, offsetof(AbiArgs, tile_sh), cg->t_i64))),
+                             mul(k, k->qblock, cg_abi_field(cg, k->args, offsetof(AbiArgs, tile_sq), cg->t_i64)));
+    LLVMValueRef has_map = LLVMBuildIsNotNull(k->b, tiles, "");
+    CgLoop lt;
+    cg_loop_begin(cg, &lt, i64c(k, 0), ntiles, i64c(k, 1), 0, NULL, "ktile");
+    /* The tile class: read only when there is a map (NULL = every tile PARTIAL). */
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(k->b), rd = cg_block(cg, "tilemap"), go = cg_block(cg, "tile");
+    LLVMBuildCondBr(k->b, has_map, rd, go);
+    LLVMPositionBuilderAtEnd(k->b, rd);
+    LLVMValueRef cls8 = LLVMBuildLoad2(k->b, cg->t_i8, cg_gep(cg, cg->t_i8, tiles, add(k, tbase, lt.iv)), "");
+    LLVMBuildBr(k->b, go);
+    LLVMPositionBuilderAtEnd(k->b, go);
+    LLVMValueRef cls = LLVMBuildPhi(k->b, cg->t_i8, "class");
+    LLVMValueRef vals[2] = {LLVMConstInt(cg->t_i8, TILE_PARTIAL, 0), cls8};
+    LLVMBasicBlockRef bbs[2] = {pre, rd};
+    LLVMAddIncoming(cls, vals, bbs, 2);
+    LLVMBasicBlockRef body = cg_block(cg, "tilebody"), skip = cg_block(cg, "tileskip");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, cls, LLVMConstInt(cg->t_i8, TILE_EMPTY, 0), ""),
+                    skip, body);
+    LLVMPositionBuilderAtEnd(k->b, body);
+    LLVMValueRef n0 = mul(k, lt.iv, i64c(k, tn));
+    LLVMValueRef nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, n0, ""));
+    LLVMValueRef need_mask = LLVMBuildOr(
+        k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
+        LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), ""), "need_mask");
+    if (!k->k_direct) pack_rows(k, ak->tk, k->kbase, k->ks, n0, nvalid, k->Kp, k->dk, k->dk);
+    if (!k->v_direct) pack_rows(k, ak->tv, k->vbase, k->vs, n0, nvalid, k->Vp, k->dv, k->dvp);
+    LLVMValueRef nkb = LLVMBuildSDiv(k->b, add(k, nvalid, i64c(k, R - 1)), i64c(k, R), "");
+    if (!tile_scores(k, n0, nvalid, nkb, need_mask)) return false;
+    tile_softmax(k, mul(k, nkb, i64c(k, R)));
+    tile_pv(k, n0, nvalid);
+    LLVMBuildBr(k->b, skip);
+    LLVMPositionBuilderAtEnd(k->b, skip);
+    cg_loop_end(cg, &lt, NULL);
+    return true;
+}
+
+/* ---- epilogue: o = O / l, lse ------------------------------------------------------------------- */
+
+static bool finish(Skel *k)
+{
+    CgLlvm *cg = k->cg;
+    const AirKernel *ak = k->k;
+    int CM = k->CM, N = k->N, tm = k->s.tile_m;
+    LLVMValueRef INV = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
+    LLVMValueRef LSE = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
+    for (int c = 0; c < CM; c++) {
+        LLVMValueRef m = vload(k, k->M, i64c(k, c * N), 64), l = vload(k, k->L, i64c(k, c * N), 64);
+        LLVMValueRef has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
+        LLVMValueRef inv, lse2;
+        if (ak->hook[HOOK_SINK] >= 0) {
+            k->env.idx[IX_I] = k->ivec[c];
+            k->env.idx[IX_J] = NULL;
+            k->env.score = k->env.qk = NULL;
+            LLVMValueRef sk = cg_hook_emit(&k->env, ak->hook[HOOK_SINK]);
+            if (!sk) return false;
+            sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
+            LLVMValueRef mx = cg_fmax(cg, m, sk);
+            LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, mx, ""));
+            LLVMValueRef lt = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, sk, mx, "")));
+            inv = LLVMBuildFDiv(k->b, f, lt, "");
+            lse2 = LLVMBuildFAdd(k->b, mx, cg_log2(cg, lt), "");
+        } else {
+            inv = LLVMBuildFDiv(k->b, cg_f32(cg, 1.0, N), l, "");
+            lse2 = LLVMBuildFAdd(k->b, m, cg_log2(cg, l), "");
+        }
+        vstore(k, LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, N), ""), INV, i64c(k, c * N), 64);
+        LLVMValueRef lse = LLVMBuildFMul(k->b, lse2, cg_f32(cg, M_LN2, N), "");
+        vstore(k, LLVMBuildSelect(k->b, has, lse, cg_f32(cg, -INFINITY, N), ""), LSE, i64c(k, c * N), 64);
+    }
+    LLVMValueRef os, ls = NULL, lbase = NULL;
+    LLVMValueRef obase = head_base(k, ak->to, k->hi, &os);
+    AirDtype odt = ak->tensors[ak->to].dtype;
+    LLVMTypeRef oet = cg_dtype_type(cg, odt);
+    if (ak->tlse >= 0) lbase = head_base(k, ak->tlse, k->hi, NULL), ls = cg_abi_tensor_stride(cg, k->args, ak->tlse, 2);
+    CgLoop lr;
+    cg_loop_begin(cg, &lr, i64c(k, 0), k->nrows, i64c(k, 1), 0, NULL, "out");
+    LLVMValueRef orow = cg_gep(cg, oet, obase, mul(k, add(k, k->row0, lr.iv), os));
+    LLVMValueRef inv = bcast(k, INV, lr.iv);
+    for (int d = 0; d < k->dv; d += N) {
+        LLVMValueRef o = LLVMBuildFMul(k->b, vload(k, k->O, add(k, mul(k, lr.iv, i64c(k, k->dvp)), i64c(k, d)), 64),
+                                       inv, "");
+        if (d + N <= k->dv) {
+            cg_store_from_f32(cg, o, cg_gep(cg, oet, orow, i64c(k, d)), odt);
+        } else {
+            for (int e = d; e < k->dv; e++)
+                cg_store_from_f32(cg, LLVMBuildExtractElement(k->b, o, cg_i32(cg, e - d, 1), ""),
+                                  cg_gep(cg, oet, orow, i64c(k, e)), odt);
+        }
+    }
+    if (lbase) {
+        LLVMValueRef v = LLVMBuildLoad2(k->b, cg->t_f32, fptr(k, LSE, lr.iv), "");
+        LLVMBuildStore(k->b, v, fptr(k, lbase, mul(k, add(k, k->row0, lr.iv), ls)));
+    }
+    cg_loop_end(cg, &lr, NULL);
+    LLVMBuildRetVoid(k->b);
+    return true;
+}
+
+bool cg_cpu_build(CgLlvm *cg, const AirKernel *ak, const KernelPlan *plan, const CpuShape *shape,
+                  const char *target)
+{
+    Skel k;
+    memset(&k, 0, sizeof k);
+    k.cg = cg;
+    k.b = cg->b;
+    k.k = ak;
+    k.s = *shape;
+    k.N = shape->lanes;
+    k.CM = shape->tile_m / shape->lanes;
+    k.dk = ak->dk;
+    k.dv = ak->dv;
+    k.dvp = (ak->dv + k.N - 1) / k.N * k.N;
+    k.vf = LLVMVectorType(cg->t_f32, (unsigned)k.N);
+    k.env.target = target;
+    return setup(&k, plan) && key_tiles(&k) && finish(&k);
+}

@@ -1,0 +1,420 @@
+/* cg_hook.c: lowers an AIR hook (scale, score, mask, sink: scalar expression programs) to
+ * LLVM IR for any backend. The skeleton supplies the leaves in a CgHookEnv; values are kept
+ * scalar while they are uniform across lanes and become <lanes x T> only when they meet a
+ * varying leaf, so the same code serves a CPU skeleton (lanes = keys or queries of a vector
+ * register) and a GPU one (lanes = 1 per thread).
+ *
+ * Semantics follow air.h: i32 `/` truncates and `%` is C's remainder, both giving 0 for a zero
+ * divisor (and never trapping on INT_MIN / -1); f32 `%` is fmod; side tensor indices are clamped
+ * into the tensor so that padding lanes can never read outside it. */
+#include "cg_llvm.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const op_names[OP_COUNT] = {
+#define X(E, S, N, K) S,
+    AIR_OPS(X)
+#undef X
+};
+
+/* ---- plan-time check ------------------------------------------------------------------------ */
+
+static bool check_node(const AirKernel *k, int32_t id, const char *target, bool allow_score,
+                       bool allow_j, uint8_t *seen, Diags *d)
+{
+    if (id < 0 || id >= k->nnodes) {
+        diag_error_noloc(d, "internal error: hook refers to node %d of %d", id, k->nnodes);
+        return false;
+    }
+    if (seen[id]) return true;
+    seen[id] = 1;
+    const AirNode *n = &k->nodes[id];
+    bool ok = true;
+    for (int a = 0; a < n->nargs && a < AIR_MAX_ARGS; a++)
+        ok = check_node(k, n->args[a], target, allow_score, allow_j, seen, d) && ok;
+    if (!ok) return false;
+    const char *what = NULL;
+    switch (n->op) {
+    case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
+    case OP_DIAG: case OP_SQNORM: case OP_SUM: case OP_RVAR: case OP_STATE: case OP_BLOCK:
+        what = op_names[n->op];
+        break;
+    case OP_SCORE: case OP_QK:
+        if (!allow_score) {
+            diag_error(d, n->loc, "'%s' can only be used in the score hook", op_names[n->op]);
+            return false;
+        }
+        break;
+    case OP_IDX:
+        if (n->ref == IX_T) {
+            diag_error(d, n->loc, "the time step 't' is only defined in recurrences");
+            return false;
+        }
+        if (n->ref == IX_J && !allow_j) {
+            diag_error(d, n->loc, "the key position 'j' is not defined in this hook");
+            diag_hint(d, "scale and sink are per query row; they cannot depend on a key");
+            return false;
+        }
+        break;
+    case OP_LOAD: {
+        const AirTensor *t = n->ref >= 0 && n->ref < k->ntensors ? &k->tensors[n->ref] : NULL;
+        if (!t || t->role != ROLE_SIDE) {
+            diag_error(d, n->loc, "only side tensors can be indexed element-wise in a hook");
+            return false;
+        }
+        if (n->nargs != t->rank) what = "indexing a side tensor as a vector";
+        else if (t->dtype == DT_F64) what = "an f64 side tensor";
+        break;
+    }
+    default: break;
+    }
+    if (!what && (n->ty.kind == TY_VEC || n->ty.kind == TY_MAT)) what = "a vector or matrix value";
+    if (what) {
+        diag_error(d, n->loc, "%s is not supported on target %s yet", what, target);
+        diag_hint(d, "vector hooks (selectors, recurrences) run on GPU targets only for now");
+        return false;
+    }
+    return true;
+}
+
+bool cg_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
+                   bool allow_j, Diags *d)
+{
+    if (root < 0) return true;
+    uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
+    if (!seen) return false;
+    return check_node(k, root, target, allow_score, allow_j, seen, d);
+}
+
+/* ---- environment ------------------------------------------------------------------------------ */
+
+bool cg_hook_env_init(CgHookEnv *env, CgLlvm *cg, const AirKernel *k, const char *target,
+                      int lanes)
+{
+    memset(env, 0, sizeof *env);
+    env->cg = cg;
+    env->k = k;
+    env->target = target;
+    env->lanes = lanes;
+    env->memo = arena_alloc(cg->a, sizeof(LLVMValueRef) * ((size_t)k->nnodes + 1));
+    return env->memo != NULL;
+}
+
+void cg_hook_preload(CgHookEnv *env, LLVMValueRef args)
+{
+    CgLlvm *cg = env->cg;
+    const AirKernel *k = env->k;
+    for (int s = 0; s < k->nsyms && s < ABI_MAX_SYMS; s++)
+        env->sym[s] = LLVMBuildTrunc(cg->b, cg_abi_sym(cg, args, s), cg->t_i32, "");
+    for (int p = 0; p < k->nparams && p < ABI_MAX_PARAMS; p++) {
+        if (k->params[p].type == PARAM_F32) {
+            env->param[p] = cg_abi_fparam(cg, args, p);
+        } else {
+            env->param[p] = cg_abi_iparam(cg, args, p);
+            if (k->params[p].type == PARAM_BOOL)
+                env->param[p] = LLVMBuildICmp(cg->b, LLVMIntNE, env->param[p],
+                                              cg_i32(cg, 0, 1), "");
+        }
+    }
+    for (int t = 0; t < k->ntensors && t < ABI_MAX_TENSORS; t++) {
+        if (k->tensors[t].role != ROLE_SIDE) continue;
+        CgSideTensor *st = &env->tensor[t];
+        st->data = cg_abi_tensor_data(cg, args, t);
+        for (int r = 0; r < k->tensors[t].rank && r < AIR_MAX_RANK; r++) {
+            st->shape[r] = LLVMBuildTrunc(cg->b, cg_abi_tensor_shape(cg, args, t, r), cg->t_i32, "");
+            st->stride[r] = cg_abi_tensor_stride(cg, args, t, r);
+        }
+    }
+}
+
+/* ---- emission ----------------------------------------------------------------------------------- */
+
+static bool is_float(LLVMValueRef v)
+{
+    LLVMTypeRef t = LLVMTypeOf(v);
+    if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) t = LLVMGetElementType(t);
+    return LLVMGetTypeKind(t) == LLVMFloatTypeKind;
+}
+
+static LLVMValueRef as_f32(CgLlvm *cg, LLVMValueRef v)
+{
+    if (is_float(v)) return v;
+    return LLVMBuildSIToFP(cg->b, v, cg_vec_type(cg->t_f32, cg_lanes(v)), "");
+}
+
+/* Brings two operands to the same lane count (a uniform one is broadcast). */
+static void unify(CgLlvm *cg, LLVMValueRef *a, LLVMValueRef *b)
+{
+    int la = cg_lanes(*a), lb = cg_lanes(*b);
+    if (la < lb) *a = cg_splat(cg, *a, lb);
+    if (lb < la) *b = cg_splat(cg, *b, la);
+}
+
+static LLVMValueRef un1(CgLlvm *cg, const char *intrin, LLVMValueRef x)
+{
+    return cg_intrin1(cg, intrin, &x, 1);
+}
+
+/* i32 a / b or a % b with b == 0 giving 0 and b == -1 handled without the INT_MIN trap. */
+static LLVMValueRef int_divmod(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b, bool mod)
+{
+    LLVMBuilderRef bd = cg->b;
+    int lanes = cg_lanes(a);
+    LLVMValueRef zero = cg_i32(cg, 0, lanes), m1 = cg_i32(cg, -1, lanes);
+    LLVMValueRef bz = LLVMBuildICmp(bd, LLVMIntEQ, b, zero, "");
+    LLVMValueRef bm1 = LLVMBuildICmp(bd, LLVMIntEQ, b, m1, "");
+    LLVMValueRef safe = LLVMBuildSelect(bd, LLVMBuildOr(bd, bz, bm1, ""), cg_i32(cg, 1, lanes), b, "");
+    LLVMValueRef r = mod ? LLVMBuildSRem(bd, a, safe, "") : LLVMBuildSDiv(bd, a, safe, "");
+    LLVMValueRef neg = mod ? zero : LLVMBuildSub(bd, zero, a, "");
+    r = LLVMBuildSelect(bd, bm1, neg, r, "");
+    return LLVMBuildSelect(bd, bz, zero, r, "");
+}
+
+static LLVMValueRef emit_node(CgHookEnv *env, int32_t id);
+
+static LLVMValueRef emit_load(CgHookEnv *env, const AirNode *n)
+{
+    CgLlvm *cg = env->cg;
+    const AirTensor *t = &env->k->tensors[n->ref];
+    const CgSideTensor *st = &env->tensor[n->ref];
+    if (!st->data) {
+        diag_error(cg->d, n->loc, "internal error: side tensor '%s' was not loaded", t->name);
+        return NULL;
+    }
+    int lanes = 1;
+    LLVMValueRef ix[AIR_MAX_ARGS];
+    for (int a = 0; a < n->nargs; a++) {
+        ix[a] = emit_node(env, n->args[a]);
+        if (!ix[a]) return NULL;
+        if (cg_lanes(ix[a]) > lanes) lanes = cg_lanes(ix[a]);
+    }
+    LLVMTypeRef i64t = cg_vec_type(cg->t_i64, lanes);
+    LLVMValueRef off = lanes == 1 ? cg_i64(cg, 0) : LLVMConstNull(i64t);
+    for (int a = 0; a < n->nargs; a++) {
+        int l = cg_lanes(ix[a]);
+        LLVMValueRef hi = LLVMBuildSub(cg->b, cg_splat(cg, st->shape[a], l), cg_i32(cg, 1, l), "");
+        LLVMValueRef c = cg_smin(cg, cg_smax(cg, ix[a], cg_i32(cg, 0, l)), hi);
+        c = cg_splat(cg, LLVMBuildSExt(cg->b, c, cg_vec_type(cg->t_i64, l), ""), lanes);
+        off = LLVMBuildAdd(cg->b, off, LLVMBuildMul(cg->b, c, cg_splat(cg, st->stride[a], lanes), ""), "");
+    }
+    LLVMTypeRef et = cg_dtype_type(cg, t->dtype);
+    LLVMValueRef p = cg_gep(cg, et, st->data, off);
+    LLVMValueRef raw;
+    if (lanes == 1) {
+        raw = LLVMBuildLoad2(cg->b, et, p, "");
+    } else {
+        LLVMTypeRef vt = cg_vec_type(et, lanes);
+        LLVMTypeRef over[2] = {vt, LLVMTypeOf(p)};
+        LLVMValueRef ones = LLVMConstAllOnes(cg_vec_type(cg->t_i1, lanes));
+        LLVMValueRef args[4] = {p, cg_i32(cg, t->dtype == DT_F16 || t->dtype == DT_BF16 ? 2 : 4, 1),
+                                ones, LLVMGetPoison(vt)};
+        raw = cg_intrin(cg, "llvm.masked.gather", over, 2, args, 4);
+    }
+    if (t->dtype == DT_I32) return n->ty.kind == TY_F32 ? as_f32(cg, raw) : raw;
+    LLVMTypeRef ft = cg_vec_type(cg->t_f32, lanes);
+    if (t->dtype == DT_F16) raw = LLVMBuildFPExt(cg->b, raw, ft, "");
+    if (t->dtype == DT_BF16) {
+        LLVMValueRef w = LLVMBuildZExt(cg->b, raw, cg_vec_type(cg->t_i32, lanes), "");
+        raw = LLVMBuildBitCast(cg->b, LLVMBuildShl(cg->b, w, cg_i32(cg, 16, lanes), ""), ft, "");
+    }
+    return n->ty.kind == TY_I32 ? LLVMBuildFPToSI(cg->b, raw, cg_vec_type(cg->t_i32, lanes), "")
+                                : raw;
+}
+
+static LLVMValueRef emit_leaf(CgHookEnv *env, const AirNode *n)
+{
+    CgLlvm *cg = env->cg;
+    LLVMValueRef v = NULL;
+    switch (n->op) {
+    case OP_CONST:
+        if (n->ty.kind == TY_BOOL) return LLVMConstInt(cg->t_i1, n->num != 0, 0);
+        if (n->ty.kind == TY_I32) return cg_i32(cg, (int64_t)n->num, 1);
+        return cg_f32(cg, n->num, 1);
+    case OP_IDX: v = n->ref >= 0 && n->ref < IX_COUNT ? env->idx[n->ref] : NULL; break;
+    case OP_DIM: v = n->ref >= 0 && n->ref < ABI_MAX_SYMS ? env->sym[n->ref] : NULL; break;
+    case OP_PARAM: v = n->ref >= 0 && n->ref < ABI_MAX_PARAMS ? env->param[n->ref] : NULL; break;
+    case OP_SCORE: v = env->score; break;
+    case OP_QK: v = env->qk; break;
+    default: break;
+    }
+    if (!v) diag_error(cg->d, n->loc, "'%s' is not available here on target %s",
+                       op_names[n->op], env->target);
+    return v;
+}
+
+static LLVMValueRef emit_unf(CgLlvm *cg, AirOp op, LLVMValueRef x)
+{
+    LLVMBuilderRef b = cg->b;
+    int l = cg_lanes(x);
+    switch (op) {
+    case OP_EXP: return cg_exp(cg, x);
+    case OP_EXP2: return cg_exp2(cg, x);
+    case OP_LOG: return cg_log(cg, x);
+    case OP_LOG2: return cg_log2(cg, x);
+    case OP_SQRT: return un1(cg, "llvm.sqrt", x);
+    case OP_RSQRT: return LLVMBuildFDiv(b, cg_f32(cg, 1.0, l), un1(cg, "llvm.sqrt", x), "");
+    case OP_TANH: return cg_tanh(cg, x);
+    case OP_SIGMOID:
+        return LLVMBuildFDiv(b, cg_f32(cg, 1.0, l),
+                             LLVMBuildFAdd(b, cg_f32(cg, 1.0, l),
+                                           cg_exp(cg, LLVMBuildFNeg(b, x, "")), ""), "");
+    case OP_RELU: return cg_fmax(cg, x, cg_f32(cg, 0.0, l));
+    case OP_SOFTPLUS: {
+        /* max(x, 0) + log1p(exp(-|x|)): no overflow for large x; log1p(e) as
+         * log(u) * e / (u - 1) with u = 1 + e, which cancels u's rounding (e when u == 1). */
+        LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(b, un1(cg, "llvm.fabs", x), ""));
+        LLVMValueRef u = LLVMBuildFAdd(b, e, cg_f32(cg, 1.0, l), "");
+        LLVMValueRef um1 = LLVMBuildFSub(b, u, cg_f32(cg, 1.0, l), "");
+        LLVMValueRef lp = LLVMBuildFMul(b, cg_log(cg, u), LLVMBuildFDiv(b, e, um1, ""), "");
+        LLVMValueRef one = LLVMBuildFCmp(b, LLVMRealOEQ, um1, cg_f32(cg, 0.0, l), "");
+        lp = LLVMBuildSelect(b, one, e, lp, "");
+        return LLVMBuildFAdd(b, cg_fmax(cg, x, cg_f32(cg, 0.0, l)), lp, "");
+    }
+    case OP_FLOOR: return un1(cg, "llvm.floor", x);
+    case OP_CEIL: return un1(cg, "llvm.ceil", x);
+    default: return NULL;
+    }
+}
+
+static LLVMValueRef emit_arith(CgHookEnv *env, const AirNode *n, LLVMValueRef x, LLVMValueRef y)
+{
+    CgLlvm *cg = env->cg;
+    LLVMBuilderRef b = cg->b;
+    bool fl = n->ty.kind == TY_F32;
+    if (fl) {
+        x = as_f32(cg, x);
+        if (y) y = as_f32(cg, y);
+    }
+    if (y) unify(cg, &x, &y);
+    int l = cg_lanes(x);
+    switch (n->op) {
+    case OP_NEG: return fl ? LLVMBuildFNeg(b, x, "") : LLVMBuildSub(b, cg_i32(cg, 0, l), x, "");
+    case OP_ADD: return fl ? LLVMBuildFAdd(b, x, y, "") : LLVMBuildAdd(b, x, y, "");
+    case OP_SUB: return fl ? LLVMBuildFSub(b, x, y, "") : LLVMBuildSub(b, x, y, "");
+    case OP_MUL: return fl ? LLVMBuildFMul(b, x, y, "") : LLVMBuildMul(b, x, y, "");
+    case OP_DIV: return fl ? LLVMBuildFDiv(b, x, y, "") : int_divmod(cg, x, y, false);
+    case OP_MOD:
+        if (!fl) return int_divmod(cg, x, y, true);
+        {   /* fmod: r = x - trunc(x / y) * y in one fma (exact when the quotient is right,
+             * i.e. below 2^24), then one correction step for a quotient that x / y rounded
+             * the wrong way; 0 for y == 0. */
+            LLVMValueRef q = un1(cg, "llvm.trunc", LLVMBuildFDiv(b, x, y, ""));
+            LLVMValueRef r = cg_fma(cg, LLVMBuildFNeg(b, q, ""), y, x);
+            LLVMValueRef args[2] = {un1(cg, "llvm.fabs", y), x};
+            LLVMValueRef sy = cg_intrin1(cg, "llvm.copysign", args, 2);   /* |y| with x's sign */
+            LLVMValueRef zero = cg_f32(cg, 0.0, l);
+            LLVMValueRef flip = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealONE, r, zero, ""),
+                                             LLVMBuildFCmp(b, LLVMRealOLT, LLVMBuildFMul(b, r, x, ""), zero, ""), "");
+            r = LLVMBuildSelect(b, flip, LLVMBuildFAdd(b, r, sy, ""), r, "");
+            LLVMValueRef big = LLVMBuildFCmp(b, LLVMRealOGE, un1(cg, "llvm.fabs", r), args[0], "");
+            r = LLVMBuildSelect(b, big, LLVMBuildFSub(b, r, sy, ""), r, "");
+            LLVMValueRef yz = LLVMBuildFCmp(b, LLVMRealOEQ, y, zero, "");
+            return LLVMBuildSelect(b, yz, zero, r, "");
+        }
+    case OP_MIN: return fl ? cg_fmin(cg, x, y) : cg_smin(cg, x, y);
+    case OP_MAX: return fl ? cg_fmax(cg, x, y) : cg_smax(cg, x, y);
+    case OP_ABS: {
+        if (fl) return un1(cg, "llvm.fabs", x);
+        LLVMValueRef args[2] = {x, LLVMConstInt(cg->t_i1, 0, 0)};
+        return cg_intrin1(cg, "llvm.abs", args, 2);
+    }
+    default: return NULL;
+    }
+}
+
+static LLVMValueRef emit_cmp(CgLlvm *cg, AirOp op, LLVMValueRef x, LLVMValueRef y)
+{
+    static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE,
+                                           LLVMRealOEQ, LLVMRealUNE};
+    static const LLVMIntPredicate ip[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE,
+                                          LLVMIntEQ, LLVMIntNE};
+    int k = (int)op - (int)OP_LT;
+    if (is_float(x) || is_float(y)) {
+        x = as_f32(cg, x);
+        y = as_f32(cg, y);
+        unify(cg, &x, &y);
+        return LLVMBuildFCmp(cg->b, fp[k], x, y, "");
+    }
+    unify(cg, &x, &y);
+    return LLVMBuildICmp(cg->b, ip[k], x, y, "");
+}
+
+static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
+{
+    if (env->memo[id]) return env->memo[id];
+    CgLlvm *cg = env->cg;
+    LLVMBuilderRef b = cg->b;
+    const AirNode *n = &env->k->nodes[id];
+    static const AirOpKind kinds[OP_COUNT] = {
+#define X(E, S, N, K) OPK_##K,
+        AIR_OPS(X)
+#undef X
+    };
+    LLVMValueRef v = NULL, a[AIR_MAX_ARGS] = {0};
+    if (n->op == OP_LOAD) {
+        v = emit_load(env, n);
+    } else if (kinds[n->op] == OPK_LEAF) {
+        v = emit_leaf(env, n);
+    } else {
+        for (int i = 0; i < n->nargs && i < AIR_MAX_ARGS; i++)
+            if (!(a[i] = emit_node(env, n->args[i]))) return NULL;
+        switch (kinds[n->op]) {
+        case OPK_UN_F: v = emit_unf(cg, n->op, as_f32(cg, a[0])); break;
+        case OPK_ARITH: v = emit_arith(env, n, a[0], a[1]); break;
+        case OPK_CMP: v = emit_cmp(cg, n->op, a[0], a[1]); break;
+        case OPK_LOGIC:
+            if (n->op == OP_NOT) {
+                v = LLVMBuildNot(b, a[0], "");
+            } else {
+                unify(cg, &a[0], &a[1]);
+                v = n->op == OP_AND ? LLVMBuildAnd(b, a[0], a[1], "") : LLVMBuildOr(b, a[0], a[1], "");
+            }
+            break;
+        case OPK_BIN_F: {   /* pow(x, y) = exp2(y log2 x); pow(x, 0) = 1 */
+            LLVMValueRef x = as_f32(cg, a[0]), y = as_f32(cg, a[1]);
+            unify(cg, &x, &y);
+            int l = cg_lanes(x);
+            LLVMValueRef p = cg_exp2(cg, LLVMBuildFMul(b, y, cg_log2(cg, x), ""));
+            LLVMValueRef y0 = LLVMBuildFCmp(b, LLVMRealOEQ, y, cg_f32(cg, 0.0, l), "");
+            v = LLVMBuildSelect(b, y0, cg_f32(cg, 1.0, l), p, "");
+            break;
+        }
+        default:
+            if (n->op == OP_SELECT) {
+                LLVMValueRef x = a[1], y = a[2];
+                if (is_float(x) || is_float(y)) {
+                    x = as_f32(cg, x);
+                    y = as_f32(cg, y);
+                }
+                unify(cg, &x, &y);
+                LLVMValueRef c = a[0];
+                if (cg_lanes(c) < cg_lanes(x)) c = cg_splat(cg, c, cg_lanes(x));
+                if (cg_lanes(x) < cg_lanes(c)) {
+                    x = cg_splat(cg, x, cg_lanes(c));
+                    y = cg_splat(cg, y, cg_lanes(c));
+                }
+                v = LLVMBuildSelect(b, c, x, y, "");
+            } else if (n->op == OP_TOF32) {
+                v = as_f32(cg, a[0]);
+            } else if (n->op == OP_TOI32) {
+                LLVMTypeRef over[2] = {cg_vec_type(cg->t_i32, cg_lanes(a[0])), LLVMTypeOf(a[0])};
+                v = cg_intrin(cg, "llvm.fptosi.sat", over, 2, a, 1);
+            }
+            break;
+        }
+        if (!v) diag_error(cg->d, n->loc, "'%s' is not supported on target %s yet",
+                           op_names[n->op], env->target);
+    }
+    env->memo[id] = v;
+    return v;
+}
+
+LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)
+{
+    memset(env->memo, 0, sizeof(LLVMValueRef) * (size_t)env->k->nnodes);
+    LLVMValueRef v = emit_node(env, root);
+    if (!v) return NULL;
+    if (env->k->nodes[root].ty.kind == TY_F32) v = as_f32(env->cg, v);
+    return cg_splat(env->cg, v, env->lanes);
+}

@@ -1,0 +1,109 @@
+/* pass.h: the passes and analyses that run on AIR between lowering and code generation, one
+ * file each: pass_fold.c (constant folding, simplification, dead nodes), pass_uses.c (what each
+ * hook reads), pass_mask_tiles.c (tile classes of the mask, at compile time and at launch),
+ * air_eval.c (the f64 reference evaluator, the oracle of every numeric test). */
+#ifndef ATTNC_PASS_H
+#define ATTNC_PASS_H
+
+#include "air.h"
+#include "kernel_abi.h"
+
+/* ---- pass_fold.c ------------------------------------------------------------------------ */
+
+/* Folds constant subexpressions (with the kernel's i32 and f32 semantics), simplifies x*1,
+ * x+0, x-0, x/1, constant comparisons and logic, select of a constant, double negation,
+ * merges identical nodes and removes nodes no hook reaches, renumbering the pool. The kernel
+ * is rewritten in place; returns false only when memory ran out. */
+bool pass_fold(Arena *a, AirKernel *k);
+
+/* ---- pass_uses.c ------------------------------------------------------------------------ */
+
+enum { USE_B = 1 << IX_B, USE_H = 1 << IX_H, USE_I = 1 << IX_I, USE_J = 1 << IX_J,
+       USE_T = 1 << IX_T };
+
+/* What a hook (or a node) reads: index variables (USE_* bits), params, symbols (dims) and
+ * tensors as bit sets by id, and the special leaves. */
+typedef struct AirUseSet {
+    uint32_t idx;
+    uint32_t params, syms, tensors;   /* bit p: param p, symbol s, tensor t */
+    bool score, qk, state, block;
+} AirUseSet;
+
+typedef struct AirUses {
+    AirUseSet hook[HOOK_COUNT];
+    AirUseSet *node;                  /* per node, transitively through its operands */
+} AirUses;
+
+/* Computes the uses of every node and hook. NULL when memory ran out. */
+AirUses *pass_uses(Arena *a, const AirKernel *k);
+/* "i, j, window, doc" — the names a hook reads, for --explain and diagnostics. */
+char *air_uses_str(Arena *a, const AirKernel *k, const AirUseSet *u);
+
+/* ---- pass_mask_tiles.c ------------------------------------------------------------------ */
+
+/* What the compile-time analysis found about the mask. The tile map itself depends on runtime
+ * sizes, params and side tensors, so it is computed at launch by mask_tile_map, in time
+ * proportional to the number of tiles plus the side tensors' size, never per element. */
+typedef struct MaskInfo {
+    bool has_mask;        /* false: every tile is FULL */
+    int32_t root;         /* the mask hook's node */
+    uint32_t idx;         /* USE_* bits the mask reads */
+    bool per_b, per_h;    /* the map has one slice per batch / per query head */
+    uint32_t params, syms, tensors;  /* read at launch (bit sets, as in AirUseSet) */
+    int32_t nloads;       /* LOAD nodes of side tensors in the mask: summarised at launch */
+    int32_t *loads;
+    int32_t nimprecise;   /* nodes the interval evaluator treats as "anything" */
+    int32_t *imprecise;
+    uint8_t *dep;         /* per node: USE_* bits it depends on (B, H, I, J) */
+    /* The mask's nodes in pool order, split by what they vary with, so the launch-time
+     * evaluator computes each once per (b, h), per query tile, per key tile, or per tile. */
+    int32_t *level[4];    /* MASK_L0 (neither i nor j), MASK_LI, MASK_LJ, MASK_LIJ */
+    int32_t nlevel[4];
+} MaskInfo;
+
+enum { MASK_L0, MASK_LI, MASK_LJ, MASK_LIJ };
+
+/* Analyses the mask hook of a verified kernel. Never fails on a valid kernel (an op without
+ * an interval rule is just imprecise); NULL when memory ran out. Notes for --explain only. */
+MaskInfo *pass_mask_tiles(Arena *a, const AirKernel *k, Diags *d);
+
+/* The map's size in bytes for these sizes and tile shape, and its strides (as AbiArgs
+ * tile_sb, tile_sh, tile_sq; the key-tile stride is 1). Lengths come from args->t[].shape. */
+size_t mask_tile_map_size(const MaskInfo *m, const AirKernel *k, const AbiArgs *args,
+                          int32_t tile_m, int32_t tile_n, int64_t *sb, int64_t *sh, int64_t *sq);
+
+/* Fills map[b*sb + h*sh + qt*sq + kt] with TILE_EMPTY / TILE_PARTIAL / TILE_FULL for query
+ * rows [qt*tile_m, (qt+1)*tile_m) and keys [kt*tile_n, (kt+1)*tile_n). The classes describe
+ * the mask on in-bounds elements only (row < Lq, j < Lk): the kernels bounds-check edge
+ * tiles themselves, so an edge tile is FULL when all its in-bounds elements are visible.
+ * FULL and EMPTY are exact claims; PARTIAL may be conservative. host_args must hold host
+ * pointers for the side tensors the mask reads (in their declared dtype), the params
+ * (iparam/fparam), the symbols and q_offset. Returns false with a message in err when the
+ * map is too small or a side tensor is missing. */
+bool mask_tile_map(const MaskInfo *m, const AirKernel *k, const AbiArgs *host_args,
+                   int32_t tile_m, int32_t tile_n, uint8_t *map, size_t map_len,
+                   char *err, size_t err_len);
+
+/* Text for `attnc --explain`: for lq x lk (b = h = 0, q_offset = max(lk - lq, 0), params at
+ * `params` or their defaults when params is NULL), the share of EMPTY / FULL / PARTIAL tiles,
+ * what the kernel skips, what stays symbolic, and the hooks' index uses. */
+char *mask_explain(Arena *a, const AirKernel *k, const MaskInfo *m, int64_t lq, int64_t lk,
+                   const double *params, int32_t tile_m, int32_t tile_n);
+
+/* ---- air_eval.c: the f64 reference ------------------------------------------------------ */
+
+/* Evaluates the kernel literally in f64 over host tensors: args->t[] are the spec's tensors
+ * in declaration order (strides in elements, any layout), dtypes[t] each buffer's actual dtype
+ * (inputs f32/f16/bf16/i32, outputs any of f32/f16/bf16/f64). Softmax kernels: every (b, h,
+ * row), query position i = row + args->q_offset, kv head h / (Hq / Hkv), sink in the
+ * denominator, lse natural log; a row with no visible key gets o = 0 and lse = -inf (the sink
+ * when there is one). Recurrences: S = 0, then per t: o[t] = out hook, S = state hook, both
+ * evaluated with STATE = the state before step t (an output of the updated state uses the
+ * state hook's node). Selectors: candidates are blocks / keys with a visible key; top-k by
+ * score (ties to the lower index, summed over the GQA group when shared), the own block
+ * counting as one of the k when kept.
+ * Then the masked softmax over the kept keys. Returns false
+ * with a diagnostic on an unusable argument (index out of range, bad shape). Slow by design. */
+bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtypes, Diags *d);
+
+#endif

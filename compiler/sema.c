@@ -1,0 +1,376 @@
+/* sema.c: the checks of one attention: declarations and their names (duplicates, reserved
+ * names, required tensors), the hooks and what each may use, selectors (docs/language.md
+ * section 9) and recurrences (section 10). Expressions are typed in sema_expr.c, tensors and
+ * compile-time values in sema_shapes.c. The result is a kernel skeleton for lower_air. */
+#include "frontend.h"
+
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char *vfmt(Arena *a, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    char *p = n >= 0 ? arena_alloc(a, (size_t)n + 1) : NULL;
+    if (p) vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+void sema_error(Sema *s, Loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = vfmt(s->a, fmt, ap);
+    va_end(ap);
+    if (s->quiet) {
+        s->d->errors++;   /* still an error, already reported at its first use */
+        return;
+    }
+    diag_error(s->d, loc, "%s", m ? m : fmt);
+}
+
+void sema_hint(Sema *s, const char *fmt, ...)
+{
+    if (s->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = vfmt(s->a, fmt, ap);
+    va_end(ap);
+    diag_hint(s->d, "%s", m ? m : fmt);
+}
+
+void sema_note(Sema *s, Loc loc, const char *fmt, ...)
+{
+    if (s->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = vfmt(s->a, fmt, ap);
+    va_end(ap);
+    diag_note(s->d, loc, "%s", m ? m : fmt);
+}
+
+static bool is_named(const Decl *d) { return d->kind != DECL_SELECT && d->kind != DECL_ASSIGN; }
+
+Decl *sema_lookup(const Sema *s, const char *name)
+{
+    for (Decl *d = s->at->decls; d; d = d->next)
+        if (is_named(d) && !strcmp(d->name, name)) return d;
+    return NULL;
+}
+
+void sema_suggest(Sema *s, const char *name, const char *const *extra)
+{
+    static const char *const fixed[] = {"b", "h", "i", "j", "t", "B", "Hq", "Hkv", "Lq", "Lk",
+                                        "Dk", "Dv"};
+    size_t n = 0, cap = 0;
+    const char **names = NULL;
+    for (Decl *d = s->at->decls; d; d = d->next)
+        if (is_named(d)) ARR_PUSH(s->a, names, n, cap, d->name);
+    for (int32_t k = 0; k < s->k->nsyms; k++) ARR_PUSH(s->a, names, n, cap, s->k->syms[k].name);
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) ARR_PUSH(s->a, names, n, cap, fixed[k]);
+    for (; extra && *extra; extra++) ARR_PUSH(s->a, names, n, cap, *extra);
+    const char *best = names ? closest_name(name, names, n) : NULL;
+    if (best) sema_hint(s, "did you mean '%s'?", best);
+}
+
+/* Names with a fixed meaning cannot be declared. */
+static bool check_reserved(Sema *s, Decl *d)
+{
+    static const char *const reserved[] = {"b", "h", "i", "j", "t", "score", "qk", "block", "inf",
+                                           "sum"};
+    for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++) {
+        if (strcmp(d->name, reserved[k])) continue;
+        sema_error(s, d->name_loc, "'%s' is predefined and cannot be declared", d->name);
+        return false;
+    }
+    for (int k = 0; k < sema_nbuiltins; k++) {
+        if (strcmp(d->name, sema_builtins[k].name)) continue;
+        sema_error(s, d->name_loc, "'%s' is a builtin function and cannot be declared", d->name);
+        return false;
+    }
+    return true;
+}
+
+/* Duplicates, reserved names, and the operator's tensors by name. */
+static bool check_decls(Sema *s)
+{
+    bool ok = true;
+    for (Decl *d = s->at->decls; d; d = d->next) {
+        if (!is_named(d)) continue;
+        Decl *prev = sema_lookup(s, d->name);
+        if (prev != d) {
+            sema_error(s, d->name_loc, "redefinition of '%s'", d->name);
+            sema_note(s, prev->name_loc, "previous definition is here");
+            ok = false;
+            continue;
+        }
+        ok &= check_reserved(s, d);
+        bool is_out = d->kind == DECL_OUT;
+        if (d->kind == DECL_IN || is_out) {
+            bool out_name = !strcmp(d->name, "o") || !strcmp(d->name, "lse");
+            if (out_name != is_out) {
+                sema_error(s, d->loc, is_out ? "unknown output '%s'" : "'%s' is an output",
+                           d->name);
+                sema_hint(s, is_out ? "the outputs are 'o' and 'lse'; other tensors are 'in'" :
+                                      "declare it with 'out'");
+                ok = false;
+                continue;
+            }
+        }
+        if (d->kind == DECL_IN && !strcmp(d->name, "q")) s->tq = d;
+        if (d->kind == DECL_IN && !strcmp(d->name, "k")) s->tk = d;
+        if (d->kind == DECL_IN && !strcmp(d->name, "v")) s->tv = d;
+        if (is_out && !strcmp(d->name, "o")) s->to = d;
+        if (is_out && !strcmp(d->name, "lse")) s->tlse = d;
+        if (d->kind == DECL_STATE) {
+            if (s->state) {
+                sema_error(s, d->name_loc, "a spec has at most one state");
+                sema_note(s, s->state->name_loc, "the first state is here");
+                ok = false;
+            } else {
+                s->state = d;
+            }
+        }
+    }
+    struct { Decl *t; const char *decl; } req[] = {
+        {s->tq, "in q: bf16[B, Hq, Lq, 128];"}, {s->tk, "in k: bf16[B, Hkv, Lk, 128];"},
+        {s->tv, "in v: bf16[B, Hkv, Lk, 128];"}, {s->to, "out o: bf16[B, Hq, Lq, 128];"},
+    };
+    for (int k = 0; k < 4; k++) {
+        if (req[k].t) continue;
+        sema_error(s, s->at->name_loc, "attention '%s' has no '%c' tensor", s->at->name,
+                   req[k].decl[req[k].decl[0] == 'o' ? 4 : 3]);
+        sema_hint(s, "declare it, for example: %s", req[k].decl);
+        ok = false;
+    }
+    for (int32_t k = 0; k < s->ndefines; k++) {
+        Decl *d = sema_lookup(s, s->defines[k].name);
+        if (!d || d->kind != DECL_CONST) {
+            diag_error_noloc(s->d, "-D %s: attention '%s' has no const named '%s'",
+                             s->defines[k].name, s->at->name, s->defines[k].name);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static const char *const hook_names[HOOK_COUNT] = {
+    [HOOK_SCALE] = "scale", [HOOK_SCORE] = "score", [HOOK_MASK] = "mask", [HOOK_SINK] = "sink",
+    [HOOK_SELECT] = "select", [HOOK_STATE] = "state", [HOOK_OUT] = "o",
+};
+
+/* Which hook an assignment sets, or -1 (reported). */
+static int assign_hook(Sema *s, Decl *d)
+{
+    const char *n = d->name;
+    if (d->target_indexed) {
+        if (s->to && !strcmp(n, s->to->name)) {
+            if (!s->state) {
+                sema_error(s, d->name_loc, "'%s[t] = ...' needs a state", n);
+                sema_hint(s, "softmax attention computes o; a recurrence declares 'state S: f32[Dk, Dv];'");
+                return -1;
+            }
+            Expr *ix = d->shape.items[0];
+            if (d->shape.count != 1 || ix->kind != EX_NAME || strcmp(ix->name, "t")) {
+                sema_error(s, d->loc, "the output of a recurrence is written '%s[t] = ...'", n);
+                return -1;
+            }
+            return HOOK_OUT;
+        }
+        sema_error(s, d->name_loc, "only the output '%s' can be assigned with an index",
+                   s->to ? s->to->name : "o");
+        return -1;
+    }
+    for (int h = 0; h < HOOK_STATE; h++)
+        if (!strcmp(n, hook_names[h]) && h != HOOK_SELECT) return h;
+    if (s->state && !strcmp(n, s->state->name)) return HOOK_STATE;
+    Decl *x = sema_lookup(s, n);
+    if (x) {
+        sema_error(s, d->name_loc, "cannot assign to '%s'", n);
+        sema_hint(s, x->kind == DECL_OUT ? "a recurrence writes its output as '%s[t] = ...'" :
+                                           "only hooks (scale, score, mask, sink) and a state are assigned",
+                  n);
+        return -1;
+    }
+    sema_error(s, d->name_loc, "unknown hook '%s'", n);
+    static const char *const hooks[] = {"scale", "score", "mask", "sink"};
+    const char *best = closest_name(n, hooks, 4);
+    if (best) sema_hint(s, "did you mean '%s'?", best);
+    else sema_hint(s, "the hooks are scale, score, mask and sink");
+    return -1;
+}
+
+/* The type each hook's expression must have. */
+static bool check_hook_type(Sema *s, Decl *d, int h, AirType t)
+{
+    const char *got = sema_type_text(s->a, t);
+    switch (h) {
+    case HOOK_MASK:
+        if (t.kind == TY_BOOL) return true;
+        sema_error(s, d->expr->loc, "mask must be boolean; got %s", got);
+        sema_hint(s, "a mask is a condition such as 'j <= i'");
+        return false;
+    case HOOK_STATE:
+        if (t.kind == TY_MAT && t.rows == s->k->state_rows && t.cols == s->k->state_cols)
+            return true;
+        sema_error(s, d->expr->loc, "the update of '%s' must be f32[%d, %d]; got %s", d->name,
+                   s->k->state_rows, s->k->state_cols, got);
+        return false;
+    case HOOK_OUT:
+        if (t.kind == TY_VEC && t.rows == s->k->dv) return true;
+        sema_error(s, d->expr->loc, "the output must be a vector f32[%d]; got %s", s->k->dv, got);
+        sema_hint(s, "for example 'o[t] = q[t] @ %s;'", s->state->name);
+        return false;
+    default:
+        if (t.kind == TY_I32 || t.kind == TY_F32) return true;
+        sema_error(s, d->expr->loc, "%s must be a number; got %s", hook_names[h], got);
+        if (t.kind == TY_BOOL) sema_hint(s, "bool never converts to a number: write select(c, 1.0, 0.0)");
+        return false;
+    }
+}
+
+static bool check_assigns(Sema *s, SemaResult *out)
+{
+    static const SemaCx hook_cx[HOOK_COUNT] = {
+        [HOOK_SCALE] = CX_SCALE, [HOOK_SCORE] = CX_SCORE, [HOOK_MASK] = CX_MASK,
+        [HOOK_SINK] = CX_SINK, [HOOK_STATE] = CX_STATE, [HOOK_OUT] = CX_OUT,
+    };
+    bool ok = true;
+    for (Decl *d = s->at->decls; d; d = d->next) {
+        if (d->kind != DECL_ASSIGN) continue;
+        int h = assign_hook(s, d);
+        if (h < 0) {
+            ok = false;
+            continue;
+        }
+        if (out->hook[h]) {
+            sema_error(s, d->name_loc, "'%s' is assigned twice", d->name);
+            sema_note(s, out->hook[h]->name_loc, "previous assignment is here");
+            ok = false;
+            continue;
+        }
+        out->hook[h] = d;
+        if (s->recurrent && h != HOOK_STATE && h != HOOK_OUT) {
+            sema_error(s, d->name_loc, "'%s' is not allowed in a recurrence", d->name);
+            sema_note(s, s->state->name_loc, "this spec is a recurrence because of this state");
+            ok = false;
+            continue;
+        }
+        AirType t = sema_expr(s, d->expr, hook_cx[h]);
+        ok &= t.kind != TY_VOID && check_hook_type(s, d, h, t);
+    }
+    if (s->recurrent) {
+        if (!out->hook[HOOK_STATE]) {
+            sema_error(s, s->state->name_loc, "the state '%s' is never updated", s->state->name);
+            sema_hint(s, "write one step of the recurrence: '%s = ...;'", s->state->name);
+            ok = false;
+        }
+        if (!out->hook[HOOK_OUT]) {
+            sema_error(s, s->state->name_loc, "a recurrence needs its output '%s[t] = ...;'",
+                       s->to ? s->to->name : "o");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static bool positive_const(Sema *s, Expr *e, const char *what, int32_t *out)
+{
+    Value v;
+    if (!sema_fold(s, e, &v)) return false;
+    if (v.ty != TY_I32 || v.v < 1) {
+        sema_error(s, e->loc, "%s must be a positive integer", what);
+        return false;
+    }
+    *out = (int32_t)v.v;
+    return true;
+}
+
+static bool check_select(Sema *s, SemaResult *out)
+{
+    bool ok = true;
+    for (Decl *d = s->at->decls; d; d = d->next) {
+        if (d->kind != DECL_SELECT) continue;
+        if (out->select) {
+            sema_error(s, d->loc, "a spec has at most one selector");
+            sema_note(s, out->select->loc, "the first selector is here");
+            ok = false;
+            continue;
+        }
+        out->select = d;
+        if (s->recurrent) {
+            sema_error(s, d->loc, "a selector is not allowed in a recurrence");
+            ok = false;
+            continue;
+        }
+        AirSelector *sel = &s->k->sel;
+        sel->kind = d->sel == SELD_BLOCKS ? SEL_BLOCKS : SEL_TOKENS;
+        sel->keep_own = d->keep_own;
+        sel->shared = d->shared;
+        if (d->sel_block) ok &= positive_const(s, d->sel_block, "the block size", &sel->block);
+        ok &= positive_const(s, d->sel_top, "top", &sel->topk);
+        AirType t = sema_expr(s, d->expr, d->sel == SELD_BLOCKS ? CX_SEL_BLOCKS : CX_SEL_TOKENS);
+        if (t.kind == TY_VOID) {
+            ok = false;
+        } else if (t.kind != TY_F32 && t.kind != TY_I32) {
+            sema_error(s, d->expr->loc, "a selector scores with a number; got %s",
+                       sema_type_text(s->a, t));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static Attention *find_attention(Diags *d, AstFile *f, const char *name)
+{
+    for (Attention *at = f->first; at; at = at->next)
+        if (!name || !strcmp(at->name, name)) return at;
+    if (name) diag_error_noloc(d, "no attention named '%s' in this file", name);
+    else diag_error_noloc(d, "no attention in this file");
+    return NULL;
+}
+
+bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define *defines,
+                int32_t ndefines, SemaResult *out)
+{
+    memset(out, 0, sizeof *out);
+    Attention *at = find_attention(d, f, kernel);
+    if (!at) return false;
+    Sema s = {.a = a, .d = d, .at = at, .defines = defines, .ndefines = ndefines};
+    s.k = air_new(a, at->name);
+    if (!s.k) return false;
+    out->at = at;
+    out->kernel = s.k;
+    int errors = d->errors;
+    check_decls(&s);
+    if (!s.tq || !s.tk || !s.tv || !s.to) return false;
+    /* later checks still run after a bad tensor, so one run reports the hooks' errors too */
+    sema_tensors(&s);
+    sema_params(&s);
+    Value v;
+    for (Decl *x = at->decls; x; x = x->next)
+        if (x->kind == DECL_CONST) sema_const_value(&s, x, &v);
+    if (s.state && sema_state_shape(&s)) {
+        s.recurrent = true;
+        s.k->kind = KIND_RECURRENT;
+        if (s.tlse) {
+            sema_error(&s, s.tlse->name_loc, "a recurrence has no lse output");
+            sema_note(&s, s.state->name_loc, "this spec is a recurrence because of this state");
+        }
+    }
+    if (s.state && !s.recurrent) return false;
+    for (Decl *x = at->decls; x; x = x->next)
+        if (x->kind == DECL_LET) {
+            int before = d->errors;
+            sema_expr(&s, x->expr, CX_LET);
+            x->reported = d->errors != before;
+        }
+    check_assigns(&s, out);
+    check_select(&s, out);
+    out->state = s.state;
+    return d->errors == errors;
+}

@@ -1,0 +1,406 @@
+"""attn: call attnc kernels from Python.
+
+A small pure-Python layer (ctypes) over libattn's C API (runtime/include/attn.h): compile an
+attention spec (.attn text) for a CPU or an NVIDIA GPU, read the kernel's signature, launch it
+on torch tensors (CPU or CUDA) or numpy arrays (CPU), and run the f64 reference on host data.
+
+    import attn, torch
+    kern = attn.compile(open("examples/causal.attn").read(), target="sm_90a")
+    kern(q=q, k=k, v=v, o=o, lse=lse)            # on torch's current CUDA stream
+    kern(q=q, k=k, v=v, o=o, window=1024)        # runtime params by name
+    kern.reference(q=qc, k=kc, v=vc, o=oc)       # f64 math, host tensors (CUDA ones are copied)
+
+Tensors are passed as they are: data pointer, dtype, shape and strides in elements; nothing is
+copied or made contiguous (the last dimension of q, k, v and o must be contiguous). Every failure
+raises AttnError, whose message is libattn's attn_last_error() (spec diagnostics included).
+
+The library is found, in this order, at: $ATTN_LIBRARY; next to this file; the build folders of
+the source tree this file sits in (build*/); the system's library path.
+"""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+
+__all__ = ["AttnError", "Kernel", "compile", "compile_file", "reference", "version",
+           "library_path", "F32", "F16", "BF16", "I32", "F64"]
+
+# AttnDtype
+F32, F16, BF16, I32, F64 = range(5)
+_DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", I32: "i32", F64: "f64"}
+_ITEMSIZE = {F32: 4, F16: 2, BF16: 2, I32: 4, F64: 8}
+# AttnStatus
+_STATUS_NAMES = ["ok", "spec", "arg", "unsupported", "target", "cuda", "io", "nomem", "internal"]
+_MAX_RANK = 8
+
+
+class AttnError(RuntimeError):
+    """A libattn call failed. `status` is the AttnStatus name ("spec", "arg", ...), `code` its
+    number, and the message is attn_last_error() (for a spec, the rendered diagnostics)."""
+
+    def __init__(self, message, status="internal", code=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class _Tensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * _MAX_RANK), ("strides", ctypes.c_int64 * _MAX_RANK)]
+
+
+class _Define(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_double)]
+
+
+class _CompileOptions(ctypes.Structure):
+    _fields_ = [("target", ctypes.c_char_p), ("defines", ctypes.POINTER(_Define)),
+                ("ndefines", ctypes.c_int32), ("no_cache", ctypes.c_int32)]
+
+
+class _LaunchOptions(ctypes.Structure):
+    _fields_ = [("stream", ctypes.c_void_p), ("num_threads", ctypes.c_int32)]
+
+
+_P = ctypes.c_void_p
+_S = ctypes.c_char_p
+_I = ctypes.c_int32
+_TP = ctypes.POINTER(_Tensor)
+_DP = ctypes.POINTER(ctypes.c_double)
+# name: (restype, argtypes), from attn.h. Bound lazily so that a library that lacks a function
+# still loads and the error names what is missing.
+_PROTOTYPES = {
+    "attn_compile": (ctypes.c_int, [_S, _S, ctypes.POINTER(_CompileOptions), ctypes.POINTER(_P)]),
+    "attn_compile_file": (ctypes.c_int, [_S, ctypes.POINTER(_CompileOptions), ctypes.POINTER(_P)]),
+    "attn_kernel_free": (None, [_P]),
+    "attn_kernel_name": (_S, [_P]),
+    "attn_kernel_target": (_S, [_P]),
+    "attn_kernel_num_tensors": (_I, [_P]),
+    "attn_kernel_tensor_name": (_S, [_P, _I]),
+    "attn_kernel_tensor_kind": (ctypes.c_int, [_P, _I]),
+    "attn_kernel_tensor_dtype": (ctypes.c_int, [_P, _I]),
+    "attn_kernel_tensor_rank": (_I, [_P, _I]),
+    "attn_kernel_num_params": (_I, [_P]),
+    "attn_kernel_param_name": (_S, [_P, _I]),
+    "attn_kernel_param_default": (_I, [_P, _I, _DP]),
+    "attn_launch": (ctypes.c_int, [_P, _TP, _I, _DP, _I, ctypes.POINTER(_LaunchOptions)]),
+    "attn_reference": (ctypes.c_int, [_P, _TP, _I, _DP, _I]),
+    "attn_last_error": (_S, []),
+    "attn_status_name": (_S, [ctypes.c_int]),
+    "attn_version": (_S, []),
+}
+
+
+def _candidates():
+    env = os.environ.get("ATTN_LIBRARY")
+    if env:
+        yield env
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("libattn.so", "libattn.so.0"):
+        yield os.path.join(here, name)
+    root = os.path.dirname(here)
+    for d in sorted(glob.glob(os.path.join(root, "build*"))):
+        yield os.path.join(d, "libattn.so")
+    found = ctypes.util.find_library("attn")
+    if found:
+        yield found
+    yield "libattn.so.0"
+
+
+class _Lib:
+    """The loaded libattn and its functions, bound on first use."""
+
+    def __init__(self):
+        self.handle = None
+        self.path = None
+        self.fns = {}
+
+    def load(self):
+        if self.handle is not None:
+            return
+        tried = []
+        for path in _candidates():
+            if os.path.sep in path and not os.path.exists(path):
+                tried.append(path + " (absent)")
+                continue
+            try:
+                self.handle = ctypes.CDLL(path)
+                self.path = path
+                return
+            except OSError as e:
+                tried.append("%s (%s)" % (path, e))
+        raise AttnError("libattn not found; set ATTN_LIBRARY to libattn.so. Tried: "
+                        + "; ".join(tried), "target")
+
+    def __getattr__(self, name):
+        if not name.startswith("attn_"):
+            raise AttributeError(name)
+        fn = self.fns.get(name)
+        if fn is None:
+            self.load()
+            try:
+                fn = getattr(self.handle, name)
+            except AttributeError:
+                raise AttnError("%s lacks %s (an older libattn?)" % (self.path, name)) from None
+            fn.restype, fn.argtypes = _PROTOTYPES[name]
+            self.fns[name] = fn
+        return fn
+
+
+_lib = _Lib()
+
+
+def _str(b):
+    return b.decode("utf-8", "replace") if b is not None else None
+
+
+def _check(status, what):
+    if status != 0:
+        code = int(status)
+        name = _STATUS_NAMES[code] if 0 <= code < len(_STATUS_NAMES) else str(code)
+        msg = _str(_lib.attn_last_error()) or _str(_lib.attn_status_name(code))
+        raise AttnError("%s: %s" % (what, msg), name, code)
+
+
+def library_path():
+    """The path of the libattn that is (or would be) used."""
+    _lib.load()
+    return _lib.path
+
+
+def version():
+    return _str(_lib.attn_version())
+
+
+# ---- tensors ------------------------------------------------------------------------------------
+
+def _torch_dtype(t):
+    import torch
+    table = {torch.float32: F32, torch.float16: F16, torch.bfloat16: BF16, torch.int32: I32,
+             torch.float64: F64}
+    return table.get(t.dtype)
+
+
+def _numpy_dtype(a):
+    name = a.dtype.name
+    return {"float32": F32, "float16": F16, "bfloat16": BF16, "int32": I32,
+            "float64": F64}.get(name)
+
+
+def _describe(name, x):
+    """Returns (AttnTensor, device) for a torch tensor or numpy array; device is "cpu" or
+    "cuda:N". Raises AttnError naming the argument for anything else."""
+    desc = _Tensor()
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        dt = _torch_dtype(x)
+        ptr, shape, strides = x.data_ptr(), tuple(x.shape), tuple(x.stride())
+        device = "cpu" if x.device.type == "cpu" else "%s:%d" % (x.device.type, x.device.index or 0)
+        kind = str(x.dtype)
+    elif hasattr(x, "__array_interface__") and hasattr(x, "ctypes"):
+        dt = _numpy_dtype(x)
+        item = x.dtype.itemsize
+        if any(s % item for s in x.strides):
+            raise AttnError("tensor '%s': strides %s are not a multiple of the element size"
+                            % (name, x.strides), "arg")
+        ptr, shape = x.ctypes.data, x.shape
+        strides = tuple(s // item for s in x.strides)
+        device = "cpu"
+        kind = str(x.dtype)
+    else:
+        raise AttnError("tensor '%s': expected a torch tensor or a numpy array, got %s"
+                        % (name, type(x).__name__), "arg")
+    if dt is None:
+        raise AttnError("tensor '%s': dtype %s is not one of f32, f16, bf16, i32, f64"
+                        % (name, kind), "arg")
+    if len(shape) > _MAX_RANK:
+        raise AttnError("tensor '%s': rank %d is over %d" % (name, len(shape), _MAX_RANK), "arg")
+    desc.data = ptr
+    desc.dtype = dt
+    desc.rank = len(shape)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        desc.shape[d] = n
+        desc.strides[d] = s
+    return desc, device
+
+
+# ---- kernels --------------------------------------------------------------------------------
+
+class TensorInfo:
+    __slots__ = ("name", "kind", "dtype", "rank")
+
+    def __init__(self, name, kind, dtype, rank):
+        self.name, self.kind, self.dtype, self.rank = name, kind, dtype, rank
+
+    def __repr__(self):
+        return "%s %s: %s[rank %d]" % (self.kind, self.name, _DTYPE_NAMES.get(self.dtype, "?"),
+                                       self.rank)
+
+
+class Kernel:
+    """A compiled spec. Call it with its tensors and params by name."""
+
+    def __init__(self, handle):
+        self._h = ctypes.c_void_p(handle)
+        self._free = _lib.attn_kernel_free
+        self.name = _str(_lib.attn_kernel_name(self._h))
+        self.target = _str(_lib.attn_kernel_target(self._h))
+        self.tensors = []
+        for i in range(_lib.attn_kernel_num_tensors(self._h)):
+            kind = "out" if _lib.attn_kernel_tensor_kind(self._h, i) == 1 else "in"
+            self.tensors.append(TensorInfo(_str(_lib.attn_kernel_tensor_name(self._h, i)), kind,
+                                           _lib.attn_kernel_tensor_dtype(self._h, i),
+                                           _lib.attn_kernel_tensor_rank(self._h, i)))
+        self.params = {}    # name -> default value, or None when a launch must give it
+        for i in range(_lib.attn_kernel_num_params(self._h)):
+            value = ctypes.c_double()
+            has = _lib.attn_kernel_param_default(self._h, i, ctypes.byref(value))
+            self.params[_str(_lib.attn_kernel_param_name(self._h, i))] = (
+                value.value if has else None)
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            self._free(h)
+            self._h = None
+
+    @property
+    def is_cuda(self):
+        return bool(self.target) and self.target.startswith("sm_")
+
+    def signature(self):
+        parts = [repr(t) for t in self.tensors]
+        parts += ["param %s%s" % (n, "" if d is None else " = %g" % d)
+                  for n, d in self.params.items()]
+        return "%s (%s): %s" % (self.name, self.target, "; ".join(parts))
+
+    def __repr__(self):
+        return "<attn.Kernel %s>" % self.signature()
+
+    def _bind(self, args):
+        """Turns keyword arguments into the C arrays of tensors and params; the rest of args
+        (launch options) is returned. Checks names, dtypes and ranks, so that a mistake is
+        reported before anything runs."""
+        args = dict(args)
+        descs = (_Tensor * max(1, len(self.tensors)))()
+        devices = []
+        for n, info in enumerate(self.tensors):
+            if info.name not in args:
+                raise AttnError("missing tensor '%s' (%r)" % (info.name, info), "arg")
+            x = args.pop(info.name)
+            desc, device = _describe(info.name, x)
+            if desc.dtype != info.dtype:
+                raise AttnError("tensor '%s' is %s, the spec declares %s" % (
+                    info.name, _DTYPE_NAMES[desc.dtype], _DTYPE_NAMES.get(info.dtype, "?")), "arg")
+            if desc.rank != info.rank:
+                raise AttnError("tensor '%s' has rank %d, the spec declares %d"
+                                % (info.name, desc.rank, info.rank), "arg")
+            descs[n] = desc
+            devices.append((info.name, device, x))
+        params = (ctypes.c_double * max(1, len(self.params)))()
+        for n, (name, default) in enumerate(self.params.items()):
+            if name in args:
+                params[n] = float(args.pop(name))
+            elif default is not None:
+                params[n] = default
+            else:
+                raise AttnError("missing param '%s' (it has no default)" % name, "arg")
+        return descs, params, devices, args
+
+    def __call__(self, stream=None, num_threads=0, **args):
+        """Launches the kernel. CUDA kernels run on `stream` (a CUstream handle as an int, or
+        a torch.cuda.Stream), else on torch's current stream of the tensors' device. CPU
+        kernels use `num_threads` workers (0: all cores). Returns None; outputs are written
+        in place."""
+        descs, params, devices, rest = self._bind(args)
+        if rest:
+            known = [t.name for t in self.tensors] + list(self.params)
+            raise AttnError("unknown argument(s) %s; the kernel takes %s"
+                            % (", ".join(sorted(rest)), ", ".join(known)), "arg")
+        want_cuda = self.is_cuda
+        for name, device, _ in devices:
+            if want_cuda and not device.startswith("cuda"):
+                raise AttnError("tensor '%s' is on %s; kernel %s runs on %s"
+                                % (name, device, self.name, self.target), "arg")
+            if not want_cuda and device != "cpu":
+                raise AttnError("tensor '%s' is on %s; kernel %s runs on the CPU"
+                                % (name, device, self.name), "arg")
+        opts = _LaunchOptions()
+        opts.num_threads = int(num_threads)
+        if want_cuda:
+            if stream is None and devices:
+                import torch
+                stream = torch.cuda.current_stream(devices[0][2].device)
+            if stream is not None and not isinstance(stream, int):
+                stream = stream.cuda_stream
+            opts.stream = stream or None
+        _check(_lib.attn_launch(self._h, descs, len(self.tensors), params, len(self.params),
+                                ctypes.byref(opts)), "launch of %s" % self.name)
+
+    def reference(self, **args):
+        """Evaluates the spec's math in f64 (libattn's reference, no tiling) and writes the
+        outputs in their dtypes. Host tensors are used in place; torch CUDA tensors are copied
+        to the host and the outputs copied back. Slow: meant for small shapes."""
+        host = {}
+        for info in self.tensors:
+            x = args.get(info.name)
+            if x is not None and type(x).__module__.startswith("torch") and x.device.type != "cpu":
+                host[info.name] = (x, x.cpu())
+                args[info.name] = host[info.name][1]
+        descs, params, _, rest = self._bind(args)
+        if rest:
+            raise AttnError("unknown argument(s) %s" % ", ".join(sorted(rest)), "arg")
+        _check(_lib.attn_reference(self._h, descs, len(self.tensors), params, len(self.params)),
+               "reference of %s" % self.name)
+        for info in self.tensors:
+            if info.kind == "out" and info.name in host:
+                dev, cpu = host[info.name]
+                dev.copy_(cpu)
+
+
+def _compile_options(target, defines, cache):
+    if target == "cuda":
+        import torch
+        major, minor = torch.cuda.get_device_capability()
+        target = "sm_90a" if (major, minor) == (9, 0) else "sm_%d%d" % (major, minor)
+    opts = _CompileOptions()
+    opts.target = target.encode() if target else None
+    items = list((defines or {}).items())
+    arr = (_Define * max(1, len(items)))()
+    keep = []
+    for n, (name, value) in enumerate(items):
+        b = str(name).encode()
+        keep.append(b)
+        arr[n].name = b
+        arr[n].value = float(value)
+    opts.defines = arr if items else None
+    opts.ndefines = len(items)
+    opts.no_cache = 0 if cache else 1
+    return opts, (arr, keep)
+
+
+def compile(spec, target="native", defines=None, name=None, cache=True):
+    """Compiles spec text for `target` ("native", "x86-64-v3", "x86-64-v4", "sm_80",
+    "sm_90a", or "cuda" for the current torch device) and returns a Kernel. `defines`
+    overrides the spec's consts ({"cap": 30.0}); cache=False bypasses the disk cache.
+    Raises AttnError (status "spec" with clang-style diagnostics for a bad spec)."""
+    opts, _keep = _compile_options(target, defines, cache)
+    out = ctypes.c_void_p()
+    _check(_lib.attn_compile(spec.encode(), name.encode() if name else None, ctypes.byref(opts),
+                             ctypes.byref(out)), "compile")
+    return Kernel(out.value)
+
+
+def compile_file(path, target="native", defines=None, cache=True):
+    """As compile(), reading the spec from a file (diagnostics name the file)."""
+    opts, _keep = _compile_options(target, defines, cache)
+    out = ctypes.c_void_p()
+    _check(_lib.attn_compile_file(os.fsencode(path), ctypes.byref(opts), ctypes.byref(out)),
+           "compile of %s" % path)
+    return Kernel(out.value)
+
+
+def reference(kernel, **args):
+    """attn.reference(kernel, q=..., ...): the f64 reference; see Kernel.reference."""
+    kernel.reference(**args)

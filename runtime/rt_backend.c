@@ -1,0 +1,279 @@
+/* rt_backend.c: the runtime's seam to the compiler (pipeline, AIR text form, mask analysis,
+ * f64 reference), the CPU JIT and the CUDA driver. The rest of libattn calls only these
+ * rt_ functions, so each piece is wired in one place. */
+#include "rt.h"
+#include "dtype.h"
+#include "pass.h"
+#include "pipeline.h"
+
+#include "cuda.h"
+#include "jit.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
+                           const AttnCompileOptions *opts, RtEntry *e)
+{
+    const char *target = opts && opts->target ? opts->target : "native";
+    Define *defs = NULL;
+    int32_t nd = opts ? opts->ndefines : 0;
+    if (nd > 0) {
+        defs = arena_alloc(a, sizeof *defs * (size_t)nd);
+        if (!defs) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+        for (int32_t i = 0; i < nd; i++) defs[i] = (Define){opts->defines[i].name,
+                                                            opts->defines[i].value};
+    }
+    const Target *t = rt_target(target);
+    Source *src = arena_alloc(a, sizeof *src);
+    if (!src) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    *src = (Source){name, text, strlen(text)};
+    Diags d;
+    diags_init(&d, a, src);
+    CompileRequest req = {.text = text, .len = src->len, .name = name, .target = target,
+                          .defines = defs, .ndefines = nd, .kernel = opts ? opts->kernel : NULL,
+                          .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ};
+    Compiled c;
+    if (!pipeline_compile(a, &d, &req, &c)) {
+        const char *msg = diags_render(&d, false);
+        /* The spec is checked before the target is looked up: with no located error, a
+         * missing target is what failed. */
+        bool located = false;
+        for (size_t i = 0; i < d.count; i++) located |= d.items[i].has_loc;
+        AttnStatus st = !located && !t ? ATTN_ERR_TARGET : ATTN_ERR_SPEC;
+        for (size_t i = 0; i < d.count; i++)
+            if (strstr(d.items[i].msg, "not supported on")) st = ATTN_ERR_UNSUPPORTED;
+        return rt_fail(st, "%s", msg ? msg : "compilation failed");
+    }
+    e->target = c.target->name;
+    e->air_text = air_print(a, c.air);
+    e->plan = c.plan;
+    e->code = c.code;
+    if (!e->air_text) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    return ATTN_OK;
+}
+
+const Target *rt_target(const char *name)
+{
+    return target_find(name);
+}
+
+AirKernel *rt_air_from_text(Arena *a, const char *text)
+{
+    Source *src = arena_alloc(a, sizeof *src);
+    if (!src) {
+        rt_fail(ATTN_ERR_NOMEM, "out of memory parsing AIR");
+        return NULL;
+    }
+    *src = (Source){"<kernel AIR>", text, strlen(text)};
+    Diags d;
+    diags_init(&d, a, src);
+    AirKernel *k = air_parse(a, &d);
+    if (k && !air_verify(k, &d, "load")) k = NULL;
+    if (!k) rt_fail(ATTN_ERR_INTERNAL, "the kernel's AIR does not load:\n%s",
+                    diags_render(&d, false));
+    return k;
+}
+
+struct MaskInfo *rt_mask_info(Arena *a, AirKernel *air)
+{
+    Diags d;
+    diags_init(&d, a, NULL);
+    return pass_mask_tiles(a, air, &d);
+}
+
+/* The tile map of `args` for tiles of tm x tn (malloc'd into *map; NULL when none). */
+static AttnStatus build_map(const AttnKernel *k, AbiArgs *args, int32_t tm, int32_t tn,
+                            uint8_t **map)
+{
+    *map = NULL;
+    args->tiles = NULL;
+    args->tile_sb = args->tile_sh = args->tile_sq = 0;
+    if (!k->mask || tm <= 0 || tn <= 0) return ATTN_OK;
+    size_t size = mask_tile_map_size(k->mask, k->air, args, tm, tn, &args->tile_sb,
+                                     &args->tile_sh, &args->tile_sq);
+    if (size == 0) return ATTN_OK;
+    uint8_t *m = malloc(size);
+    if (!m) return rt_fail(ATTN_ERR_NOMEM, "out of memory for a tile map of %zu bytes", size);
+    char err[512];
+    if (!mask_tile_map(k->mask, k->air, args, tm, tn, m, size, err, sizeof err)) {
+        free(m);
+        return rt_fail(ATTN_ERR_ARG, "%s", err);
+    }
+    *map = m;
+    args->tiles = m;
+    return ATTN_OK;
+}
+
+AttnStatus rt_tile_map(const AttnKernel *k, AbiArgs *args, uint8_t **map)
+{
+    /* On a GPU the side tensors are device memory, which the host-side map cannot read: such
+     * masks are evaluated in every tile (the map stays NULL). */
+    if (k->is_gpu && k->mask && k->mask->tensors) {
+        *map = NULL;
+        args->tiles = NULL;
+        return ATTN_OK;
+    }
+    return build_map(k, args, k->plan.tile_m, k->plan.tile_n, map);
+}
+
+AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs,
+                            bool *exact)
+{
+    /* The map of 1 x 1 tiles classifies single elements: FULL is visible, EMPTY is not.
+     * PARTIAL remains only where the interval evaluation is imprecise; it is counted as
+     * visible and the count flagged as an upper bound. */
+    AbiArgs a = *args;
+    uint8_t *map;
+    AttnStatus st = build_map(k, &a, 1, 1, &map);
+    if (st != ATTN_OK) return st;
+    const AbiTensor *q = &args->t[k->air->tq], *kt = &args->t[k->air->tk];
+    int64_t B = q->shape[0], H = q->shape[1], lq = q->shape[2], lk = kt->shape[2];
+    double n = 0;
+    int64_t partial = 0;
+    if (!map) {
+        n = (double)B * (double)H * (double)lq * (double)lk;
+        partial = k->mask && k->mask->has_mask;
+    } else {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t i = 0; i < lq; i++) {
+                    const uint8_t *row = map + b * a.tile_sb + h * a.tile_sh + i * a.tile_sq;
+                    for (int64_t j = 0; j < lk; j++) {
+                        n += row[j] != TILE_EMPTY;
+                        partial += row[j] == TILE_PARTIAL;
+                    }
+                }
+    }
+    free(map);
+    *pairs = n;
+    *exact = partial == 0 && k->air->sel.kind == SEL_NONE;
+    return ATTN_OK;
+}
+
+AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes)
+{
+    Arena a;
+    arena_init(&a);
+    Diags d;
+    diags_init(&d, &a, NULL);
+    AttnStatus st = ATTN_OK;
+    if (!air_reference(k->air, args, dtypes, &d)) {
+        const char *msg = diags_render(&d, false);
+        st = rt_fail(ATTN_ERR_ARG, "reference: %s", msg && *msg ? msg : "failed");
+    }
+    arena_free(&a);
+    return st;
+}
+
+AttnStatus rt_jit_load(AttnKernel *k)
+{
+    char err[1024];
+    RtJit *j = rt_jit_create(err, sizeof err);
+    if (!j) return rt_fail(ATTN_ERR_TARGET, "cannot create the CPU JIT: %s", err);
+    k->jit = j;
+    if (!rt_jit_add_object(j, k->code.data, k->code.size, err, sizeof err))
+        return rt_fail(ATTN_ERR_INTERNAL, "cannot load the kernel's object: %s", err);
+    void *fn = rt_jit_lookup(j, k->plan.entry, err, sizeof err);
+    if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", k->plan.entry, err);
+    k->cpu_entry = (AbiCpuEntry)fn;
+    return ATTN_OK;
+}
+
+void rt_jit_free(AttnKernel *k)
+{
+    rt_jit_dispose(k->jit);
+    k->jit = NULL;
+}
+
+AttnStatus rt_gpu_load(AttnKernel *k)
+{
+    RtCudaKernel *ck = arena_alloc(&k->arena, sizeof *ck);
+    if (!ck) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    /* The code is NUL-terminated by rt_kernel_load, as cuModuleLoadData wants PTX text. */
+    AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, k->plan.entry,
+                                   k->plan.threads, k->plan.smem_bytes, ck);
+    if (st == ATTN_OK) k->gpu = ck;
+    return st;
+}
+
+AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream)
+{
+    AbiArgs a = *args;
+    RtDevPtr map = 0;
+    size_t map_bytes = 0;
+    if (args->tiles) {
+        /* The map's extent: the largest index the kernel can read, plus one. */
+        const AbiTensor *q = &args->t[k->air->tq], *kt = &args->t[k->air->tk];
+        int64_t nq = (q->shape[2] + args->tile_m - 1) / args->tile_m;
+        int64_t nk = (kt->shape[2] + args->tile_n - 1) / args->tile_n;
+        map_bytes = (size_t)((q->shape[0] - 1) * args->tile_sb + (q->shape[1] - 1) * args->tile_sh +
+                             (nq - 1) * args->tile_sq + nk);
+        AttnStatus st = rt_cuda_malloc(0, map_bytes, &map);
+        if (st == ATTN_OK) st = rt_cuda_upload(map, args->tiles, map_bytes);
+        if (st != ATTN_OK) return st;
+        a.tiles = (const uint8_t *)(uintptr_t)map;
+    }
+    const RtCudaKernel *ck = k->gpu;
+    int64_t qblocks = rt_query_blocks(k, args);
+    AttnStatus st = rt_cuda_launch(ck, (uint32_t)qblocks, (uint32_t)args->t[k->air->tq].shape[1],
+                                   (uint32_t)args->t[k->air->tq].shape[0], stream, &a);
+    if (map) {
+        /* The launch is asynchronous: wait for it before the map is freed. */
+        AttnStatus s2 = rt_cuda_stream_sync(stream);
+        if (st == ATTN_OK) st = s2;
+        rt_cuda_free(map);
+    }
+    return st;
+}
+
+void rt_gpu_free(AttnKernel *k) { k->gpu = NULL; /* modules stay in the driver's cache */ }
+
+AttnStatus rt_dev_alloc(size_t bytes, void **ptr)
+{
+    RtDevPtr p = 0;
+    AttnStatus st = rt_cuda_malloc(0, bytes, &p);
+    *ptr = (void *)(uintptr_t)p;
+    return st;
+}
+
+void rt_dev_free(void *ptr)
+{
+    if (ptr) rt_cuda_free((RtDevPtr)(uintptr_t)ptr);
+}
+
+AttnStatus rt_dev_upload(void *dst, const void *src, size_t bytes)
+{
+    return rt_cuda_upload((RtDevPtr)(uintptr_t)dst, src, bytes);
+}
+
+AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes)
+{
+    return rt_cuda_download(dst, (RtDevPtr)(uintptr_t)src, bytes);
+}
+
+AttnStatus rt_dev_sync(void *stream) { return rt_cuda_stream_sync(stream); }
+
+float rt_half_to_f32(uint16_t h, AttnDtype d)
+{
+    return d == ATTN_BF16 ? dtype_bf16_to_f32(h) : dtype_f16_to_f32(h);
+}
+
+uint16_t rt_f32_to_half(float f, AttnDtype d)
+{
+    return d == ATTN_BF16 ? dtype_f32_to_bf16(f) : dtype_f32_to_f16(f);
+}
+
+char *rt_host_cpu(void)
+{
+    char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    size_t n = strlen(name) + strlen(feat) + 2;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s %s", name, feat);
+    LLVMDisposeMessage(name);
+    LLVMDisposeMessage(feat);
+    return s ? s : strdup("");
+}
