@@ -26,14 +26,14 @@
  *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
  *             causal:  64 x 128, 4 warps, 3 CTAs/SM
  *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
- *             causal: 128 x 128, 8 warps
+ *             causal (and any mask hook): 128 x 128, 8 warps
  *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
  * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
  * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
 {
     int32_t d = dk > dv ? dk : dv;
-    bool causal = mask == PTX_MASK_CAUSAL;
+    bool causal = mask != PTX_MASK_NONE;   /* spec masks take the causal rows too */
     if (sm >= 90) {
         if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
                                    : (PtxTile){8, 1, 128, 2, false, true, 2};
@@ -203,9 +203,14 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
     g.h2 = LLVMVectorType(LLVMHalfTypeInContext(g.C), 2);
     g.p1 = LLVMPointerTypeInContext(g.C, 1);
     g.p3 = LLVMPointerTypeInContext(g.C, 3);
+    g.tm = tm;
+    g.a = a;
+    g.d = d;
+    g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
+                    g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
     declare_kernel(&g);
     bool ok = cg_ptx_build_fa(&g);
-    if (!ok) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
+    if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);
     LLVMDisposeModule(g.M);
@@ -251,18 +256,20 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     memset(c, 0, sizeof *c);
     c->sm = strcmp(t->name, "sm_80") == 0 ? 80 : 90;
     if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrent kernel", t);
-    for (int h = HOOK_SINK; h < HOOK_COUNT; h++)
+    for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
         if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
     if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
-    int32_t sc = k->hook[HOOK_SCORE];
-    if (sc >= 0 && k->nodes[sc].op != OP_SCORE)
-        return unsupported(d, k, sc, "a score modification", t);
-    if (!mask_of(k, &c->mask)) return unsupported(d, k, k->hook[HOOK_MASK], "this mask", t);
+    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+        return false;
+    c->air = k;
+    c->target_name = t->name;
+    if (!mask_of(k, &c->mask)) c->mask = PTX_MASK_HOOK;
     int32_t s = k->hook[HOOK_SCALE];
-    if (s < 0) c->scale = (float)(1.0 / sqrt((double)k->dk));
-    else if (k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;
-    else return unsupported(d, k, s, "a runtime scale", t);
-    if (!(c->scale > 0)) return unsupported(d, k, s, "a scale that is not positive", t);
+    c->scale = (float)(1.0 / sqrt((double)k->dk));
+    if (s >= 0 && k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;
     c->dtype = k->tensors[k->tq].dtype;
     c->tq = k->tq; c->tk = k->tk; c->tv = k->tv; c->to = k->to; c->tlse = k->tlse;
     int32_t io[4] = {k->tq, k->tk, k->tv, k->to};

@@ -25,6 +25,22 @@
 
 #include <math.h>
 
+/* Position i of the query row (m-tile mt, half 0: row g, 1: row g + 8) of this thread. */
+static LLVMValueRef row_pos(Gen *g, const Thread *t, int mt, int half)
+{
+    LLVMBuilderRef B = g->B;
+    return gen_add(g, gen_add(g, t->qrow0, t->qoff),
+                   gen_add(g, LLVMBuildMul(B, t->warp, gen_i32(g, 16 * g->c->tile.mtiles), ""),
+                           gen_add(g, t->g, gen_i32(g, mt * 16 + half * 8))));
+}
+
+/* Key j of accumulator column 2 t + e of 8-column tile nt in the key tile starting at k0. */
+static LLVMValueRef key_pos(Gen *g, const Thread *t, LLVMValueRef k0, int nt, int e)
+{
+    return gen_add(g, k0, gen_add(g, LLVMBuildShl(g->B, t->t4, gen_i32(g, 1), ""),
+                                  gen_i32(g, nt * 8 + e)));
+}
+
 bool cg_ptx_build_fa(Gen *g)
 {
     const PtxConfig *c = g->c;
@@ -34,8 +50,27 @@ bool cg_ptx_build_fa(Gen *g)
     if (g->swz && (MT != 1 || c->tile.warps % 4 || c->tile.q_in_regs || c->sm < 90)) return false;
     Thread t;
     cg_ptx_thread_setup(g, &t);
-    const float sl2 = c->scale * 1.4426950408889634f;
     LLVMValueRef ninf = gen_f32(g, -INFINITY), zero = gen_f32(g, 0.0f);
+    const AirKernel *ak = c->air;
+    int32_t hscale = ak ? ak->hook[HOOK_SCALE] : -1, hscore = ak ? ak->hook[HOOK_SCORE] : -1;
+    int32_t hsink = ak ? ak->hook[HOOK_SINK] : -1;
+    if (ak) {   /* the spec's hooks: leaves b and h are per CTA, i and j per element */
+        if (!cg_hook_env_init(&g->env, &g->cg, ak, c->target_name, 1)) return false;
+        cg_hook_preload(&g->env, g->args);
+        g->env.idx[IX_B] = t.b;
+        g->env.idx[IX_H] = t.h;
+    }
+    /* Logits in log2 units are s * sl2. With a positive compile-time scale and no score hook,
+     * the row max is taken on raw s and the scale folds into the exp2's FMA; otherwise each
+     * element is converted first (scale_each) and sl2 becomes 1. */
+    LLVMValueRef scale = gen_f32(g, c->scale);
+    if (hscale >= 0 && ak->nodes[hscale].op != OP_CONST) {
+        g->env.score = g->env.qk = NULL;
+        if (!(scale = cg_hook_emit(&g->env, hscale))) return false;
+    }
+    bool scale_each = hscore >= 0 || !LLVMIsConstant(scale) || !(c->scale > 0);
+    LLVMValueRef sl2v = scale_each ? gen_f32(g, 1.0f) : gen_f32(g, c->scale * 1.4426950408889634f);
+    LLVMValueRef log2e = gen_f32(g, 1.4426950408889634f);
 
     /* Prologue: Q in its own group, then key tiles 0 .. stages-2. */
     cg_ptx_load_tile(g, &t, t.qbase, t.qs2, t.qrow0, t.lq, gen_i32(g, g->off_q), g->BM, c->dk, g->DKP, g->QS);
@@ -135,8 +170,25 @@ bool cg_ptx_build_fa(Gen *g)
         }
     }
 
-    /* Mask only where needed: the tile crosses Lk, or is PARTIAL for the mask. */
     LLVMValueRef k0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "k0");
+    if (scale_each)   /* to log2 units, through the score hook if there is one */
+        for (int mt = 0; mt < MT; mt++)
+            for (int e4 = 0; e4 < 4; e4++) {
+                g->env.idx[IX_I] = row_pos(g, &t, mt, e4 >> 1);
+                for (int nt = 0; nt < NN; nt++) {
+                    LLVMValueRef *x = &s[mt][nt].v[e4];
+                    LLVMValueRef z = LLVMBuildFMul(B, *x, scale, "");
+                    if (hscore >= 0) {
+                        g->env.idx[IX_J] = key_pos(g, &t, k0, nt, e4 & 1);
+                        g->env.qk = *x;
+                        g->env.score = z;
+                        if (!(z = cg_hook_emit(&g->env, hscore))) return false;
+                    }
+                    *x = LLVMBuildFMul(B, z, log2e, "");
+                }
+            }
+
+    /* Mask only where needed: the tile crosses Lk, or is PARTIAL for the mask. */
     LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
     if (c->mask == PTX_MASK_CAUSAL) {
         LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
@@ -145,6 +197,8 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMValueRef part = LLVMBuildSelect(B, has_map,
             LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), geo, "");
         need = LLVMBuildOr(B, need, part, "");
+    } else if (c->mask == PTX_MASK_HOOK) {   /* every tile, unless the map says FULL */
+        need = LLVMBuildOr(B, need, LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), "");
     }
     {
         LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
@@ -154,16 +208,21 @@ bool cg_ptx_build_fa(Gen *g)
         Frag sm[MAXM][MAXN];
         for (int mt = 0; mt < MT; mt++)
             for (int half = 0; half < 2; half++) {
-                LLVMValueRef ipos = gen_add(g, gen_add(g, t.qrow0, t.qoff), gen_add(g,
-                    LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""),
-                    gen_add(g, t.g, gen_i32(g, mt * 16 + half * 8))));
+                LLVMValueRef ipos = row_pos(g, &t, mt, half);
+                g->env.idx[IX_I] = ipos;
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
-                        LLVMValueRef j = gen_add(g, k0, gen_add(g, LLVMBuildShl(B, t.t4, gen_i32(g, 1), ""),
-                                                                gen_i32(g, nt * 8 + e)));
+                        LLVMValueRef j = key_pos(g, &t, k0, nt, e);
                         LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntSGE, j, t.lk, "");
                         if (c->mask == PTX_MASK_CAUSAL)
                             bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, ipos, ""), "");
+                        if (c->mask == PTX_MASK_HOOK) {
+                            g->env.idx[IX_J] = j;
+                            g->env.score = g->env.qk = NULL;
+                            LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
+                            if (!vis) return false;
+                            bad = LLVMBuildOr(B, bad, LLVMBuildNot(B, vis, ""), "");
+                        }
                         LLVMValueRef *x = &s[mt][nt].v[half * 2 + e];
                         sm[mt][nt].v[half * 2 + e] = LLVMBuildSelect(B, bad, ninf, *x, "");
                     }
@@ -183,7 +242,6 @@ bool cg_ptx_build_fa(Gen *g)
 
     /* Online softmax per row (mt, half). */
     LLVMValueRef mn[2 * MAXM], ln[2 * MAXM], on[MAXM * MAXD * 4];
-    LLVMValueRef sl2v = gen_f32(g, sl2);
     Frag pa[MAXM][MAXN / 2];
     for (int mt = 0; mt < MT; mt++)
         for (int half = 0; half < 2; half++) {
@@ -302,9 +360,22 @@ bool cg_ptx_build_fa(Gen *g)
     for (int mt = 0; mt < MT; mt++)
         for (int half = 0; half < 2; half++) {
             int r = mt * 2 + half;
-            LLVMValueRef l = cg_ptx_quad(g, lf[r], false);
+            LLVMValueRef l = cg_ptx_quad(g, lf[r], false), mrow = mf[r], f = gen_f32(g, 1.0f);
+            if (hsink >= 0) {   /* the sink joins the denominator: l' = l 2^(m - m') + 2^(s - m') */
+                g->env.idx[IX_I] = row_pos(g, &t, mt, half);
+                g->env.idx[IX_J] = NULL;
+                g->env.score = g->env.qk = NULL;
+                LLVMValueRef sk = cg_hook_emit(&g->env, hsink);
+                if (!sk) return false;
+                sk = LLVMBuildFMul(B, sk, log2e, "");
+                LLVMValueRef mx = gen_fmax(g, mrow, sk);
+                LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mx, ninf, ""), zero, mx, "");
+                f = cg_ptx_ex2(g, LLVMBuildFSub(B, mrow, mb, ""));
+                l = gen_fma(g, l, f, cg_ptx_ex2(g, LLVMBuildFSub(B, sk, mb, "")));
+                mrow = mx;
+            }
             LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, l, zero, "");
-            LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFDiv(B, gen_f32(g, 1.0f), l, ""), zero, "");
+            LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFDiv(B, f, l, ""), zero, "");
             LLVMValueRef row = gen_add(g, t.qrow0, gen_add(g, LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""),
                                                            gen_add(g, t.g, gen_i32(g, mt * 16 + half * 8))));
             LLVMBasicBlockRef st = gen_block(g, "store"), nx = gen_block(g, "store.next");
@@ -324,7 +395,7 @@ bool cg_ptx_build_fa(Gen *g)
                 LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntEQ, t.t4, gen_i32(g, 0), ""), sl, sn);
                 LLVMPositionBuilderAtEnd(B, sl);
                 LLVMValueRef lg = gen_call(g, "llvm.nvvm.lg2.approx.f", g->f32, &g->f32, 1, &l);
-                LLVMValueRef v = LLVMBuildFMul(B, LLVMBuildFAdd(B, mf[r], lg, ""),
+                LLVMValueRef v = LLVMBuildFMul(B, LLVMBuildFAdd(B, mrow, lg, ""),
                                                gen_f32(g, 0.6931471805599453f), "");
                 v = LLVMBuildSelect(B, pos, v, ninf, "");
                 LLVMValueRef a = LLVMBuildAdd(B, lbase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->i64, ""), ls2, ""), "");

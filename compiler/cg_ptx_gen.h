@@ -3,6 +3,7 @@
 #ifndef ATTNC_CG_PTX_GEN_H
 #define ATTNC_CG_PTX_GEN_H
 
+#include "cg_llvm.h"
 #include "cg_ptx.h"
 
 #include <llvm-c/Core.h>
@@ -20,6 +21,11 @@ typedef struct Gen {
     int BM, BN, NT, DKP, DVP, QS, KS, VS;
     int off_q, off_kv, voff, stage_bytes, smem_bytes;
     bool swz;        /* wgmma layout: 64-column chunks of 128-byte swizzled rows */
+    LLVMTargetMachineRef tm;
+    Arena *a;
+    Diags *d;
+    CgLlvm cg;       /* the same context / module / builder, for the shared hook emitter */
+    CgHookEnv env;   /* leaves of the spec's hooks (when c->air) */
 } Gen;
 
 /* Fills the derived fields of g from g->c (no LLVM objects needed). */
