@@ -226,19 +226,30 @@ static bool is_idx(const AirKernel *k, int32_t id, AirIndex ix)
     return k->nodes[id].op == OP_IDX && k->nodes[id].ref == (int32_t)ix;
 }
 
-/* The masks the skeleton evaluates itself until hooks are inlined: none, and j <= i. */
-static bool mask_of(const AirKernel *k, PtxMask *m)
+static bool is_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    return (n->op == OP_LE && is_idx(k, n->args[0], IX_J) && is_idx(k, n->args[1], IX_I)) ||
+           (n->op == OP_GE && is_idx(k, n->args[0], IX_I) && is_idx(k, n->args[1], IX_J));
+}
+
+/* True when the bool expression at id implies j <= i: that comparison itself, or an && with
+ * such an operand. */
+static bool implies_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    if (n->op == OP_AND) return implies_causal(k, n->args[0]) || implies_causal(k, n->args[1]);
+    return is_causal(k, id);
+}
+
+/* The masks the skeleton evaluates itself: none, and j <= i; any other is a hook. A hook that
+ * implies j <= i (`j <= i && doc[b, i] == doc[b, j]`) still ends the key loop at the diagonal. */
+static PtxMask mask_of(const AirKernel *k, bool *causal_bound)
 {
     int32_t r = k->hook[HOOK_MASK];
-    if (r < 0) { *m = PTX_MASK_NONE; return true; }
-    const AirNode *n = &k->nodes[r];
-    if ((n->op == OP_LE && is_idx(k, n->args[0], IX_J) && is_idx(k, n->args[1], IX_I)) ||
-        (n->op == OP_GE && is_idx(k, n->args[0], IX_I) && is_idx(k, n->args[1], IX_J))) {
-        *m = PTX_MASK_CAUSAL;
-        return true;
-    }
-    if (n->op == OP_CONST && n->num != 0) { *m = PTX_MASK_NONE; return true; }
-    return false;
+    *causal_bound = r >= 0 && implies_causal(k, r);
+    if (r < 0 || (k->nodes[r].op == OP_CONST && k->nodes[r].num != 0)) return PTX_MASK_NONE;
+    return is_causal(k, r) ? PTX_MASK_CAUSAL : PTX_MASK_HOOK;
 }
 
 static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *what,
@@ -266,7 +277,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         return false;
     c->air = k;
     c->target_name = t->name;
-    if (!mask_of(k, &c->mask)) c->mask = PTX_MASK_HOOK;
+    c->mask = mask_of(k, &c->causal_bound);
     int32_t s = k->hook[HOOK_SCALE];
     c->scale = (float)(1.0 / sqrt((double)k->dk));
     if (s >= 0 && k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;

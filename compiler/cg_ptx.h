@@ -37,6 +37,7 @@ typedef struct PtxConfig {
     AirDtype dtype;           /* q, k, v and o: DT_BF16 or DT_F16 */
     int32_t dk, dv;           /* head dims, multiples of 8 in 16..256 */
     PtxMask mask;             /* the mask the skeleton evaluates itself */
+    bool causal_bound;        /* the mask implies j <= i: the key loop ends at the diagonal */
     float scale;              /* multiplies q . k (when the spec has no runtime scale) */
     const AirKernel *air;     /* the spec, for its hooks (scale, score, mask, sink); NULL: none */
     const char *target_name;  /* for diagnostics from the hook emitter */

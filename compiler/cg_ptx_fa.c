@@ -76,7 +76,7 @@ bool cg_ptx_build_fa(Gen *g)
     cg_ptx_load_tile(g, &t, t.qbase, t.qs2, t.qrow0, t.lq, gen_i32(g, g->off_q), g->BM, c->dk, g->DKP, g->QS);
     cg_ptx_commit(g);
     for (int s = 0; s < c->tile.stages - 1; s++) {
-        cg_ptx_load_kv(g, &t, gen_i32(g, s));
+        cg_ptx_load_kv(g, &t, gen_add(g, t.kb0, gen_i32(g, s)));
         cg_ptx_commit(g);
     }
     Frag qr[MAXM][16];
@@ -95,7 +95,7 @@ bool cg_ptx_build_fa(Gen *g)
 
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef loop = gen_block(g, "kloop"), exit = gen_block(g, "kexit");
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, t.nkb, gen_i32(g, 0), ""), loop, exit);
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, t.nkb, t.kb0, ""), loop, exit);
     LLVMPositionBuilderAtEnd(B, loop);
     LLVMValueRef kb = LLVMBuildPhi(B, g->i32, "kb");
     LLVMValueRef mp[2 * MAXM], lp[2 * MAXM], op[MAXM * MAXD * 4];
@@ -324,7 +324,7 @@ bool cg_ptx_build_fa(Gen *g)
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kb1, t.nkb, ""), loop, exit);
     LLVMBasicBlockRef latch_end = LLVMGetInsertBlock(B);
     {
-        LLVMValueRef a[2] = {gen_i32(g, 0), kb1};
+        LLVMValueRef a[2] = {t.kb0, kb1};
         LLVMBasicBlockRef from[2] = {entry, latch_end};
         LLVMAddIncoming(kb, a, from, 2);
         for (int r = 0; r < nrow; r++) {

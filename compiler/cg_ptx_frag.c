@@ -154,6 +154,48 @@ LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim)
     return LLVMBuildTrunc(g->B, gen_arg(g, off, g->i64), g->i32, "");
 }
 
+/* With a tile map, narrows the key loop to [kb0, nkb): the first to the last tile of this query
+ * block that is not EMPTY (a band for sliding windows, the document's span for packed
+ * documents), so that EMPTY tiles outside it are neither copied nor visited. */
+static void tile_range(Gen *g, Thread *t)
+{
+    LLVMBuilderRef B = g->B;
+    LLVMValueRef zero = gen_i32(g, 0);
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
+    LLVMBasicBlockRef head = gen_block(g, "scan"), body = gen_block(g, "scan.body");
+    LLVMBasicBlockRef done = gen_block(g, "scan.done");
+    LLVMValueRef has_map = LLVMBuildICmp(B, LLVMIntNE, t->tiles, gen_i64(g, 0), "");
+    LLVMBuildCondBr(B, LLVMBuildAnd(B, has_map, LLVMBuildICmp(B, LLVMIntSGT, t->nkb, zero, ""), ""),
+                    head, done);
+    LLVMPositionBuilderAtEnd(B, head);
+    LLVMValueRef kt = LLVMBuildPhi(B, g->i32, "kt"), lo = LLVMBuildPhi(B, g->i32, "lo");
+    LLVMValueRef hi = LLVMBuildPhi(B, g->i32, "hi");
+    LLVMBuildBr(B, body);
+    LLVMPositionBuilderAtEnd(B, body);
+    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kt, g->i64, ""), ""),
+                                       g->p1, "");
+    LLVMValueRef ne = LLVMBuildICmp(B, LLVMIntNE, LLVMBuildLoad2(B, g->i8, p, ""),
+                                    LLVMConstInt(g->i8, TILE_EMPTY, 0), "");
+    LLVMValueRef kt1 = gen_add(g, kt, gen_i32(g, 1));
+    LLVMValueRef lo1 = LLVMBuildSelect(B, ne, gen_min(g, lo, kt), lo, "");
+    LLVMValueRef hi1 = LLVMBuildSelect(B, ne, kt1, hi, "");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kt1, t->nkb, ""), head, done);
+    LLVMValueRef v0[3] = {zero, t->nkb, zero}, v1[3] = {kt1, lo1, hi1}, ph[3] = {kt, lo, hi};
+    for (int i = 0; i < 3; i++) {
+        LLVMValueRef in[2] = {v0[i], v1[i]};
+        LLVMBasicBlockRef from[2] = {pre, body};
+        LLVMAddIncoming(ph[i], in, from, 2);
+    }
+    LLVMPositionBuilderAtEnd(B, done);
+    LLVMValueRef kb0 = LLVMBuildPhi(B, g->i32, "kb0"), nkb = LLVMBuildPhi(B, g->i32, "nkb.map");
+    LLVMValueRef a0[2] = {zero, lo1}, a1[2] = {t->nkb, hi1};
+    LLVMBasicBlockRef from[2] = {pre, body};
+    LLVMAddIncoming(kb0, a0, from, 2);
+    LLVMAddIncoming(nkb, a1, from, 2);
+    t->kb0 = kb0;
+    t->nkb = nkb;
+}
+
 void cg_ptx_thread_setup(Gen *g, Thread *t)
 {
     LLVMBuilderRef B = g->B;
@@ -164,7 +206,7 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
     t->g = LLVMBuildLShr(B, t->lane, gen_i32(g, 2), "g");
     t->t4 = LLVMBuildAnd(B, t->lane, gen_i32(g, 3), "t4");
     LLVMValueRef bx = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.ctaid.x");
-    if (c->mask == PTX_MASK_CAUSAL)   /* the longest rows first: a shorter tail */
+    if (c->mask == PTX_MASK_CAUSAL || c->causal_bound)   /* the longest rows first: a shorter tail */
         bx = LLVMBuildSub(B, LLVMBuildSub(B, cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.nctaid.x"), bx, ""),
                           gen_i32(g, 1), "");
     t->qb = bx;
@@ -200,7 +242,7 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
                 LLVMBuildMul(B, l4, gen_i32(g, 16), "")));
     /* Number of key tiles: all of Lk, or up to the last row's diagonal for causal. */
     LLVMValueRef kend = t->lk;
-    if (c->mask == PTX_MASK_CAUSAL) {
+    if (c->mask == PTX_MASK_CAUSAL || c->causal_bound) {
         LLVMValueRef last = gen_min(g, gen_add(g, t->qrow0, gen_i32(g, g->BM)), t->lq);
         LLVMValueRef diag = gen_add(g, last, t->qoff);   /* keys j <= last - 1 + qoff */
         kend = gen_max(g, gen_min(g, kend, diag), gen_i32(g, 0));
@@ -214,6 +256,7 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
         LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, t->b, g->i64, ""), tsb, ""),
                      LLVMBuildMul(B, LLVMBuildSExt(B, t->h, g->i64, ""), tsh, ""), ""),
         LLVMBuildMul(B, LLVMBuildSExt(B, t->qb, g->i64, ""), tsq, ""), ""), "");
+    tile_range(g, t);
 }
 
 /* Q fragments of m-tile mt, k-step ks (ldmatrix from shared memory). */

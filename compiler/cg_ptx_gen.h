@@ -114,7 +114,7 @@ typedef struct Thread {
     LLVMValueRef kbase, vbase, qbase;          /* i64 byte addresses of row 0 of this head */
     LLVMValueRef ks2, vs2, qs2;                /* i64 row strides in bytes */
     LLVMValueRef qa, ka, va;                   /* i32 per-lane ldmatrix offsets */
-    LLVMValueRef nkb;
+    LLVMValueRef kb0, nkb;                     /* the key loop runs over tiles [kb0, nkb) */
     LLVMValueRef tiles, tbase;                 /* tile map pointer (i64) and row base */
 } Thread;
 
