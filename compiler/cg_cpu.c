@@ -12,7 +12,7 @@
 static CpuShape cpu_shape(int lanes)
 {
     if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
-    return (CpuShape){8, 32, 64, 2, 4, 2};
+    return (CpuShape){8, 24, 64, 4, 6, 2};
 }
 
 static const char *const tensor_roles[] = {"q", "k", "v", "o"};

@@ -135,7 +135,11 @@ static int32_t lower_builtin(Lower *l, const Expr *e)
         a[0] = to_f32(l, a[0]);
         return emit(l, b->op, t0.kind == TY_I32 ? T_F32 : t0, e->loc, 1, a);
     case BK_ARITH1: return emit(l, b->op, t0, e->loc, 1, a);
-    case BK_MINMAX: case BK_POW: return lower_arith(l, b->op, a[0], a[1], e->loc);
+    case BK_MINMAX: return lower_arith(l, b->op, a[0], a[1], e->loc);
+    case BK_POW:
+        a[0] = to_f32(l, a[0]);
+        a[1] = to_f32(l, a[1]);
+        return emit(l, OP_POW, T_F32, e->loc, 2, a);
     case BK_CLAMP: {
         int32_t lo = lower_arith(l, OP_MAX, a[0], a[1], e->loc);
         return lower_arith(l, OP_MIN, lo, a[2], e->loc);
