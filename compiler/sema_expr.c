@@ -118,7 +118,7 @@ static AirType check_name(Sema *s, Expr *e)
     if (s->frame) {
         const NameList *p = &s->frame->fn->params;
         for (int32_t k = 0; k < p->count; k++) {
-            if (!strcmp(p->names[k], n)) {
+            if (!strcmp(p->items[k].name, n)) {
                 e->ref = REF_FNPARAM;
                 e->ref_id = k;
                 return s->frame->args[k];
