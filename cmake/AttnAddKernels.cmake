@@ -12,8 +12,10 @@
 # ${CMAKE_CURRENT_BINARY_DIR}/attn_kernels/<target>):
 #   CPU targets: <spec>.<target>.o   (added to the target's sources) and <spec>.<target>.h
 #   GPU targets: <spec>.<target>.ptx                                  and <spec>.<target>.h
-# The headers declare the launch functions; OUTPUT_DIR is added to the target's include path, so
-# `#include "gemma2_local.x86-64-v3.h"` works. The outputs depend on the spec file and on the
+# The headers declare the launch functions, attn_<name>_launch(); OUTPUT_DIR is added to the
+# target's include path, so `#include "gemma2_local.x86-64-v3.h"` works. Exactly one C file of
+# the program defines ATTN_<NAME>_IMPLEMENTATION before including a header (the kernel's
+# descriptor is defined there). The outputs depend on the spec file and on the
 # attnc executable: editing a spec or upgrading attnc rebuilds them. The target is linked to
 # libattn (attnc::attn, the shared library), which the launch functions call.
 include_guard(GLOBAL)
@@ -70,10 +72,11 @@ function(attn_add_kernels)
         set(_code ${_base}.o)
         set(_emit obj)
       endif()
+      # One run writes both: with several --emit kinds, -o names the stem.
       add_custom_command(
         OUTPUT ${_code} ${_base}.h
-        COMMAND ${_attnc} --target=${_t} --emit=${_emit} ${_defs} ${AK_OPTIONS} -o ${_code} ${_abs}
-        COMMAND ${_attnc} --target=${_t} --emit=header ${_defs} ${AK_OPTIONS} -o ${_base}.h ${_abs}
+        COMMAND ${_attnc} --target=${_t} --emit=${_emit},header ${_defs} ${AK_OPTIONS} -o ${_base}
+                ${_abs}
         DEPENDS ${_abs} ${_attnc}
         COMMENT "attnc: ${_name}.attn for ${_t}"
         VERBATIM)

@@ -260,10 +260,16 @@ static LLVMValueRef emit_unf(CgLlvm *cg, AirOp op, LLVMValueRef x)
                              LLVMBuildFAdd(b, cg_f32(cg, 1.0, l),
                                            cg_exp(cg, LLVMBuildFNeg(b, x, "")), ""), "");
     case OP_RELU: return cg_fmax(cg, x, cg_f32(cg, 0.0, l));
-    case OP_SOFTPLUS: {   /* max(x, 0) + log(1 + exp(-|x|)): no overflow for large x */
+    case OP_SOFTPLUS: {
+        /* max(x, 0) + log1p(exp(-|x|)): no overflow for large x; log1p(e) as
+         * log(u) * e / (u - 1) with u = 1 + e, which cancels u's rounding (e when u == 1). */
         LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(b, un1(cg, "llvm.fabs", x), ""));
-        return LLVMBuildFAdd(b, cg_fmax(cg, x, cg_f32(cg, 0.0, l)),
-                             cg_log(cg, LLVMBuildFAdd(b, e, cg_f32(cg, 1.0, l), "")), "");
+        LLVMValueRef u = LLVMBuildFAdd(b, e, cg_f32(cg, 1.0, l), "");
+        LLVMValueRef um1 = LLVMBuildFSub(b, u, cg_f32(cg, 1.0, l), "");
+        LLVMValueRef lp = LLVMBuildFMul(b, cg_log(cg, u), LLVMBuildFDiv(b, e, um1, ""), "");
+        LLVMValueRef one = LLVMBuildFCmp(b, LLVMRealOEQ, um1, cg_f32(cg, 0.0, l), "");
+        lp = LLVMBuildSelect(b, one, e, lp, "");
+        return LLVMBuildFAdd(b, cg_fmax(cg, x, cg_f32(cg, 0.0, l)), lp, "");
     }
     case OP_FLOOR: return un1(cg, "llvm.floor", x);
     case OP_CEIL: return un1(cg, "llvm.ceil", x);
@@ -290,11 +296,21 @@ static LLVMValueRef emit_arith(CgHookEnv *env, const AirNode *n, LLVMValueRef x,
     case OP_DIV: return fl ? LLVMBuildFDiv(b, x, y, "") : int_divmod(cg, x, y, false);
     case OP_MOD:
         if (!fl) return int_divmod(cg, x, y, true);
-        {   /* fmod: x - trunc(x / y) * y, 0 for y == 0 */
+        {   /* fmod: r = x - trunc(x / y) * y in one fma (exact when the quotient is right,
+             * i.e. below 2^24), then one correction step for a quotient that x / y rounded
+             * the wrong way; 0 for y == 0. */
             LLVMValueRef q = un1(cg, "llvm.trunc", LLVMBuildFDiv(b, x, y, ""));
-            LLVMValueRef r = LLVMBuildFSub(b, x, LLVMBuildFMul(b, q, y, ""), "");
-            LLVMValueRef yz = LLVMBuildFCmp(b, LLVMRealOEQ, y, cg_f32(cg, 0.0, l), "");
-            return LLVMBuildSelect(b, yz, cg_f32(cg, 0.0, l), r, "");
+            LLVMValueRef r = cg_fma(cg, LLVMBuildFNeg(b, q, ""), y, x);
+            LLVMValueRef args[2] = {un1(cg, "llvm.fabs", y), x};
+            LLVMValueRef sy = cg_intrin1(cg, "llvm.copysign", args, 2);   /* |y| with x's sign */
+            LLVMValueRef zero = cg_f32(cg, 0.0, l);
+            LLVMValueRef flip = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealONE, r, zero, ""),
+                                             LLVMBuildFCmp(b, LLVMRealOLT, LLVMBuildFMul(b, r, x, ""), zero, ""), "");
+            r = LLVMBuildSelect(b, flip, LLVMBuildFAdd(b, r, sy, ""), r, "");
+            LLVMValueRef big = LLVMBuildFCmp(b, LLVMRealOGE, un1(cg, "llvm.fabs", r), args[0], "");
+            r = LLVMBuildSelect(b, big, LLVMBuildFSub(b, r, sy, ""), r, "");
+            LLVMValueRef yz = LLVMBuildFCmp(b, LLVMRealOEQ, y, zero, "");
+            return LLVMBuildSelect(b, yz, zero, r, "");
         }
     case OP_MIN: return fl ? cg_fmin(cg, x, y) : cg_smin(cg, x, y);
     case OP_MAX: return fl ? cg_fmax(cg, x, y) : cg_smax(cg, x, y);

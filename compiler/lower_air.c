@@ -13,6 +13,7 @@ typedef struct Lower {
     Diags *d;
     AirKernel *k;
     const int32_t *args;     /* node ids of the current fn call's arguments */
+    int hook;                /* the hook being lowered */
     const Expr *open[SEMA_MAX_SUMS * 4];  /* sums being lowered; an RVAR of open[k] carries
                                              ref = -2 - k until its SUM node exists */
     int nopen;
@@ -135,7 +136,11 @@ static int32_t lower_builtin(Lower *l, const Expr *e)
         a[0] = to_f32(l, a[0]);
         return emit(l, b->op, t0.kind == TY_I32 ? T_F32 : t0, e->loc, 1, a);
     case BK_ARITH1: return emit(l, b->op, t0, e->loc, 1, a);
-    case BK_MINMAX: case BK_POW: return lower_arith(l, b->op, a[0], a[1], e->loc);
+    case BK_MINMAX: return lower_arith(l, b->op, a[0], a[1], e->loc);
+    case BK_POW:
+        a[0] = to_f32(l, a[0]);
+        a[1] = to_f32(l, a[1]);
+        return emit(l, OP_POW, T_F32, e->loc, 2, a);
     case BK_CLAMP: {
         int32_t lo = lower_arith(l, OP_MAX, a[0], a[1], e->loc);
         return lower_arith(l, OP_MIN, lo, a[2], e->loc);
@@ -209,6 +214,9 @@ static int32_t lower_name(Lower *l, const Expr *e)
             if (l->open[k] == e->binder) return leaf(l, OP_RVAR, T_I32, -2 - k, e->loc);
         ATTN_BUG("sum variable '%s' outside its sum", e->name);
     case REF_STATE:
+        /* STATE is the state before the step; `o[t] = e` reads the state after it, which is
+         * the update's own node (docs/language.md section 10, air_eval's convention). */
+        if (l->hook == HOOK_OUT) return l->k->hook[HOOK_STATE];
         return leaf(l, OP_STATE, (AirType){TY_MAT, l->k->state_rows, l->k->state_cols}, -1, e->loc);
     default: ATTN_BUG("name '%s' reached lowering unresolved", e->name);
     }
@@ -261,6 +269,7 @@ bool lower_air(Arena *a, Diags *d, SemaResult *res)
     for (int h = 0; h < HOOK_COUNT; h++) {
         Decl *x = h == HOOK_SELECT ? res->select : res->hook[h];
         if (!x) continue;
+        l.hook = h;
         int32_t id = lower(&l, x->expr);
         if (h != HOOK_MASK && h != HOOK_STATE && h != HOOK_OUT) id = to_f32(&l, id);
         if (id < 0) {

@@ -4,23 +4,17 @@
  *   attnc run SPEC [options]       compile, run on random inputs, compare with the reference
  * Diagnostics go to stderr, in color only when stderr is a terminal. Exit status: 0 success,
  * 1 a spec has errors, 2 bad usage. Every compilation has its own arena. */
+#include "emit_header.h"
 #include "frontend.h"
+#include "pass.h"
 #include "pipeline.h"
+#include "../runtime/rt.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#if __has_include("pass.h")
-#include "pass.h"
-#define HAVE_AIR_TEXT 1
-#endif
-#if __has_include("../runtime/rt.h")
-#include "../runtime/rt.h"
-#define HAVE_RUN 1
-#endif
 
 enum { MAX_DEFINES = 64 };
 
@@ -31,6 +25,7 @@ typedef struct Cli {
     const char *kernel;
     unsigned emit;            /* bit set over emit_table */
     bool explain;
+    int64_t explain_lq, explain_lk;   /* --explain=LQxLK; 4096 x 4096 by default */
     Define defines[MAX_DEFINES];
     int32_t ndefines;
     bool color;
@@ -67,39 +62,47 @@ static bool emit_ast(Output *o, const char *path)
     return text && write_text(path, text, strlen(text));
 }
 
-#ifdef HAVE_AIR_TEXT
 static bool emit_air(Output *o, const char *path)
 {
     char *text = air_print(o->a, o->c.air);
     return text && write_text(path, text, strlen(text));
 }
-#endif
+
+static bool emit_hdr(Output *o, const char *path)
+{
+    char *text = emit_header(o->a, &o->c, o->src.name);
+    return text && write_text(path, text, strlen(text));
+}
 
 static bool emit_code(Output *o, const char *path)
 {
     return write_text(path, (const char *)o->c.code.data, o->c.code.size);
 }
 
-/* One row per --emit kind. `front` kinds need only the front end; the others run a target's
- * plan and emit with `kind`. A NULL function means this build has no such output yet. */
+/* What a row of the emit table needs from the pipeline. */
+typedef enum {
+    NEED_FRONT,               /* the front end and AIR passes only */
+    NEED_CODE,                /* a target's plan and emit, with the row's EmitKind */
+    NEED_TARGET_CODE,         /* plan and emit of the target's natural code: PTX on a GPU, an
+                                 object on a CPU (the header describes that code) */
+} EmitNeed;
+
+/* One row per --emit kind; a new output is one row and its function. A NULL function means
+ * this build has no such output yet. */
 static const struct {
     const char *name;
     const char *ext;          /* file extension when several kinds share one -o */
-    bool front;
+    EmitNeed need;
     EmitKind kind;
     EmitFn fn;
 } emit_table[] = {
-    {"ast", ".ast", true, EMIT_LLVM, emit_ast},
-#ifdef HAVE_AIR_TEXT
-    {"air", ".air", true, EMIT_LLVM, emit_air},
-#else
-    {"air", ".air", true, EMIT_LLVM, NULL},
-#endif
-    {"llvm", ".ll", false, EMIT_LLVM, emit_code},
-    {"ptx", ".ptx", false, EMIT_ASM, emit_code},
-    {"obj", ".o", false, EMIT_OBJ, emit_code},
-    {"cubin", ".cubin", false, EMIT_OBJ, NULL},
-    {"header", ".h", false, EMIT_OBJ, NULL},
+    {"ast", ".ast", NEED_FRONT, EMIT_LLVM, emit_ast},
+    {"air", ".air", NEED_FRONT, EMIT_LLVM, emit_air},
+    {"llvm", ".ll", NEED_CODE, EMIT_LLVM, emit_code},
+    {"ptx", ".ptx", NEED_CODE, EMIT_ASM, emit_code},
+    {"obj", ".o", NEED_CODE, EMIT_OBJ, emit_code},
+    {"cubin", ".cubin", NEED_CODE, EMIT_OBJ, NULL},
+    {"header", ".h", NEED_TARGET_CODE, EMIT_OBJ, emit_hdr},
 };
 enum { NEMIT = sizeof emit_table / sizeof emit_table[0] };
 
@@ -138,6 +141,32 @@ static void report(const Diags *d, bool color)
     if (text) fputs(text, stderr);
 }
 
+/* --explain: the target's plan (its tile shape) and what the mask analysis found, for a
+ * typical size. Needs a compiled AIR kernel and its MaskInfo. */
+static bool explain(Output *o, Diags *d)
+{
+    const Cli *cli = o->cli;
+    KernelPlan plan = {.tile_m = 64, .tile_n = 64};
+    const Target *t = o->c.target ? o->c.target : target_find(cli->target);
+    if (!t && cli->target) {
+        diag_error_noloc(d, "unknown target '%s'", cli->target);
+        return false;
+    }
+    if (t && !o->c.target && !t->plan(t, o->c.air, &plan, d)) return false;
+    if (o->c.target) plan = o->c.plan;
+    printf("kernel %s: %s, head dims %d / %d\n", o->c.air->name,
+           o->c.air->kind == KIND_RECURRENT ? "recurrence" : "softmax attention", o->c.air->dk,
+           o->c.air->dv);
+    if (t)
+        printf("target %s: tiles of %d query rows x %d keys%s\n", t->name, plan.tile_m,
+               plan.tile_n, t->is_gpu ? "" : " per work item");
+    char *text = mask_explain(o->a, o->c.air, o->c.mask, cli->explain_lq, cli->explain_lk, NULL,
+                              plan.tile_m, plan.tile_n);
+    if (!text) return false;
+    fputs(text, stdout);
+    return true;
+}
+
 /* Compiles one file as the options ask and writes the outputs. True on success. */
 static bool compile_file(const Cli *cli, const char *path, bool check_only)
 {
@@ -150,20 +179,23 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
     Diags d;
     o.src = (Source){path, text, len};
     diags_init(&d, &a, &o.src);
-    bool need_target = false;
-    for (int k = 0; k < NEMIT; k++)
-        if (cli->emit >> k & 1) need_target |= !emit_table[k].front;
+    CompileRequest req = {text, len, path, cli->target, cli->defines, cli->ndefines,
+                          cli->kernel, EMIT_OBJ, true};
+    for (int k = 0; k < NEMIT; k++) {
+        if (!(cli->emit >> k & 1) || emit_table[k].need == NEED_FRONT) continue;
+        const Target *t = target_find(cli->target);
+        req.stop_after_air = check_only;
+        req.emit = emit_table[k].need == NEED_CODE ? emit_table[k].kind :
+                   t && t->is_gpu ? EMIT_ASM : EMIT_OBJ;
+    }
     if (ok && (cli->emit & 1)) {
         o.ast = parse_source(&a, &d, &o.src);
         ok = o.ast && !d.errors;
     }
-    if (ok) {
-        CompileRequest req = {text, len, path, cli->target, cli->defines, cli->ndefines,
-                              cli->kernel, EMIT_OBJ, !need_target || check_only};
-        for (int k = 0; k < NEMIT; k++)
-            if ((cli->emit >> k & 1) && !emit_table[k].front) req.emit = emit_table[k].kind;
-        ok = pipeline_compile(&a, &d, &req, &o.c);
-    }
+    /* --emit=ast alone shows the parser's tree, also for a spec that sema would reject */
+    bool ast_only = cli->emit == 1u && !cli->explain && !check_only;
+    if (ok && !ast_only) ok = pipeline_compile(&a, &d, &req, &o.c);
+    if (ok && cli->explain && !check_only) ok = explain(&o, &d);
     report(&d, cli->color);
     for (int k = 0; ok && !check_only && k < NEMIT; k++) {
         if (!(cli->emit >> k & 1)) continue;
@@ -171,12 +203,6 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
         if (out && (cli->emit & (cli->emit - 1)))   /* several kinds: one file each */
             out = arena_printf(&a, "%s%s", cli->out, emit_table[k].ext);
         ok = emit_table[k].fn(&o, out);
-    }
-    /* --explain: the hook point for what the mask analysis found (pass_mask_tiles and
-     * mask_explain of pass.h, once they are built in). */
-    if (ok && cli->explain) {
-        fprintf(stderr, "attnc: --explain needs the mask analysis, not built into this attnc yet\n");
-        ok = false;
     }
     arena_free(&a);
     return ok;
@@ -191,12 +217,13 @@ static void usage(FILE *f)
             "       attnc [options] FILE\n"
             "       attnc run SPEC [options]\n"
             "options:\n"
-            "  --emit=KIND[,KIND...]  what to write: ast, air, llvm, ptx, obj, cubin, header\n"
+            "  --emit=KIND[,KIND...]  what to write: ast (the syntax tree, before sema), air, llvm,\n"
+            "                         ptx, obj, cubin, header\n"
             "  --target=NAME          native, x86-64-v4, x86-64-v3, sm_80, sm_90a\n"
             "  --kernel=NAME          which attention of a file with several\n"
             "  -o FILE                output file (default: stdout)\n"
             "  -D NAME=VALUE          override a const\n"
-            "  --explain              describe the mask analysis\n"
+            "  --explain[=LQxLK]      the plan and the mask analysis (default 4096x4096)\n"
             "  --help, --version\n");
 }
 
@@ -259,6 +286,15 @@ static int parse_options(Cli *cli, int argc, char **argv, int first, const char 
             cli->kernel = s + 9;
         } else if (!strcmp(s, "--explain")) {
             cli->explain = true;
+        } else if (!strncmp(s, "--explain=", 10)) {
+            char *end;
+            cli->explain = true;
+            cli->explain_lq = strtoll(s + 10, &end, 10);
+            cli->explain_lk = *end == 'x' ? strtoll(end + 1, &end, 10) : 0;
+            if (*end || cli->explain_lq < 1 || cli->explain_lk < 1) {
+                fprintf(stderr, "attnc: --explain= needs LQxLK, for example --explain=1x8192\n");
+                return 2;
+            }
         } else if (!strcmp(s, "-o") || !strcmp(s, "-D")) {
             if (k + 1 == argc) {
                 fprintf(stderr, "attnc: %s needs an argument\n", s);
@@ -282,14 +318,9 @@ static int parse_options(Cli *cli, int argc, char **argv, int first, const char 
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "run")) {
-#ifdef HAVE_RUN
         return rt_cli_run(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "attnc: 'run' is not available in this build of attnc\n");
-        return 2;
-#endif
     }
-    Cli cli = {.color = isatty(2)};
+    Cli cli = {.color = isatty(2), .explain_lq = 4096, .explain_lk = 4096};
     bool check = argc >= 2 && !strcmp(argv[1], "check");
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0, status = 0;
@@ -301,7 +332,7 @@ int main(int argc, char **argv)
         usage(stderr);
         status = 2;
     } else {
-        if (!check && !cli.emit) cli.emit = 1u << 4;   /* an object file by default */
+        if (!check && !cli.emit && !cli.explain) cli.emit = 1u << 4;   /* an object by default */
         for (int k = 0; k < nfiles; k++)
             if (!compile_file(&cli, files[k], check)) status = 1;
     }

@@ -131,8 +131,9 @@ static bool check_decls(Sema *s)
                 sema_error(s, d->name_loc, "a spec has at most one state");
                 sema_note(s, s->state->name_loc, "the first state is here");
                 ok = false;
+            } else {
+                s->state = d;
             }
-            s->state = d;
         }
     }
     struct { Decl *t; const char *decl; } req[] = {
@@ -371,5 +372,5 @@ bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define
     check_assigns(&s, out);
     check_select(&s, out);
     out->state = s.state;
-    return d->errors == errors;
+    return d->errors == errors && !a->oom;
 }

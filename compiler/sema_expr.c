@@ -83,12 +83,13 @@ static AirType need_vec_cx(Sema *s, Expr *e, AirType t)
 }
 
 /* The check of a let or fn body: once reported, its errors are not repeated at later uses. */
-static AirType check_body(Sema *s, Decl *d, Expr *body)
+static AirType check_body(Sema *s, Decl *d, Expr *body, Loc use)
 {
     if (d->visiting) {
-        sema_error(s, body->loc, d->kind == DECL_FN ? "fn '%s' calls itself" :
-                                                      "let '%s' depends on itself", d->name);
-        sema_hint(s, d->kind == DECL_FN ? "fns are inlined, so recursion is not allowed" :
+        sema_error(s, use, d->kind == DECL_FN ? "fn '%s' is recursive" :
+                                                "let '%s' depends on itself", d->name);
+        sema_hint(s, d->kind == DECL_FN ? "fns are inlined: a fn cannot call itself, directly or "
+                                          "through another fn" :
                                           "a let cannot refer to its own value");
         return T_VOID;
     }
@@ -117,7 +118,7 @@ static AirType check_name(Sema *s, Expr *e)
     if (s->frame) {
         const NameList *p = &s->frame->fn->params;
         for (int32_t k = 0; k < p->count; k++) {
-            if (!strcmp(p->names[k], n)) {
+            if (!strcmp(p->items[k].name, n)) {
                 e->ref = REF_FNPARAM;
                 e->ref_id = k;
                 return s->frame->args[k];
@@ -141,7 +142,7 @@ static AirType check_name(Sema *s, Expr *e)
             e->ref = REF_LET;
             SemaFrame *save = s->frame;
             s->frame = NULL;
-            AirType t = check_body(s, d, d->expr);
+            AirType t = check_body(s, d, d->expr, e->loc);
             s->frame = save;
             return t;
         }
@@ -168,6 +169,7 @@ static AirType check_name(Sema *s, Expr *e)
             sema_error(s, e->loc, "index variable '%s' is not available in %s", n, cx_text[s->cx]);
             if (ix == IX_T) sema_hint(s, "'t' is the time step of a recurrence (a spec with a state)");
             else if (s->cx == CX_SINK) sema_hint(s, "the sink is one logit per (b, h)");
+            else if (s->cx == CX_SCALE) sema_hint(s, "the scale is one value per launch; a per-element factor belongs in the score hook");
             else if (s->cx == CX_SEL_BLOCKS) sema_hint(s, "a block score sees the key block as 'block'");
             else if (s->recurrent) sema_hint(s, "a recurrence steps over positions with 't'");
             return T_VOID;
@@ -253,24 +255,17 @@ static AirType check_index(Sema *s, Expr *e)
         if (bad) return T_VOID;
         return need_vec_cx(s, e, (AirType){TY_VEC, d == s->tv ? s->k->dv : s->k->dk, 0});
     }
-    if (e->args.count != t->rank && e->args.count != t->rank - 1) {
+    bool vec_ok = t->rank > 1 && t->dims[t->rank - 1].sym < 0 && t->dtype != DT_I32;
+    if (e->args.count != t->rank && (e->args.count != t->rank - 1 || !vec_ok)) {
         sema_error(s, e->loc, "'%s' has %d dims; got %d %s", e->name, t->rank, e->args.count,
                    e->args.count == 1 ? "index" : "indices");
-        sema_hint(s, "index it with one index per dim, or one fewer for a vector of the last dim");
+        sema_hint(s, vec_ok ? "index it with one index per dim, or one fewer for a vector of the last dim"
+                            : "index it with one index per dim");
         return T_VOID;
     }
     if (bad) return T_VOID;
     if (e->args.count == t->rank) return t->dtype == DT_I32 ? T_I32 : T_F32;
-    const AirDim *last = &t->dims[t->rank - 1];
-    if (last->sym >= 0) {
-        sema_error(s, e->loc, "a vector of '%s' needs its last dim fixed at compile time", e->name);
-        return T_VOID;
-    }
-    if (t->dtype == DT_I32) {
-        sema_error(s, e->loc, "vectors of the i32 tensor '%s' are not supported", e->name);
-        return T_VOID;
-    }
-    return need_vec_cx(s, e, (AirType){TY_VEC, (int32_t)last->size, 0});
+    return need_vec_cx(s, e, (AirType){TY_VEC, (int32_t)t->dims[t->rank - 1].size, 0});
 }
 
 static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
@@ -287,9 +282,10 @@ static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
         if (x.kind == TY_MAT && y.kind == TY_VEC && x.cols == y.rows)
             return (AirType){TY_VEC, x.rows, 0};
     } else if ((vx || vy) && x.kind != TY_BOOL && y.kind != TY_BOOL) {
-        if (vx && vy && same(x, y) && (op == OPR_ADD || op == OPR_SUB || op == OPR_MUL)) return x;
-        if (op == OPR_MUL && vx != vy) return vx ? x : y;
-        if (op == OPR_DIV && vx && !vy) return x;
+        /* element-wise, a scalar broadcast over the other operand's shape */
+        bool elementwise = op == OPR_ADD || op == OPR_SUB || op == OPR_MUL || op == OPR_DIV;
+        if (elementwise && vx && vy && same(x, y)) return x;
+        if (elementwise && vx != vy) return vx ? x : y;
     }
     if (x.kind == TY_BOOL || y.kind == TY_BOOL) {
         sema_error(s, e->loc, "'%s' needs numbers; got %s and %s", ast_op_text(op),
@@ -299,7 +295,10 @@ static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
     }
     sema_error(s, e->loc, "cannot apply '%s' to %s and %s", ast_op_text(op),
                sema_type_text(s->a, x), sema_type_text(s->a, y));
-    if (op == OPR_MATMUL) sema_hint(s, "'@' multiplies a vector and a matrix of matching size");
+    if (op == OPR_MATMUL && x.kind == TY_MAT && y.kind == TY_MAT)
+        sema_hint(s, "'@' of two matrices is not supported yet: AIR multiplies a matrix by a vector");
+    else if (op == OPR_MATMUL)
+        sema_hint(s, "'@' multiplies a vector and a matrix of matching size");
     return T_VOID;
 }
 
@@ -374,7 +373,7 @@ static AirType check_fn_call(Sema *s, Expr *e, Decl *fn)
     e->decl = fn;
     SemaFrame frame = {fn, args, s->frame};
     s->frame = &frame;
-    AirType t = check_body(s, fn, fn->expr);
+    AirType t = check_body(s, fn, fn->expr, e->loc);
     s->frame = frame.up;
     return t;
 }

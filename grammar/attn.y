@@ -195,15 +195,19 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, ParseCtx
     yysymbol_kind_t got = yypcontext_token(pc);
     Loc loc = *yypcontext_location(pc);
     const char *got_name = parse_token_name(ctx->arena, yysymbol_name(got));
-    bool semi = false, paren = false, bracket = false, expr = false;
+    bool semi = false, paren = false, bracket = false, brace = false, expr = false, name = false;
+    bool at_eof = got == YYSYMBOL_YYEOF;
     for (int k = 0; k < n; k++) {
-        const char *name = yysymbol_name(exp[k]);
-        semi |= !strcmp(name, "';'");
-        paren |= !strcmp(name, "')'");
-        bracket |= !strcmp(name, "']'");
+        const char *sym = yysymbol_name(exp[k]);
+        semi |= !strcmp(sym, "';'");
+        paren |= !strcmp(sym, "')'");
+        bracket |= !strcmp(sym, "']'");
+        brace |= at_eof && !strcmp(sym, "'}'");
+        name |= exp[k] == YYSYMBOL_NAME;
         expr |= exp[k] == YYSYMBOL_INT;
     }
-    const char *what = semi ? "';'" : paren ? "')'" : bracket ? "']'" : expr ? "an expression" : NULL;
+    const char *what = semi ? "';'" : paren ? "')'" : bracket ? "']'" : brace ? "'}'" :
+                       expr ? "an expression" : NULL;
     if (!what && n > 0 && n <= 4) {
         char *list = "";
         for (int k = 0; k < n; k++)
@@ -213,11 +217,12 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, ParseCtx
     }
     if (!what) {
         diag_error(ctx->diags, loc, "unexpected %s", got_name);
-    } else if (what[0] == '\'' && parse_on_later_line(ctx, loc.begin)) {
+    } else if (what[0] == '\'' && !at_eof && parse_on_later_line(ctx, loc.begin)) {
         diag_error(ctx->diags, (Loc){ctx->prev_end, ctx->prev_end}, "expected %s", what);
-        diag_hint(ctx->diags, "the next line starts with %s", got_name);
     } else {
         diag_error(ctx->diags, loc, "expected %s before %s", what, got_name);
     }
+    if (name && got >= YYSYMBOL_ATTENTION && got <= YYSYMBOL_FALSE)
+        diag_hint(ctx->diags, "%s is a keyword and cannot be used as a name", got_name);
     return 0;
 }

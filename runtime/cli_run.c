@@ -184,6 +184,7 @@ int rt_cli_run(int argc, char **argv)
         return 1;
     }
     print_header(&c, k, &d, compile_s);
+    fflush(stdout);   /* keep the order when stdout and stderr share a terminal */
     double median = 0;
     int rc = 0;
     st = time_kernel(k, &d, &c, &median);

@@ -183,6 +183,8 @@ typedef struct RunData {
     bool on_gpu;
 } RunData;
 
+/* Spec text with the dtype of q, k, v and o replaced (malloc'd; NULL when out of memory). */
+char *run_spec_with_dtype(const char *text, const char *dtype);
 /* The spec's text with --dtype applied (malloc'd); NULL with a message printed. */
 char *run_read_spec(const RunConfig *c);
 /* Whether a -D name is a size (a symbol or a role name) or a param of the kernel. */

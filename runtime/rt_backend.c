@@ -6,29 +6,14 @@
 #include "pass.h"
 #include "pipeline.h"
 
-/* The JIT, the CUDA layer and the targets are compiled in when their headers exist. */
-#if __has_include("./jit.h")
-#include "./jit.h"
-#define RT_HAVE_JIT 1
-#endif
-#if __has_include("./cuda.h")
-#include "./cuda.h"
-#define RT_HAVE_CUDA 1
-#endif
-#if __has_include("cg_llvm.h")
-#define RT_HAVE_TARGETS 1
-#endif
+#include "cuda.h"
+#include "jit.h"
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static AttnStatus missing(const char *what)
-{
-    return rt_fail(ATTN_ERR_UNSUPPORTED, "%s is not part of this build of libattn", what);
-}
 
 AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
                            const AttnCompileOptions *opts, RtEntry *e)
@@ -60,7 +45,7 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
         for (size_t i = 0; i < d.count; i++) located |= d.items[i].has_loc;
         AttnStatus st = !located && !t ? ATTN_ERR_TARGET : ATTN_ERR_SPEC;
         for (size_t i = 0; i < d.count; i++)
-            if (strstr(d.items[i].msg, "not supported on this target")) st = ATTN_ERR_UNSUPPORTED;
+            if (strstr(d.items[i].msg, "not supported on")) st = ATTN_ERR_UNSUPPORTED;
         return rt_fail(st, "%s", msg ? msg : "compilation failed");
     }
     e->target = c.target->name;
@@ -73,12 +58,7 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
 
 const Target *rt_target(const char *name)
 {
-#if RT_HAVE_TARGETS
     return target_find(name);
-#else
-    (void)name;
-    return NULL;
-#endif
 }
 
 AirKernel *rt_air_from_text(Arena *a, const char *text)
@@ -176,11 +156,19 @@ AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pa
 
 AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes)
 {
-    (void)k, (void)args, (void)dtypes;
-    return missing("the f64 reference");
+    Arena a;
+    arena_init(&a);
+    Diags d;
+    diags_init(&d, &a, NULL);
+    AttnStatus st = ATTN_OK;
+    if (!air_reference(k->air, args, dtypes, &d)) {
+        const char *msg = diags_render(&d, false);
+        st = rt_fail(ATTN_ERR_ARG, "reference: %s", msg && *msg ? msg : "failed");
+    }
+    arena_free(&a);
+    return st;
 }
 
-#if RT_HAVE_JIT
 AttnStatus rt_jit_load(AttnKernel *k)
 {
     char err[1024];
@@ -200,17 +188,7 @@ void rt_jit_free(AttnKernel *k)
     rt_jit_dispose(k->jit);
     k->jit = NULL;
 }
-#else
-AttnStatus rt_jit_load(AttnKernel *k)
-{
-    (void)k;
-    return missing("the CPU JIT");
-}
 
-void rt_jit_free(AttnKernel *k) { (void)k; }
-#endif
-
-#if RT_HAVE_CUDA
 AttnStatus rt_gpu_load(AttnKernel *k)
 {
     RtCudaKernel *ck = arena_alloc(&k->arena, sizeof *ck);
@@ -278,49 +256,6 @@ AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes)
 }
 
 AttnStatus rt_dev_sync(void *stream) { return rt_cuda_stream_sync(stream); }
-#else
-AttnStatus rt_gpu_load(AttnKernel *k)
-{
-    (void)k;
-    return missing("the CUDA launcher");
-}
-
-AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream)
-{
-    (void)k, (void)args, (void)stream;
-    return missing("the CUDA launcher");
-}
-
-void rt_gpu_free(AttnKernel *k) { (void)k; }
-
-AttnStatus rt_dev_alloc(size_t bytes, void **ptr)
-{
-    (void)bytes;
-    *ptr = NULL;
-    return missing("the CUDA launcher");
-}
-
-void rt_dev_free(void *ptr) { (void)ptr; }
-
-AttnStatus rt_dev_upload(void *dst, const void *src, size_t bytes)
-{
-    (void)dst, (void)src, (void)bytes;
-    return missing("the CUDA launcher");
-}
-
-AttnStatus rt_dev_download(void *dst, const void *src, size_t bytes)
-{
-    (void)dst, (void)src, (void)bytes;
-    return missing("the CUDA launcher");
-}
-
-AttnStatus rt_dev_sync(void *stream)
-{
-    (void)stream;
-    return missing("the CUDA launcher");
-}
-
-#endif
 
 float rt_half_to_f32(uint16_t h, AttnDtype d)
 {

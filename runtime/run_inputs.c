@@ -30,7 +30,7 @@ static bool is_word(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >=
 
 /* Rewrites the dtype of `in q:`, `in k:`, `in v:` and `out o:` declarations. Comments are
  * skipped so that a commented-out declaration is left alone. */
-static char *with_dtype(const char *s, const char *dtype)
+char *run_spec_with_dtype(const char *s, const char *dtype)
 {
     /* Each rewrite grows the text by at most 2 bytes ("f32" -> "bf16" is 1) and takes at
      * least 6 ("in q:f"), so 1.5 n + 64 always suffices. */
@@ -89,7 +89,7 @@ char *run_read_spec(const RunConfig *c)
     fclose(f);
     text[n] = 0;
     if (!c->dtype) return text;
-    char *re = with_dtype(text, c->dtype);
+    char *re = run_spec_with_dtype(text, c->dtype);
     free(text);
     if (!re) fprintf(stderr, "attnc run: out of memory\n");
     return re;

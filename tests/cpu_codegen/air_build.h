@@ -10,7 +10,7 @@
 
 enum { SYM_IX_B, SYM_IX_HQ, SYM_IX_HKV, SYM_IX_LQ, SYM_IX_LK, SYM_IX_COUNT };
 
-static void tb_tensor(AirTensor *t, const char *name, AirRole role, bool out, AirDtype dt, int rank,
+static inline void tb_tensor(AirTensor *t, const char *name, AirRole role, bool out, AirDtype dt, int rank,
                       const AirDim *dims)
 {
     memset(t, 0, sizeof *t);
@@ -23,7 +23,7 @@ static void tb_tensor(AirTensor *t, const char *name, AirRole role, bool out, Ai
 }
 
 /* The operator: tensors q k v o [lse], syms B Hq Hkv Lq Lk, no hooks. */
-static AirKernel *tb_new(Arena *a, const char *name, AirDtype qkv, AirDtype odt, int dk, int dv,
+static inline AirKernel *tb_new(Arena *a, const char *name, AirDtype qkv, AirDtype odt, int dk, int dv,
                          bool lse)
 {
     AirKernel *k = arena_alloc(a, sizeof *k);
@@ -56,7 +56,7 @@ static AirKernel *tb_new(Arena *a, const char *name, AirDtype qkv, AirDtype odt,
     return k;
 }
 
-static int32_t tb_node(AirKernel *k, AirOp op, AirTypeKind ty, int nargs, int32_t a0, int32_t a1,
+static inline int32_t tb_node(AirKernel *k, AirOp op, AirTypeKind ty, int nargs, int32_t a0, int32_t a1,
                        int32_t a2, int32_t ref, double num)
 {
     AirNode *n = &k->nodes[k->nnodes];
@@ -78,7 +78,7 @@ static int32_t tb_node(AirKernel *k, AirOp op, AirTypeKind ty, int nargs, int32_
 #define TB_1(k, op, ty, a) tb_node(k, op, ty, 1, a, 0, 0, 0, 0)
 #define TB_2(k, op, ty, a, b) tb_node(k, op, ty, 2, a, b, 0, 0, 0)
 
-static int32_t tb_param(AirKernel *k, const char *name, AirParamType t, double def)
+static inline int32_t tb_param(AirKernel *k, const char *name, AirParamType t, double def)
 {
     k->params[k->nparams] = (AirParam){name, t, true, def};
     AirTypeKind ty = t == PARAM_F32 ? TY_F32 : t == PARAM_BOOL ? TY_BOOL : TY_I32;
@@ -86,7 +86,7 @@ static int32_t tb_param(AirKernel *k, const char *name, AirParamType t, double d
 }
 
 /* A 1-d or 2-d side tensor; returns its index. */
-static int tb_side(AirKernel *k, const char *name, AirDtype dt, int rank, const AirDim *dims)
+static inline int tb_side(AirKernel *k, const char *name, AirDtype dt, int rank, const AirDim *dims)
 {
     tb_tensor(&k->tensors[k->ntensors], name, ROLE_SIDE, false, dt, rank, dims);
     return k->ntensors++;

@@ -20,7 +20,7 @@ typedef struct Buf {
     int64_t n;
 } Buf;
 
-static float bf16_round(float x)
+static inline float bf16_round(float x)
 {
     uint32_t u;
     memcpy(&u, &x, 4);
@@ -29,7 +29,7 @@ static float bf16_round(float x)
     return x;
 }
 
-static double buf_get(const Buf *b, int64_t i)
+static inline double buf_get(const Buf *b, int64_t i)
 {
     switch (b->dt) {
     case DT_F16: return (double)((_Float16 *)b->data)[i];
@@ -44,7 +44,7 @@ static double buf_get(const Buf *b, int64_t i)
     }
 }
 
-static void buf_set(Buf *b, int64_t i, double v)
+static inline void buf_set(Buf *b, int64_t i, double v)
 {
     switch (b->dt) {
     case DT_F16: ((_Float16 *)b->data)[i] = (_Float16)v; break;
@@ -61,20 +61,20 @@ static void buf_set(Buf *b, int64_t i, double v)
     if (b->ref) b->ref[i] = buf_get(b, i);
 }
 
-static Buf buf_new(AirDtype dt, int64_t n, bool shadow)
+static inline Buf buf_new(AirDtype dt, int64_t n, bool shadow)
 {
     Buf b = {dt, calloc((size_t)n + 1, 4), shadow ? calloc((size_t)n + 1, 8) : NULL, n};
     return b;
 }
 
-static void buf_free(Buf *b)
+static inline void buf_free(Buf *b)
 {
     free(b->data);
     free(b->ref);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void)   /* uniform in [-1, 1) */
+static inline double urand(void)   /* uniform in [-1, 1) */
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -90,7 +90,7 @@ typedef struct Loaded {
 } Loaded;
 
 /* Compiles k for target `tname` and loads it. On failure prints the diagnostics. */
-static bool load_kernel(const AirKernel *k, const char *tname, Loaded *out)
+static inline bool load_kernel(const AirKernel *k, const char *tname, Loaded *out)
 {
     Arena a;
     arena_init(&a);
@@ -119,7 +119,7 @@ static bool load_kernel(const AirKernel *k, const char *tname, Loaded *out)
     return ok;
 }
 
-static void set_tensor(AbiArgs *args, int t, void *data, int rank, const int64_t *shape,
+static inline void set_tensor(AbiArgs *args, int t, void *data, int rank, const int64_t *shape,
                        const int64_t *strides)
 {
     args->t[t].data = data;
@@ -130,7 +130,7 @@ static void set_tensor(AbiArgs *args, int t, void *data, int rank, const int64_t
 }
 
 /* Every work item, one thread. */
-static void launch_all(const Loaded *l, const AbiArgs *args, int64_t B, int64_t Hq, int64_t Lq)
+static inline void launch_all(const Loaded *l, const AbiArgs *args, int64_t B, int64_t Hq, int64_t Lq)
 {
     int64_t nq = (Lq + l->plan.tile_m - 1) / l->plan.tile_m;
     for (int64_t b = 0; b < B; b++)

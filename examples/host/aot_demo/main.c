@@ -6,7 +6,9 @@
  *                                 const double *params, int32_t nparams,
  *                                 const AttnLaunchOptions *opts);
  * which validates the tensors and runs the linked kernel on the CPU's cores, as attn_launch
- * does for a kernel compiled at run time. No compiler runs in this program. */
+ * does for a kernel compiled at run time. No compiler runs in this program. One C file defines
+ * ATTN_WINDOW_IMPLEMENTATION before the include: the kernel's descriptor lives there. */
+#define ATTN_WINDOW_IMPLEMENTATION   /* this file holds the kernel's descriptor */
 #include "window.x86-64-v3.h"
 
 #include <math.h>

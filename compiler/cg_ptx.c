@@ -1,0 +1,330 @@
+/* cg_ptx.c: the NVIDIA GPU targets "sm_80" and "sm_90a". plan() checks that the AIR kernel fits
+ * the FlashAttention-2 skeleton and picks its tile shape from the table below; emit() builds the
+ * kernel through the LLVM C API (cg_ptx_fa.c) and prints PTX with the NVPTX back end.
+ *
+ * Process-wide LLVM state: the NVPTX target is initialised and `-nvptx-short-ptr` (32-bit
+ * shared / local / const pointers, so shared addresses live in 32-bit registers) is set through
+ * LLVMParseCommandLineOptions exactly once per process, under pthread_once. That option is
+ * global to LLVM; nothing else in attnc may call LLVMParseCommandLineOptions. Every other LLVM
+ * object (context, module, target machine) belongs to one compilation. */
+#include "cg_ptx_gen.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Support.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ---- the tile table --------------------------------------------------------------------------
+ * Chosen by head dim (the larger of Dk, Dv), target and mask; measured on an H100 (mma.sync rows)
+ * and an H200 (wgmma rows), bench/NOTES.md "GPU kernel". Every row has 2 K/V stages.
+ * tile_m x tile_n, warps, CTAs per SM the registers are capped for:
+ *   head dim  sm_90a (wgmma, one warpgroup per 64 rows)        sm_80 (mma.sync, 4 warps)
+ *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
+ *             causal:  64 x 128, 4 warps, 3 CTAs/SM
+ *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
+ *             causal (and any mask hook): 128 x 128, 8 warps
+ *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
+ * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
+ * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
+PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
+{
+    int32_t d = dk > dv ? dk : dv;
+    bool causal = mask != PTX_MASK_NONE;   /* spec masks take the causal rows too */
+    if (sm >= 90) {
+        if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
+                                   : (PtxTile){8, 1, 128, 2, false, true, 2};
+        if (d <= 128) return causal ? (PtxTile){8, 1, 128, 2, false, true, 1}
+                                    : (PtxTile){16, 1, 64, 2, false, true, 1};
+        return (PtxTile){8, 1, 64, 2, false, true, 1};
+    }
+    if (d <= 64) return (PtxTile){4, 2, 128, 2, false, false, 1};
+    if (d <= 128) return (PtxTile){4, 2, 64, 2, false, false, 1};
+    return (PtxTile){4, 1, 32, 2, false, false, 1};
+}
+
+void cg_ptx_shape(Gen *g, const PtxConfig *c)
+{
+    g->c = c;
+    g->NT = 32 * c->tile.warps;
+    g->BM = 16 * c->tile.mtiles * c->tile.warps;
+    g->BN = c->tile.block_n;
+    g->DKP = (c->dk + 15) / 16 * 16;
+    g->DVP = (c->dv + 15) / 16 * 16;
+    g->QS = (g->DKP + 8) * 2;
+    g->KS = g->QS;
+    g->VS = (g->DVP + 8) * 2;
+    g->swz = c->tile.wgmma;
+    if (g->swz) {   /* 64-column chunks, 128 B a row, no padding (the swizzle avoids conflicts) */
+        g->DKP = (c->dk + 63) / 64 * 64;
+        g->DVP = (c->dv + 63) / 64 * 64;
+        g->QS = g->KS = g->VS = 128;
+    }
+    int qrow = g->swz ? g->DKP * 2 : g->QS, vrow = g->swz ? g->DVP * 2 : g->VS;
+    g->off_q = 0;
+    g->off_kv = g->BM * qrow;
+    g->voff = g->BN * qrow;
+    g->stage_bytes = g->BN * (qrow + vrow);
+    g->smem_bytes = g->off_kv + c->tile.stages * g->stage_bytes;
+}
+
+void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, int32_t *smem)
+{
+    Gen g;
+    cg_ptx_shape(&g, c);
+    *tile_m = g.BM;
+    *threads = g.NT;
+    *smem = g.smem_bytes;
+}
+
+/* ---- module and emission -------------------------------------------------------------------- */
+
+static pthread_once_t ptx_once = PTHREAD_ONCE_INIT;
+
+static void ptx_init(void)
+{
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTarget();
+    LLVMInitializeNVPTXTargetMC();
+    LLVMInitializeNVPTXAsmPrinter();
+    const char *argv[] = {"attnc", "-nvptx-short-ptr"};
+    LLVMParseCommandLineOptions(2, argv, NULL);
+}
+
+static void annotate(Gen *g, const char *key, int v)
+{
+    LLVMMetadataRef md[3] = {LLVMValueAsMetadata(g->fn),
+                             LLVMMDStringInContext2(g->C, key, strlen(key)),
+                             LLVMValueAsMetadata(gen_i32(g, v))};
+    LLVMAddNamedMetadataOperand(g->M, "nvvm.annotations",
+                                LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, md, 3)));
+}
+
+static void declare_kernel(Gen *g)
+{
+    LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
+    LLVMTypeRef fty = LLVMFunctionType(g->vd, &pty, 1, 0);
+    g->fn = LLVMAddFunction(g->M, g->c->entry, fty);
+    LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
+    /* AbiArgs by value: `ptr byval([N x i8]) align 8`, read with ld.param. */
+    LLVMTypeRef abi = LLVMArrayType2(g->i8, sizeof(AbiArgs));
+    unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
+    unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, abi));
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
+    g->args = LLVMGetParam(g->fn, 0);
+    g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
+    LLVMSetLinkage(g->smem, LLVMExternalLinkage);
+    LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
+    annotate(g, "maxntidx", g->NT);
+    annotate(g, "minctasm", g->c->tile.min_ctas > 1 ? g->c->tile.min_ctas : 1);
+    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
+}
+
+static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blob *out, Diags *d)
+{
+    char *msg = NULL;
+    if (LLVMVerifyModule(g->M, LLVMReturnStatusAction, &msg)) {
+        diag_error_noloc(d, "internal error: the generated GPU kernel does not verify: %.400s", msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef err = LLVMRunPasses(g->M, "default<O3>", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (err) {
+        char *em = LLVMGetErrorMessage(err);
+        diag_error_noloc(d, "internal error: LLVM passes failed on the GPU kernel: %s", em);
+        LLVMDisposeErrorMessage(em);
+        return false;
+    }
+    if (kind == EMIT_LLVM) {
+        char *s = LLVMPrintModuleToString(g->M);
+        size_t n = strlen(s);
+        out->data = (unsigned char *)arena_strndup(a, s, n);
+        out->size = n;
+        LLVMDisposeMessage(s);
+        return out->data != NULL;
+    }
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, g->M, LLVMAssemblyFile, &msg, &buf)) {
+        diag_error_noloc(d, "internal error: NVPTX code generation failed: %s", msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    size_t n = LLVMGetBufferSize(buf);
+    out->data = (unsigned char *)arena_strndup(a, LLVMGetBufferStart(buf), n);
+    out->size = n;
+    LLVMDisposeMemoryBuffer(buf);
+    return out->data != NULL;
+}
+
+bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d)
+{
+    if (kind == EMIT_OBJ) {
+        diag_error_noloc(d, "GPU targets emit PTX or LLVM IR, not object files");
+        diag_hint(d, "use --emit=ptx (and ptxas for a cubin)");
+        return false;
+    }
+    pthread_once(&ptx_once, ptx_init);
+    const char *triple = "nvptx64-nvidia-cuda";
+    LLVMTargetRef target;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+        diag_error_noloc(d, "the NVPTX back end is not available in this LLVM: %s", msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, c->sm >= 90 ? "sm_90a" : "sm_80",
+                                                      "+ptx80", LLVMCodeGenLevelAggressive,
+                                                      LLVMRelocDefault, LLVMCodeModelDefault);
+    Gen g;
+    memset(&g, 0, sizeof g);
+    cg_ptx_shape(&g, c);
+    g.C = LLVMContextCreate();
+    g.M = LLVMModuleCreateWithNameInContext(c->entry, g.C);
+    g.B = LLVMCreateBuilderInContext(g.C);
+    LLVMSetTarget(g.M, triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    char *dl = LLVMCopyStringRepOfTargetData(td);
+    LLVMSetDataLayout(g.M, dl);
+    LLVMDisposeMessage(dl);
+    LLVMDisposeTargetData(td);
+    g.vd = LLVMVoidTypeInContext(g.C);
+    g.i1 = LLVMInt1TypeInContext(g.C);
+    g.i8 = LLVMInt8TypeInContext(g.C);
+    g.i32 = LLVMInt32TypeInContext(g.C);
+    g.i64 = LLVMInt64TypeInContext(g.C);
+    g.f32 = LLVMFloatTypeInContext(g.C);
+    g.h2 = LLVMVectorType(LLVMHalfTypeInContext(g.C), 2);
+    g.p1 = LLVMPointerTypeInContext(g.C, 1);
+    g.p3 = LLVMPointerTypeInContext(g.C, 3);
+    g.tm = tm;
+    g.a = a;
+    g.d = d;
+    g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
+                    g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
+    declare_kernel(&g);
+    bool ok = cg_ptx_build_fa(&g);
+    if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
+    ok = ok && finish(&g, tm, kind, a, out, d);
+    LLVMDisposeBuilder(g.B);
+    LLVMDisposeModule(g.M);
+    LLVMContextDispose(g.C);
+    LLVMDisposeTargetMachine(tm);
+    return ok;
+}
+
+/* ---- Target: plan and emit from AIR --------------------------------------------------------- */
+
+static bool is_idx(const AirKernel *k, int32_t id, AirIndex ix)
+{
+    return k->nodes[id].op == OP_IDX && k->nodes[id].ref == (int32_t)ix;
+}
+
+static bool is_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    return (n->op == OP_LE && is_idx(k, n->args[0], IX_J) && is_idx(k, n->args[1], IX_I)) ||
+           (n->op == OP_GE && is_idx(k, n->args[0], IX_I) && is_idx(k, n->args[1], IX_J));
+}
+
+/* True when the bool expression at id implies j <= i: that comparison itself, or an && with
+ * such an operand. */
+static bool implies_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    if (n->op == OP_AND) return implies_causal(k, n->args[0]) || implies_causal(k, n->args[1]);
+    return is_causal(k, id);
+}
+
+/* The masks the skeleton evaluates itself: none, and j <= i; any other is a hook. A hook that
+ * implies j <= i (`j <= i && doc[b, i] == doc[b, j]`) still ends the key loop at the diagonal. */
+static PtxMask mask_of(const AirKernel *k, bool *causal_bound)
+{
+    int32_t r = k->hook[HOOK_MASK];
+    *causal_bound = r >= 0 && implies_causal(k, r);
+    if (r < 0 || (k->nodes[r].op == OP_CONST && k->nodes[r].num != 0)) return PTX_MASK_NONE;
+    return is_causal(k, r) ? PTX_MASK_CAUSAL : PTX_MASK_HOOK;
+}
+
+static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *what,
+                        const Target *t)
+{
+    Loc loc = node >= 0 ? k->nodes[node].loc : (Loc){0, 0};
+    if (node >= 0) diag_error(d, loc, "%s is not supported on target %s yet", what, t->name);
+    else diag_error_noloc(d, "%s is not supported on target %s yet", what, t->name);
+    diag_hint(d, "compile for a CPU target (x86-64-v3, x86-64-v4, native) instead");
+    return false;
+}
+
+static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags *d)
+{
+    memset(c, 0, sizeof *c);
+    c->sm = strcmp(t->name, "sm_80") == 0 ? 80 : 90;
+    if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrent kernel", t);
+    for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
+        if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
+    if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
+    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+        return false;
+    c->air = k;
+    c->target_name = t->name;
+    c->mask = mask_of(k, &c->causal_bound);
+    int32_t s = k->hook[HOOK_SCALE];
+    c->scale = (float)(1.0 / sqrt((double)k->dk));
+    if (s >= 0 && k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;
+    c->dtype = k->tensors[k->tq].dtype;
+    c->tq = k->tq; c->tk = k->tk; c->tv = k->tv; c->to = k->to; c->tlse = k->tlse;
+    int32_t io[4] = {k->tq, k->tk, k->tv, k->to};
+    for (int i = 0; i < 4; i++)
+        if (k->tensors[io[i]].dtype != c->dtype || (c->dtype != DT_BF16 && c->dtype != DT_F16)) {
+            diag_error_noloc(d, "tensor '%s': on %s q, k, v and o must all be bf16 or all f16",
+                             k->tensors[io[i]].name, t->name);
+            return false;
+        }
+    if (k->tlse >= 0 && k->tensors[k->tlse].dtype != DT_F32) {
+        diag_error_noloc(d, "lse must be f32");
+        return false;
+    }
+    c->dk = k->dk;
+    c->dv = k->dv;
+    if (c->dk % 8 || c->dv % 8 || c->dk < 16 || c->dv < 16 || c->dk > 256 || c->dv > 256) {
+        diag_error_noloc(d, "head dims %d / %d: GPU targets need multiples of 8 in 16..256", c->dk, c->dv);
+        diag_hint(d, "pad the head dim to a multiple of 8");
+        return false;
+    }
+    c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
+    c->entry = k->name;
+    return true;
+}
+
+static bool ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diags *d)
+{
+    PtxConfig c;
+    if (!ptx_config(t, k, &c, d)) return false;
+    memset(plan, 0, sizeof *plan);
+    plan->entry = c.entry;
+    plan->tile_n = c.tile.block_n;
+    cg_ptx_launch_shape(&c, &plan->tile_m, &plan->threads, &plan->smem_bytes);
+    return true;
+}
+
+static bool ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
+                     Arena *a, Blob *out, Diags *d)
+{
+    (void)plan;
+    PtxConfig c;
+    if (!ptx_config(t, k, &c, d)) return false;
+    return cg_ptx_generate(&c, kind, a, out, d);
+}
+
+const Target target_ptx_sm80 = {"sm_80", true, ptx_plan, ptx_emit};
+const Target target_ptx_sm90a = {"sm_90a", true, ptx_plan, ptx_emit};
