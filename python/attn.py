@@ -29,7 +29,6 @@ __all__ = ["AttnError", "Kernel", "compile", "compile_file", "reference", "versi
 # AttnDtype
 F32, F16, BF16, I32, F64 = range(5)
 _DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", I32: "i32", F64: "f64"}
-_ITEMSIZE = {F32: 4, F16: 2, BF16: 2, I32: 4, F64: 8}
 # AttnStatus
 _STATUS_NAMES = ["ok", "spec", "arg", "unsupported", "target", "cuda", "io", "nomem", "internal"]
 _MAX_RANK = 8
@@ -324,7 +323,7 @@ class Kernel:
         """Launches the kernel. CUDA kernels run on `stream` (a CUstream handle as an int, or
         a torch.cuda.Stream), else on torch's current stream of the tensors' device. CPU
         kernels use `num_threads` workers (0: all cores). Returns None; outputs are written
-        in place."""
+        in place. (A spec param named `stream` or `num_threads` is shadowed by these.)"""
         descs, params, devices, rest = self._bind(args)
         if rest:
             known = [t.name for t in self.tensors] + list(self.params)
@@ -352,8 +351,9 @@ class Kernel:
 
     def reference(self, **args):
         """Evaluates the spec's math in f64 (libattn's reference, no tiling) and writes the
-        outputs in their dtypes (give f64 outputs for full precision). Host tensors are used in place; torch CUDA tensors are copied
-        to the host and the outputs copied back. Slow: meant for small shapes."""
+        outputs in their dtypes (give f64 outputs for full precision). Host tensors are used in
+        place; torch CUDA tensors are copied to the host and the outputs copied back. Slow:
+        meant for small shapes."""
         host = {}
         for info in self.tensors:
             x = args.get(info.name)
