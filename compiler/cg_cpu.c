@@ -50,13 +50,13 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
     if (k->kind == KIND_RECURRENT) {
         diag_error(d, hook_loc(k, HOOK_STATE), "a recurrence is not supported on target %s yet",
                    t->name);
-        diag_hint(d, "compile this spec for sm_80 or sm_90a");
+        diag_hint(d, "no target generates recurrences yet; attn_reference evaluates this spec in f64");
         return false;
     }
     if (k->sel.kind != SEL_NONE) {
         diag_error(d, hook_loc(k, HOOK_SELECT),
                    "a sparsity selector is not supported on target %s yet", t->name);
-        diag_hint(d, "compile this spec for sm_80 or sm_90a, or express the sparsity as a mask");
+        diag_hint(d, "no target generates selectors yet; express the sparsity as a mask, or evaluate the spec with attn_reference");
         return false;
     }
     if (k->dk < 16 || k->dk > 256 || k->dv < 16 || k->dv > 256) {

@@ -258,7 +258,7 @@ static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *
     Loc loc = node >= 0 ? k->nodes[node].loc : (Loc){0, 0};
     if (node >= 0) diag_error(d, loc, "%s is not supported on target %s yet", what, t->name);
     else diag_error_noloc(d, "%s is not supported on target %s yet", what, t->name);
-    diag_hint(d, "compile for a CPU target (x86-64-v3, x86-64-v4, native) instead");
+    diag_hint(d, "no target generates this yet; attn_reference evaluates the spec in f64");
     return false;
 }
 
@@ -266,7 +266,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
 {
     memset(c, 0, sizeof *c);
     c->sm = strcmp(t->name, "sm_80") == 0 ? 80 : 90;
-    if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrent kernel", t);
+    if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrence", t);
     for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
         if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
     if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
