@@ -387,9 +387,13 @@ static bool key_tiles(Skel *k)
     LLVMPositionBuilderAtEnd(k->b, body);
     LLVMValueRef n0 = mul(k, lt.iv, i64c(k, tn));
     LLVMValueRef nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, n0, ""));
-    LLVMValueRef need_mask = LLVMBuildOr(
-        k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
-        LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), ""), "need_mask");
+    /* The mask runs on PARTIAL tiles (all tiles without a map) and on the ragged last tile,
+     * whose padding keys must be hidden; with no mask hook only the latter. */
+    LLVMValueRef need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), "ragged");
+    if (ak->hook[HOOK_MASK] >= 0)
+        need_mask = LLVMBuildOr(
+            k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
+            need_mask, "need_mask");
     LLVMBasicBlockRef rows = cg_block(cg, "fewrows"), wide = cg_block(cg, "rowvectors");
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLE, k->nrows, i64c(k, CPU_ROWS_MAX), ""), rows, wide);
     LLVMPositionBuilderAtEnd(k->b, rows);

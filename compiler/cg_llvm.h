@@ -71,8 +71,8 @@ LLVMValueRef cg_fmin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_smin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_smax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 
-/* f32 math, lanes from the operand, accurate to a few ulp, no library calls. exp2/exp give
- * exactly 0 for -inf and flush results below 2^-126 to 0. */
+/* ---- cg_math.c: f32 math, lanes from the operand, accurate to a few ulp, no library calls.
+ * exp2/exp give exactly 0 for -inf and flush results below 2^-126 to 0. */
 LLVMValueRef cg_exp2(CgLlvm *cg, LLVMValueRef x);
 LLVMValueRef cg_exp(CgLlvm *cg, LLVMValueRef x);
 LLVMValueRef cg_log2(CgLlvm *cg, LLVMValueRef x);

@@ -201,7 +201,8 @@ int main(void)
         "sliding_window.attn", "ssmax.attn",
     };
     static const char *const gpu_only[] = {
-        "dsa.attn", "moba.attn", "nsa.attn", "gated_deltanet.attn", "mamba2.attn", "retnet.attn",
+        "dsa.attn", "moba.attn", "nsa.attn", "gated_deltanet.attn", "gla.attn", "mamba2.attn",
+        "retnet.attn",
     };
     int fails = 0;
     bool v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
