@@ -19,23 +19,34 @@
 #include <string.h>
 
 /* ---- the tile table --------------------------------------------------------------------------
- * Chosen by head dim (the larger of Dk, Dv) and target; measured on an H100 (bench/NOTES.md,
- * "GPU kernel"). All rows: 4 warps (128 threads), 2 K/V stages.
- *   head dim   sm_90a                         sm_80
- *   <= 64      128 x 128 (2 m-tiles / warp)   128 x 128
- *   <= 128     128 x 64  (2 m-tiles / warp)   128 x 64
- *   <= 256     64 x 64   (1 m-tile / warp)    64 x 32   (A100: 163 KB of shared memory)
- * Shared memory: Q tile_m x (D + 8) and stages x tile_n x (Dk + 8 + Dv + 8) elements. */
+ * Chosen by head dim (the larger of Dk, Dv), target and mask; measured on an H100 (mma.sync rows)
+ * and an H200 (wgmma rows), bench/NOTES.md "GPU kernel". Every row has 2 K/V stages.
+ * tile_m x tile_n, warps, CTAs per SM the registers are capped for:
+ *   head dim  sm_90a (wgmma, one warpgroup per 64 rows)        sm_80 (mma.sync, 4 warps)
+ *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
+ *             causal:  64 x 128, 4 warps, 3 CTAs/SM
+ *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
+ *             causal (and any mask hook): 128 x 128, 8 warps
+ *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
+ * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
+ * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
 {
-    (void)mask;
     int32_t d = dk > dv ? dk : dv;
-    if (d <= 64) return (PtxTile){4, 2, 128, 2, false};
-    if (d <= 128) return (PtxTile){4, 2, 64, 2, false};
-    return (PtxTile){4, 1, sm >= 90 ? 64 : 32, 2, false};
+    bool causal = mask != PTX_MASK_NONE;   /* spec masks take the causal rows too */
+    if (sm >= 90) {
+        if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
+                                   : (PtxTile){8, 1, 128, 2, false, true, 2};
+        if (d <= 128) return causal ? (PtxTile){8, 1, 128, 2, false, true, 1}
+                                    : (PtxTile){16, 1, 64, 2, false, true, 1};
+        return (PtxTile){8, 1, 64, 2, false, true, 1};
+    }
+    if (d <= 64) return (PtxTile){4, 2, 128, 2, false, false, 1};
+    if (d <= 128) return (PtxTile){4, 2, 64, 2, false, false, 1};
+    return (PtxTile){4, 1, 32, 2, false, false, 1};
 }
 
-void gen_shape(Gen *g, const PtxConfig *c)
+void cg_ptx_shape(Gen *g, const PtxConfig *c)
 {
     g->c = c;
     g->NT = 32 * c->tile.warps;
@@ -46,78 +57,27 @@ void gen_shape(Gen *g, const PtxConfig *c)
     g->QS = (g->DKP + 8) * 2;
     g->KS = g->QS;
     g->VS = (g->DVP + 8) * 2;
+    g->swz = c->tile.wgmma;
+    if (g->swz) {   /* 64-column chunks, 128 B a row, no padding (the swizzle avoids conflicts) */
+        g->DKP = (c->dk + 63) / 64 * 64;
+        g->DVP = (c->dv + 63) / 64 * 64;
+        g->QS = g->KS = g->VS = 128;
+    }
+    int qrow = g->swz ? g->DKP * 2 : g->QS, vrow = g->swz ? g->DVP * 2 : g->VS;
     g->off_q = 0;
-    g->off_kv = g->BM * g->QS;
-    g->stage_bytes = g->BN * (g->KS + g->VS);
+    g->off_kv = g->BM * qrow;
+    g->voff = g->BN * qrow;
+    g->stage_bytes = g->BN * (qrow + vrow);
     g->smem_bytes = g->off_kv + c->tile.stages * g->stage_bytes;
 }
 
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, int32_t *smem)
 {
     Gen g;
-    gen_shape(&g, c);
+    cg_ptx_shape(&g, c);
     *tile_m = g.BM;
     *threads = g.NT;
     *smem = g.smem_bytes;
-}
-
-/* ---- builder helpers ------------------------------------------------------------------------ */
-
-LLVMValueRef gen_i32(Gen *g, int64_t v) { return LLVMConstInt(g->i32, (unsigned long long)v, 1); }
-LLVMValueRef gen_i64(Gen *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
-LLVMValueRef gen_f32(Gen *g, float v) { return LLVMConstReal(g->f32, v); }
-LLVMValueRef gen_add(Gen *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(g->B, a, b, ""); }
-
-LLVMValueRef gen_min(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, a, b, ""), a, b, "");
-}
-
-LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSGT, a, b, ""), a, b, "");
-}
-
-LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b)
-{
-    LLVMTypeRef ts[2] = {g->f32, g->f32};
-    LLVMValueRef args[2] = {a, b};
-    return gen_call(g, "llvm.maxnum.f32", g->f32, ts, 2, args);
-}
-
-LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
-{
-    LLVMTypeRef ts[3] = {g->f32, g->f32, g->f32};
-    LLVMValueRef args[3] = {a, b, c};
-    return gen_call(g, "llvm.fma.f32", g->f32, ts, 3, args);
-}
-
-LLVMBasicBlockRef gen_block(Gen *g, const char *name)
-{
-    return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
-}
-
-LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *argty, int nargs,
-                      LLVMValueRef *args)
-{
-    LLVMTypeRef fty = LLVMFunctionType(ret, argty, (unsigned)nargs, 0);
-    LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
-    if (!f) f = LLVMAddFunction(g->M, name, fty);
-    return LLVMBuildCall2(g->B, fty, f, args, (unsigned)nargs, "");
-}
-
-LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
-{
-    LLVMValueRef idx = gen_i64(g, (int64_t)off);
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(g->B, g->i8, g->args, &idx, 1, "");
-    LLVMValueRef v = LLVMBuildLoad2(g->B, ty, p, "");
-    LLVMSetAlignment(v, 8 - (unsigned)(off & 4) * (ty == g->i32 || ty == g->f32));
-    return v;
-}
-
-LLVMValueRef gen_smem(Gen *g, LLVMValueRef off)
-{
-    return LLVMBuildGEP2(g->B, g->i8, g->smem, &off, 1, "");
 }
 
 /* ---- module and emission -------------------------------------------------------------------- */
@@ -158,9 +118,9 @@ static void declare_kernel(Gen *g)
     g->args = LLVMGetParam(g->fn, 0);
     g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
     LLVMSetLinkage(g->smem, LLVMExternalLinkage);
-    LLVMSetAlignment(g->smem, 128);
+    LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
     annotate(g, "maxntidx", g->NT);
-    annotate(g, "minctasm", 1);
+    annotate(g, "minctasm", g->c->tile.min_ctas > 1 ? g->c->tile.min_ctas : 1);
     LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
 }
 
@@ -224,7 +184,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
                                                       LLVMRelocDefault, LLVMCodeModelDefault);
     Gen g;
     memset(&g, 0, sizeof g);
-    gen_shape(&g, c);
+    cg_ptx_shape(&g, c);
     g.C = LLVMContextCreate();
     g.M = LLVMModuleCreateWithNameInContext(c->entry, g.C);
     g.B = LLVMCreateBuilderInContext(g.C);
@@ -243,9 +203,14 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
     g.h2 = LLVMVectorType(LLVMHalfTypeInContext(g.C), 2);
     g.p1 = LLVMPointerTypeInContext(g.C, 1);
     g.p3 = LLVMPointerTypeInContext(g.C, 3);
+    g.tm = tm;
+    g.a = a;
+    g.d = d;
+    g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
+                    g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
     declare_kernel(&g);
     bool ok = cg_ptx_build_fa(&g);
-    if (!ok) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
+    if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);
     LLVMDisposeModule(g.M);
@@ -261,19 +226,30 @@ static bool is_idx(const AirKernel *k, int32_t id, AirIndex ix)
     return k->nodes[id].op == OP_IDX && k->nodes[id].ref == (int32_t)ix;
 }
 
-/* The masks the skeleton evaluates itself until hooks are inlined: none, and j <= i. */
-static bool mask_of(const AirKernel *k, PtxMask *m)
+static bool is_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    return (n->op == OP_LE && is_idx(k, n->args[0], IX_J) && is_idx(k, n->args[1], IX_I)) ||
+           (n->op == OP_GE && is_idx(k, n->args[0], IX_I) && is_idx(k, n->args[1], IX_J));
+}
+
+/* True when the bool expression at id implies j <= i: that comparison itself, or an && with
+ * such an operand. */
+static bool implies_causal(const AirKernel *k, int32_t id)
+{
+    const AirNode *n = &k->nodes[id];
+    if (n->op == OP_AND) return implies_causal(k, n->args[0]) || implies_causal(k, n->args[1]);
+    return is_causal(k, id);
+}
+
+/* The masks the skeleton evaluates itself: none, and j <= i; any other is a hook. A hook that
+ * implies j <= i (`j <= i && doc[b, i] == doc[b, j]`) still ends the key loop at the diagonal. */
+static PtxMask mask_of(const AirKernel *k, bool *causal_bound)
 {
     int32_t r = k->hook[HOOK_MASK];
-    if (r < 0) { *m = PTX_MASK_NONE; return true; }
-    const AirNode *n = &k->nodes[r];
-    if ((n->op == OP_LE && is_idx(k, n->args[0], IX_J) && is_idx(k, n->args[1], IX_I)) ||
-        (n->op == OP_GE && is_idx(k, n->args[0], IX_I) && is_idx(k, n->args[1], IX_J))) {
-        *m = PTX_MASK_CAUSAL;
-        return true;
-    }
-    if (n->op == OP_CONST && n->num != 0) { *m = PTX_MASK_NONE; return true; }
-    return false;
+    *causal_bound = r >= 0 && implies_causal(k, r);
+    if (r < 0 || (k->nodes[r].op == OP_CONST && k->nodes[r].num != 0)) return PTX_MASK_NONE;
+    return is_causal(k, r) ? PTX_MASK_CAUSAL : PTX_MASK_HOOK;
 }
 
 static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *what,
@@ -291,18 +267,20 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     memset(c, 0, sizeof *c);
     c->sm = strcmp(t->name, "sm_80") == 0 ? 80 : 90;
     if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrent kernel", t);
-    for (int h = HOOK_SINK; h < HOOK_COUNT; h++)
+    for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
         if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
     if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
-    int32_t sc = k->hook[HOOK_SCORE];
-    if (sc >= 0 && k->nodes[sc].op != OP_SCORE)
-        return unsupported(d, k, sc, "a score modification", t);
-    if (!mask_of(k, &c->mask)) return unsupported(d, k, k->hook[HOOK_MASK], "this mask", t);
+    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+        return false;
+    c->air = k;
+    c->target_name = t->name;
+    c->mask = mask_of(k, &c->causal_bound);
     int32_t s = k->hook[HOOK_SCALE];
-    if (s < 0) c->scale = (float)(1.0 / sqrt((double)k->dk));
-    else if (k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;
-    else return unsupported(d, k, s, "a runtime scale", t);
-    if (!(c->scale > 0)) return unsupported(d, k, s, "a scale that is not positive", t);
+    c->scale = (float)(1.0 / sqrt((double)k->dk));
+    if (s >= 0 && k->nodes[s].op == OP_CONST) c->scale = (float)k->nodes[s].num;
     c->dtype = k->tensors[k->tq].dtype;
     c->tq = k->tq; c->tk = k->tk; c->tv = k->tv; c->to = k->to; c->tlse = k->tlse;
     int32_t io[4] = {k->tq, k->tk, k->tv, k->to};

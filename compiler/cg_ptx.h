@@ -23,16 +23,24 @@ typedef struct PtxTile {
     int32_t block_n;    /* keys per K/V tile (multiple of 16) */
     int32_t stages;     /* K/V shared-memory ring depth (cp.async groups in flight + 1) */
     bool q_in_regs;     /* keep Q's MMA fragments in registers for the whole key loop */
+    bool wgmma;         /* sm_90a: warpgroup MMA (wgmma) from 128B-swizzled shared memory;
+                           needs mtiles 1 and warps a multiple of 4 (64 rows a warpgroup) */
+    int32_t min_ctas;   /* CTAs per SM the registers must allow (.minnctapersm); 0 = 1 */
 } PtxTile;
 
-typedef enum { PTX_MASK_NONE, PTX_MASK_CAUSAL } PtxMask;
+/* NONE: every key visible; CAUSAL: j <= i, evaluated by the skeleton itself (and the key loop
+ * ends at the diagonal); HOOK: the spec's mask hook, emitted per score element. */
+typedef enum { PTX_MASK_NONE, PTX_MASK_CAUSAL, PTX_MASK_HOOK } PtxMask;
 
 typedef struct PtxConfig {
     int32_t sm;               /* 80 or 90 (sm_90a) */
     AirDtype dtype;           /* q, k, v and o: DT_BF16 or DT_F16 */
     int32_t dk, dv;           /* head dims, multiples of 8 in 16..256 */
     PtxMask mask;             /* the mask the skeleton evaluates itself */
-    float scale;              /* multiplies q . k */
+    bool causal_bound;        /* the mask implies j <= i: the key loop ends at the diagonal */
+    float scale;              /* multiplies q . k (when the spec has no runtime scale) */
+    const AirKernel *air;     /* the spec, for its hooks (scale, score, mask, sink); NULL: none */
+    const char *target_name;  /* for diagnostics from the hook emitter */
     int32_t tq, tk, tv, to, tlse;  /* slots in AbiArgs.t; tlse = -1: no LSE output */
     PtxTile tile;
     const char *entry;        /* kernel symbol */

@@ -3,9 +3,11 @@
 #ifndef ATTNC_CG_PTX_GEN_H
 #define ATTNC_CG_PTX_GEN_H
 
+#include "cg_llvm.h"
 #include "cg_ptx.h"
 
 #include <llvm-c/Core.h>
+#include <string.h>
 
 typedef struct Gen {
     LLVMContextRef C;
@@ -17,28 +19,133 @@ typedef struct Gen {
     /* derived shape: CTA rows, key tile, threads, padded head dims, shared memory rows
      * (bytes), offsets */
     int BM, BN, NT, DKP, DVP, QS, KS, VS;
-    int off_q, off_kv, stage_bytes, smem_bytes;
+    int off_q, off_kv, voff, stage_bytes, smem_bytes;
+    bool swz;        /* wgmma layout: 64-column chunks of 128-byte swizzled rows */
+    LLVMTargetMachineRef tm;
+    Arena *a;
+    Diags *d;
+    CgLlvm cg;       /* the same context / module / builder, for the shared hook emitter */
+    CgHookEnv env;   /* leaves of the spec's hooks (when c->air) */
 } Gen;
 
 /* Fills the derived fields of g from g->c (no LLVM objects needed). */
-void gen_shape(Gen *g, const PtxConfig *c);
+void cg_ptx_shape(Gen *g, const PtxConfig *c);
 
-LLVMValueRef gen_i32(Gen *g, int64_t v);
-LLVMValueRef gen_i64(Gen *g, int64_t v);
-LLVMValueRef gen_f32(Gen *g, float v);
-LLVMValueRef gen_add(Gen *g, LLVMValueRef a, LLVMValueRef b);
-LLVMValueRef gen_min(Gen *g, LLVMValueRef a, LLVMValueRef b);   /* signed i32 */
-LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b);   /* signed i32 */
-LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b);
-LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
-LLVMBasicBlockRef gen_block(Gen *g, const char *name);
+/* Small builder helpers, inline so that nothing here is an exported symbol. */
 /* Calls the function (an intrinsic, by its LLVM name), declaring it on first use. */
-LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *argty, int nargs,
-                      LLVMValueRef *args);
+static inline LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *argty,
+                                    int nargs, LLVMValueRef *args)
+{
+    LLVMTypeRef fty = LLVMFunctionType(ret, argty, (unsigned)nargs, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
+    if (!f) f = LLVMAddFunction(g->M, name, fty);
+    return LLVMBuildCall2(g->B, fty, f, args, (unsigned)nargs, "");
+}
+
+static inline LLVMValueRef gen_i32(Gen *g, int64_t v)
+{
+    return LLVMConstInt(g->i32, (unsigned long long)v, 1);
+}
+static inline LLVMValueRef gen_i64(Gen *g, int64_t v)
+{
+    return LLVMConstInt(g->i64, (unsigned long long)v, 1);
+}
+static inline LLVMValueRef gen_f32(Gen *g, float v) { return LLVMConstReal(g->f32, v); }
+static inline LLVMValueRef gen_add(Gen *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildAdd(g->B, a, b, "");
+}
+
+/* Signed i32 min / max. */
+static inline LLVMValueRef gen_min(Gen *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+static inline LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+static inline LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMTypeRef ts[2] = {g->f32, g->f32};
+    LLVMValueRef args[2] = {a, b};
+    return gen_call(g, "llvm.maxnum.f32", g->f32, ts, 2, args);
+}
+
+static inline LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    LLVMTypeRef ts[3] = {g->f32, g->f32, g->f32};
+    LLVMValueRef args[3] = {a, b, c};
+    return gen_call(g, "llvm.fma.f32", g->f32, ts, 3, args);
+}
+
+static inline LLVMBasicBlockRef gen_block(Gen *g, const char *name)
+{
+    return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
+}
+
 /* A field of the kernel's AbiArgs at byte offset `off`, loaded as `ty`. */
-LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty);
+static inline LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
+{
+    LLVMValueRef idx = gen_i64(g, (int64_t)off);
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(g->B, g->i8, g->args, &idx, 1, "");
+    LLVMValueRef v = LLVMBuildLoad2(g->B, ty, p, "");
+    LLVMSetAlignment(v, 8 - (unsigned)(off & 4) * (ty == g->i32 || ty == g->f32));
+    return v;
+}
+
 /* Pointer into the dynamic shared memory at byte offset `off` (i32). */
-LLVMValueRef gen_smem(Gen *g, LLVMValueRef off);
+static inline LLVMValueRef gen_smem(Gen *g, LLVMValueRef off)
+{
+    return LLVMBuildGEP2(g->B, g->i8, g->smem, &off, 1, "");
+}
+
+enum { MAXM = 4, MAXN = 32, MAXD = 32 };   /* m-tiles per warp, 8-wide key / dim tiles */
+
+typedef struct Frag { LLVMValueRef v[4]; } Frag;
+
+/* Per-thread values computed once at entry. */
+typedef struct Thread {
+    LLVMValueRef tid, lane, warp, g, t4;
+    LLVMValueRef qb, h, b, lq, lk, qoff;       /* i32 */
+    LLVMValueRef qrow0;                        /* i32: first query row of the CTA */
+    LLVMValueRef kbase, vbase, qbase;          /* i64 byte addresses of row 0 of this head */
+    LLVMValueRef ks2, vs2, qs2;                /* i64 row strides in bytes */
+    LLVMValueRef qa, ka, va;                   /* i32 per-lane ldmatrix offsets */
+    LLVMValueRef kb0, nkb;                     /* the key loop runs over tiles [kb0, nkb) */
+    LLVMValueRef tiles, tbase;                 /* tile map pointer (i64) and row base */
+} Thread;
+
+/* cg_ptx_frag.c: data movement and fragments (see that file). */
+LLVMValueRef cg_ptx_mma(Gen *g, const Frag *a, LLVMValueRef b0, LLVMValueRef b1, Frag *c);
+void cg_ptx_ldsm(Gen *g, LLVMValueRef off, bool trans, LLVMValueRef out[4]);
+void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef stride,
+                      LLVMValueRef row0, LLVMValueRef nrows, LLVMValueRef soff, int rows,
+                      int d, int dpad, int pitch);
+void cg_ptx_commit(Gen *g);
+void cg_ptx_wait_group(Gen *g, int n);
+LLVMValueRef cg_ptx_stage_off(Gen *g, LLVMValueRef kb);
+void cg_ptx_load_kv(Gen *g, const Thread *t, LLVMValueRef kb);
+LLVMValueRef cg_ptx_sreg(Gen *g, const char *name);
+LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh, LLVMValueRef *rs,
+                              int esize);
+LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim);
+void cg_ptx_thread_setup(Gen *g, Thread *t);
+Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
+LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
+LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);
+LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi);
+
+/* cg_ptx_wgmma.c: warpgroup MMA pieces (inline PTX). */
+LLVMValueRef cg_ptx_wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo);
+void cg_ptx_wg_fence(Gen *g);
+void cg_ptx_wg_commit(Gen *g);
+void cg_ptx_wg_fence_proxy(Gen *g);
+void cg_ptx_wg_wait(Gen *g, LLVMValueRef *acc, int n);
+void cg_ptx_wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate);
+void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db);
 
 /* cg_ptx_fa.c: builds the FlashAttention-2 forward body into g->fn. */
 bool cg_ptx_build_fa(Gen *g);

@@ -254,6 +254,8 @@ extern const int sema_nbuiltins;
 AirType sema_expr(Sema *s, Expr *e, SemaCx cx);
 AirType sema_expr_in(Sema *s, Expr *e);   /* in the current context */
 const char *sema_type_text(Arena *a, AirType t);
+/* `e` is diag(v), directly or through lets (then '@' by a matrix is a row or column scaling). */
+bool sema_is_diag(const Expr *e);
 
 /* The checked operator, read by lower_air. */
 typedef struct SemaResult {

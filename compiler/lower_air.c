@@ -101,6 +101,19 @@ static int32_t lower_binary(Lower *l, const Expr *e)
         return emit(l, OP_POW, T_F32, e->loc, 2, a);
     case OPR_MATMUL: {
         AirType x = ty_of(l, a[0]), y = ty_of(l, a[1]);
+        if (x.kind == TY_MAT && y.kind == TY_MAT) {
+            /* sema let a matrix product through only with diag(v) on one side: scale rows
+             * or columns by v; the DIAG node is left dead for pass_fold to drop. */
+            bool rows = sema_is_diag(e->a);
+            if (l->k->nodes[a[rows ? 0 : 1]].op != OP_DIAG)
+                ATTN_BUG("matrix product without a diag operand reached lowering");
+            if (rows) {
+                int32_t r[2] = {l->k->nodes[a[0]].args[0], a[1]};
+                return emit(l, OP_ROWSCALE, y, e->loc, 2, r);
+            }
+            int32_t c[2] = {a[0], l->k->nodes[a[1]].args[0]};
+            return emit(l, OP_COLSCALE, x, e->loc, 2, c);
+        }
         if (x.kind == TY_VEC) return emit(l, OP_VECMAT, (AirType){TY_VEC, y.cols, 0}, e->loc, 2, a);
         return emit(l, OP_MATVEC, (AirType){TY_VEC, x.rows, 0}, e->loc, 2, a);
     }

@@ -4,6 +4,7 @@
  *   attnc run SPEC [options]       compile, run on random inputs, compare with the reference
  * Diagnostics go to stderr, in color only when stderr is a terminal. Exit status: 0 success,
  * 1 a spec has errors, 2 bad usage. Every compilation has its own arena. */
+#include "emit_cubin.h"
 #include "emit_header.h"
 #include "frontend.h"
 #include "pass.h"
@@ -36,14 +37,19 @@ typedef struct Cli {
 typedef struct Output {
     Arena *a;
     const Cli *cli;
+    Diags *d;
     AstFile *ast;
     Source src;
-    Compiled c;
+    Compiled c;               /* the front end's result (AIR, mask), for ast/air/--explain */
+    Compiled code[EMIT_OBJ + 1];  /* by EmitKind, the compilations that went through a target */
+    bool have[EMIT_OBJ + 1];
+    Blob cubin;               /* --emit=cubin's bytes, embedded by --emit=header too */
 } Output;
 
-typedef bool (*EmitFn)(Output *o, const char *path);
+/* c: the compilation the row asked for (its EmitKind), or the front end's. */
+typedef bool (*EmitFn)(Output *o, const Compiled *c, const char *path);
 
-static bool write_text(const char *path, const char *text, size_t len)
+static bool write_text(const char *path, const void *text, size_t len)
 {
     FILE *f = path ? fopen(path, "wb") : stdout;
     if (!f) {
@@ -52,31 +58,40 @@ static bool write_text(const char *path, const char *text, size_t len)
     }
     bool ok = fwrite(text, 1, len, f) == len;
     if (path) ok &= fclose(f) == 0;
+    else ok &= fflush(f) == 0;
     if (!ok) fprintf(stderr, "attnc: error writing '%s'\n", path ? path : "<stdout>");
     return ok;
 }
 
-static bool emit_ast(Output *o, const char *path)
+static bool emit_ast(Output *o, const Compiled *c, const char *path)
 {
+    (void)c;
     char *text = ast_dump(o->a, &o->src, o->ast);
     return text && write_text(path, text, strlen(text));
 }
 
-static bool emit_air(Output *o, const char *path)
+static bool emit_air(Output *o, const Compiled *c, const char *path)
 {
-    char *text = air_print(o->a, o->c.air);
+    char *text = air_print(o->a, c->air);
     return text && write_text(path, text, strlen(text));
 }
 
-static bool emit_hdr(Output *o, const char *path)
+static bool emit_hdr(Output *o, const Compiled *c, const char *path)
 {
-    char *text = emit_header(o->a, &o->c, o->src.name);
+    char *text = emit_header(o->a, c, o->cubin.size ? &o->cubin : NULL, o->src.name);
     return text && write_text(path, text, strlen(text));
 }
 
-static bool emit_code(Output *o, const char *path)
+static bool emit_code(Output *o, const Compiled *c, const char *path)
 {
-    return write_text(path, (const char *)o->c.code.data, o->c.code.size);
+    (void)o;
+    return write_text(path, c->code.data, c->code.size);
+}
+
+static bool emit_cub(Output *o, const Compiled *c, const char *path)
+{
+    if (!o->cubin.size && !emit_cubin(o->a, c, &o->cubin, o->d)) return false;
+    return write_text(path, o->cubin.data, o->cubin.size);
 }
 
 /* What a row of the emit table needs from the pipeline. */
@@ -87,24 +102,33 @@ typedef enum {
                                  object on a CPU (the header describes that code) */
 } EmitNeed;
 
-/* One row per --emit kind; a new output is one row and its function. A NULL function means
- * this build has no such output yet. */
+/* One row per --emit kind; a new output is one row and its function. `binary` outputs are
+ * never written to a terminal, nor to stdout beside --explain's text. The cubin row comes
+ * before the header's, which embeds it. */
 static const struct {
     const char *name;
     const char *ext;          /* file extension when several kinds share one -o */
     EmitNeed need;
     EmitKind kind;
+    bool binary;
     EmitFn fn;
 } emit_table[] = {
-    {"ast", ".ast", NEED_FRONT, EMIT_LLVM, emit_ast},
-    {"air", ".air", NEED_FRONT, EMIT_LLVM, emit_air},
-    {"llvm", ".ll", NEED_CODE, EMIT_LLVM, emit_code},
-    {"ptx", ".ptx", NEED_CODE, EMIT_ASM, emit_code},
-    {"obj", ".o", NEED_CODE, EMIT_OBJ, emit_code},
-    {"cubin", ".cubin", NEED_CODE, EMIT_OBJ, NULL},
-    {"header", ".h", NEED_TARGET_CODE, EMIT_OBJ, emit_hdr},
+    {"ast", ".ast", NEED_FRONT, EMIT_LLVM, false, emit_ast},
+    {"air", ".air", NEED_FRONT, EMIT_LLVM, false, emit_air},
+    {"llvm", ".ll", NEED_CODE, EMIT_LLVM, false, emit_code},
+    {"ptx", ".ptx", NEED_CODE, EMIT_ASM, false, emit_code},
+    {"obj", ".o", NEED_CODE, EMIT_OBJ, true, emit_code},
+    {"cubin", ".cubin", NEED_CODE, EMIT_ASM, true, emit_cub},
+    {"header", ".h", NEED_TARGET_CODE, EMIT_OBJ, false, emit_hdr},
 };
-enum { NEMIT = sizeof emit_table / sizeof emit_table[0] };
+enum { NEMIT = sizeof emit_table / sizeof emit_table[0], EMIT_DEFAULT = 4 /* obj */ };
+
+/* The EmitKind row k needs from the target `t` (NULL: unknown, its error comes later). */
+static EmitKind row_kind(int k, const Target *t)
+{
+    if (emit_table[k].need == NEED_CODE) return emit_table[k].kind;
+    return t && t->is_gpu ? EMIT_ASM : EMIT_OBJ;
+}
 
 /* ---- reading and reporting --------------------------------------------------------------- */
 
@@ -147,13 +171,16 @@ static bool explain(Output *o, Diags *d)
 {
     const Cli *cli = o->cli;
     KernelPlan plan = {.tile_m = 64, .tile_n = 64};
-    const Target *t = o->c.target ? o->c.target : target_find(cli->target);
+    const Compiled *c = NULL;   /* a compilation that went through the target, if any */
+    for (int k = 0; k <= EMIT_OBJ && !c; k++)
+        if (o->have[k]) c = &o->code[k];
+    const Target *t = c ? c->target : target_find(cli->target);
     if (!t && cli->target) {
         diag_error_noloc(d, "unknown target '%s'", cli->target);
         return false;
     }
-    if (t && !o->c.target && !t->plan(t, o->c.air, &plan, d)) return false;
-    if (o->c.target) plan = o->c.plan;
+    if (t && !c && !t->plan(t, o->c.air, &plan, d)) return false;
+    if (c) plan = c->plan;
     printf("kernel %s: %s, head dims %d / %d\n", o->c.air->name,
            o->c.air->kind == KIND_RECURRENT ? "recurrence" : "softmax attention", o->c.air->dk,
            o->c.air->dv);
@@ -167,27 +194,23 @@ static bool explain(Output *o, Diags *d)
     return true;
 }
 
-/* Compiles one file as the options ask and writes the outputs. True on success. */
+/* Compiles one file as the options ask and writes the outputs. True on success. Each
+ * EmitKind the outputs need is one run of the pipeline (--emit=llvm,obj gives IR text and an
+ * object, not one of them twice). */
 static bool compile_file(const Cli *cli, const char *path, bool check_only)
 {
     Arena a;
     arena_init(&a);
-    Output o = {.a = &a, .cli = cli};
+    Diags d;
+    Output o = {.a = &a, .cli = cli, .d = &d};
     size_t len = 0;
     char *text = read_file(&a, path, &len);
     bool ok = text != NULL;
-    Diags d;
     o.src = (Source){path, text, len};
     diags_init(&d, &a, &o.src);
+    const Target *t = target_find(cli->target);
     CompileRequest req = {text, len, path, cli->target, cli->defines, cli->ndefines,
                           cli->kernel, EMIT_OBJ, true};
-    for (int k = 0; k < NEMIT; k++) {
-        if (!(cli->emit >> k & 1) || emit_table[k].need == NEED_FRONT) continue;
-        const Target *t = target_find(cli->target);
-        req.stop_after_air = check_only;
-        req.emit = emit_table[k].need == NEED_CODE ? emit_table[k].kind :
-                   t && t->is_gpu ? EMIT_ASM : EMIT_OBJ;
-    }
     if (ok && (cli->emit & 1)) {
         o.ast = parse_source(&a, &d, &o.src);
         ok = o.ast && !d.errors;
@@ -195,15 +218,24 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
     /* --emit=ast alone shows the parser's tree, also for a spec that sema would reject */
     bool ast_only = cli->emit == 1u && !cli->explain && !check_only;
     if (ok && !ast_only) ok = pipeline_compile(&a, &d, &req, &o.c);
+    for (int k = 0; ok && !check_only && k < NEMIT; k++) {
+        if (!(cli->emit >> k & 1) || emit_table[k].need == NEED_FRONT) continue;
+        EmitKind kind = row_kind(k, t);
+        if (o.have[kind]) continue;
+        req.stop_after_air = false;
+        req.emit = kind;
+        ok = o.have[kind] = pipeline_compile(&a, &d, &req, &o.code[kind]);
+    }
     if (ok && cli->explain && !check_only) ok = explain(&o, &d);
-    report(&d, cli->color);
     for (int k = 0; ok && !check_only && k < NEMIT; k++) {
         if (!(cli->emit >> k & 1)) continue;
         const char *out = cli->out;
         if (out && (cli->emit & (cli->emit - 1)))   /* several kinds: one file each */
             out = arena_printf(&a, "%s%s", cli->out, emit_table[k].ext);
-        ok = emit_table[k].fn(&o, out);
+        const Compiled *c = emit_table[k].need == NEED_FRONT ? &o.c : &o.code[row_kind(k, t)];
+        ok = emit_table[k].fn(&o, c, out);
     }
+    report(&d, cli->color);
     arena_free(&a);
     return ok;
 }
@@ -315,6 +347,25 @@ static int parse_options(Cli *cli, int argc, char **argv, int first, const char 
     return 0;
 }
 
+/* Binary outputs go to a file: never to a terminal, nor into stdout beside text (--explain's,
+ * or another kind's when several are asked without -o). Returns 0 or the exit status. */
+static int check_outputs(const Cli *cli)
+{
+    if (cli->out) return 0;
+    bool several = cli->emit & (cli->emit - 1);
+    for (int k = 0; k < NEMIT; k++) {
+        if (!(cli->emit >> k & 1) || !emit_table[k].binary) continue;
+        const char *why = cli->explain ? "beside --explain's text" :
+                          several ? "beside the other outputs" :
+                          isatty(1) ? "to a terminal" : NULL;
+        if (!why) continue;
+        fprintf(stderr, "attnc: --emit=%s is binary and would go to stdout %s; give -o FILE\n",
+                emit_table[k].name, why);
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "run")) {
@@ -332,8 +383,9 @@ int main(int argc, char **argv)
         usage(stderr);
         status = 2;
     } else {
-        if (!check && !cli.emit && !cli.explain) cli.emit = 1u << 4;   /* an object by default */
-        for (int k = 0; k < nfiles; k++)
+        if (!check && !cli.emit && !cli.explain) cli.emit = 1u << EMIT_DEFAULT;
+        status = check ? 0 : check_outputs(&cli);
+        for (int k = 0; status != 2 && k < nfiles; k++)
             if (!compile_file(&cli, files[k], check)) status = 1;
     }
     for (int32_t k = 0; k < cli.ndefines; k++) free((char *)cli.defines[k].name);

@@ -4,17 +4,19 @@
 #include <string.h>
 
 extern const Target target_cpu_v4, target_cpu_v3, target_cpu_native;
+extern const Target target_ptx_sm80, target_ptx_sm90a;
 
 static const Target *const targets[] = {
     &target_cpu_native,
     &target_cpu_v4,
     &target_cpu_v3,
-    /* GPU targets (cg_ptx.c): &target_ptx_sm80, &target_ptx_sm90a */
+    &target_ptx_sm80,
+    &target_ptx_sm90a,
 };
 
 const char *const target_names[] = {
     "native", "x86-64-v4", "x86-64-v3",
-    /* "sm_80", "sm_90a", */
+    "sm_80", "sm_90a",
     NULL,
 };
 

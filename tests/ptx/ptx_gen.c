@@ -3,7 +3,7 @@
  * tests/gpu times on a GPU.
  *
  *   ptx_gen --sm 90 --dk 128 --dv 128 --mask causal --dtype bf16 [--lse]
- *           [--tile WARPS,MTILES,BLOCK_N,STAGES,QREGS] [--entry NAME] -o out.ptx
+ *           [--tile WARPS,MTILES,BLOCK_N,STAGES,QREGS[,WGMMA[,MINCTAS]]] [--entry NAME] -o out.ptx
  *
  * Tensor slots follow the test harness: q 0, k 1, v 2, o 3, lse 4. Prints the launch shape
  * ("tile_m threads smem_bytes block_n") on stdout. */
@@ -38,12 +38,12 @@ int main(int argc, char **argv)
     c.scale = (float)(1.0 / sqrt((double)c.dk));
     c.tile = cg_ptx_tile(c.sm, c.dk, c.dv, c.mask);
     if (tile) {
-        int w, m, n, s, q;
-        if (sscanf(tile, "%d,%d,%d,%d,%d", &w, &m, &n, &s, &q) != 5) {
-            fprintf(stderr, "ptx_gen: --tile wants WARPS,MTILES,BLOCK_N,STAGES,QREGS\n");
+        int w, m, n, s, q, wg = 0, mc = 0;
+        if (sscanf(tile, "%d,%d,%d,%d,%d,%d,%d", &w, &m, &n, &s, &q, &wg, &mc) < 5) {
+            fprintf(stderr, "ptx_gen: --tile wants WARPS,MTILES,BLOCK_N,STAGES,QREGS[,WGMMA[,MINCTAS]]\n");
             return 2;
         }
-        c.tile = (PtxTile){w, m, n, s, q != 0};
+        c.tile = (PtxTile){w, m, n, s, q != 0, wg != 0, mc};
     }
     Arena a;
     arena_init(&a);
