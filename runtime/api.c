@@ -4,6 +4,7 @@
  * code. The signature queries read the AIR; attn_launch and attn_reference validate first
  * (validate.c) and then run on the kernel's device or in f64. */
 #include "rt.h"
+#include "build_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static void cache_key(const char *spec, const AttnCompileOptions *o, const char 
     rt_sha256_init(&s);
     hash_str(&s, "attnc kernel cache 1");
     hash_str(&s, attn_version());
+    hash_str(&s, ATTNC_BUILD_ID); /* the compiler's sources: a rebuilt code generator misses */
     hash_str(&s, target);
     if (strcmp(target, "native") == 0) {
         char *cpu = rt_host_cpu();

@@ -106,6 +106,9 @@ static int32_t grow(int32_t n)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* CPU kernels keep their tiles on the stack (up to ~300 KB at head dim 256): do not
+         * depend on the process's default thread stack size. */
+        pthread_attr_setstacksize(&attr, (size_t)8 << 20);
         int rc = pthread_create(&t, &attr, worker, a);
         pthread_attr_destroy(&attr);
         if (rc != 0) {

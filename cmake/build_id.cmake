@@ -1,0 +1,19 @@
+# Writes build_id.h: a hash of every source that shapes generated code. The kernel cache key
+# includes it, so a rebuilt compiler never reuses kernels an older code generator produced,
+# even when the version number did not change. Run with -DOUT=... -DROOT=<source dir>.
+file(GLOB SOURCES ${ROOT}/compiler/*.c ${ROOT}/compiler/*.h ${ROOT}/grammar/*)
+list(SORT SOURCES)
+set(_all "")
+foreach(_f ${SOURCES})
+  file(SHA256 ${_f} _h)
+  string(APPEND _all "${_h}")
+endforeach()
+string(SHA256 _id "${_all}")
+string(SUBSTRING "${_id}" 0 16 _id)
+set(_text "#define ATTNC_BUILD_ID \"${_id}\"\n")
+if(EXISTS ${OUT})
+  file(READ ${OUT} _old)
+endif()
+if(NOT "${_old}" STREQUAL "${_text}")
+  file(WRITE ${OUT} "${_text}")
+endif()
