@@ -87,6 +87,10 @@ typedef enum { DT_F32, DT_F16, DT_BF16, DT_I32, DT_F64, DT_COUNT } AirDtype;
     X(VECMAT, "vecmat", 2, SPECIAL) /* vec[m] @ mat[m, n] -> vec[n] */                        \
     X(MATVEC, "matvec", 2, SPECIAL) /* mat[m, n] @ vec[n] -> vec[m] */                        \
     X(DIAG, "diag", 1, SPECIAL)    /* vec[n] -> mat[n, n] */                                  \
+    X(ROWSCALE, "rowscale", 2, SPECIAL) /* vec[m] x mat[m, n] -> mat[m, n]: row r times a[r],  \
+                                           diag(a) @ M without the m x m matrix */            \
+    X(COLSCALE, "colscale", 2, SPECIAL) /* mat[m, n] x vec[n] -> mat[m, n]: column c times     \
+                                           a[c], M @ diag(a) */                               \
     X(SQNORM, "sqnorm", 1, SPECIAL) /* vec -> f32 */                                          \
     X(SUM, "sum", 1, SPECIAL)      /* sum over RVAR .ref = this node, r < .num, of args[0] */
 

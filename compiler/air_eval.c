@@ -191,6 +191,14 @@ static double *ev(Ev *e, int32_t id)
         }
         break;
     }
+    case OP_ROWSCALE: case OP_COLSCALE: {
+        bool rows = n->op == OP_ROWSCALE;
+        const double *x = ev(e, n->args[rows ? 0 : 1]), *m = ev(e, n->args[rows ? 1 : 0]);
+        for (int32_t r = 0; r < n->ty.rows; r++)
+            for (int32_t c = 0; c < n->ty.cols; c++)
+                out[r * n->ty.cols + c] = m[r * n->ty.cols + c] * x[rows ? r : c];
+        break;
+    }
     case OP_DIAG: {
         const double *x = ev(e, n->args[0]);
         memset(out, 0, sizeof(double) * (size_t)elems(n->ty));

@@ -177,6 +177,14 @@ static AirType expected_type(V *v, int32_t id, const char **why)
         if (x.kind != TY_MAT || y.kind != TY_VEC || x.cols != y.rows)
             return *why = "matvec of mat[m, n] and vec[n]", bad;
         return (AirType){TY_VEC, x.rows, 0};
+    case OP_ROWSCALE:
+        if (x.kind != TY_VEC || y.kind != TY_MAT || x.rows != y.rows)
+            return *why = "rowscale of vec[m] and mat[m, n]", bad;
+        return y;
+    case OP_COLSCALE:
+        if (x.kind != TY_MAT || y.kind != TY_VEC || x.cols != y.rows)
+            return *why = "colscale of mat[m, n] and vec[n]", bad;
+        return x;
     case OP_DIAG:
         if (x.kind != TY_VEC) return *why = "diag of a vector", bad;
         return (AirType){TY_MAT, x.rows, x.rows};

@@ -107,9 +107,7 @@ ExprList ast_list(Arena *a, ExprList l, Expr *e)
 
 NameList ast_names(Arena *a, NameList l, const char *name, Loc loc)
 {
-    int32_t count = l.count, cap = l.cap;
-    ARR_PUSH(a, l.names, l.count, l.cap, name);
-    ARR_PUSH(a, l.locs, count, cap, loc);
+    ARR_PUSH(a, l.items, l.count, l.cap, ((NameItem){name, loc}));
     return l;
 }
 
@@ -323,7 +321,7 @@ static void dump_decl(Dump *d, int depth, const Decl *x)
     if (x->kind == DECL_FN) {
         text = arena_printf(d->a, "%s (", text);
         for (int32_t k = 0; k < x->params.count; k++)
-            text = arena_printf(d->a, "%s%s%s", text, k ? ", " : "", x->params.names[k]);
+            text = arena_printf(d->a, "%s%s%s", text, k ? ", " : "", x->params.items[k].name);
         text = arena_printf(d->a, "%s)", text);
     }
     if (x->kind == DECL_SELECT) {

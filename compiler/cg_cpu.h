@@ -5,6 +5,8 @@
 
 #include "cg_llvm.h"
 
+#include <string.h>
+
 /* Register blocking of the skeleton, chosen per vector width (see cpu_shape in cg_cpu.c).
  * S^T = K Q^T is computed with query rows across the lanes: `qk_keys` keys x (tile_m / lanes)
  * row vectors of accumulators; O += P V with `pv_rows` rows x up to `pv_vecs` vectors of Dv. */
@@ -16,6 +18,75 @@ typedef struct CpuShape {
     int pv_rows;     /* divides tile_m */
     int pv_vecs;
 } CpuShape;
+
+/* The skeleton being built (cg_cpu_kernel.c sets it up; cg_cpu_rows.c adds the per-row path). */
+typedef struct Skel {
+    CgLlvm *cg;
+    LLVMBuilderRef b;
+    const AirKernel *k;
+    CpuShape s;
+    CgHookEnv env;
+    int N, CM, dk, dv, dvp;
+    int score_mode;            /* 0: no score hook, 1: hook uses score, 2: hook uses qk */
+    LLVMTypeRef vf;            /* <N x f32> */
+    LLVMValueRef fn, args, bi, hi, qblock;
+    LLVMValueRef lk, row0, nrows, scale;
+    LLVMValueRef kbase, ks, vbase, vs;
+    LLVMValueRef Qt, S, O, M, L, ALPHA, Kp, Vp;
+    bool k_direct, v_direct;
+    LLVMValueRef ivec[16];     /* i32 query positions of each row vector */
+    LLVMValueRef qpos0;        /* i32 position of row 0: q_offset + row0 */
+    LLVMValueRef Qr;           /* the first CPU_ROWS_MAX rows of Q, scaled, row-major [dkp] */
+    int dkp;                   /* Dk rounded up to lanes */
+} Skel;
+
+static inline LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
+
+/* &buf[idx] as f32 and a vector load / store there. */
+static inline LLVMValueRef fptr(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
+{
+    return cg_gep(k->cg, k->cg->t_f32, buf, idx);
+}
+
+static inline LLVMValueRef vload(Skel *k, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
+{
+    LLVMValueRef v = LLVMBuildLoad2(k->b, k->vf, fptr(k, buf, idx), "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+
+static inline void vstore(Skel *k, LLVMValueRef v, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
+{
+    LLVMValueRef st = LLVMBuildStore(k->b, v, fptr(k, buf, idx));
+    LLVMSetAlignment(st, align);
+}
+
+static inline LLVMValueRef bcast(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
+{
+    return cg_splat(k->cg, LLVMBuildLoad2(k->b, k->cg->t_f32, fptr(k, buf, idx), ""), k->N);
+}
+
+static inline LLVMValueRef add(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildAdd(k->b, a, b, "");
+}
+
+static inline LLVMValueRef mul(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildMul(k->b, a, b, "");
+}
+
+static inline LLVMValueRef min64(Skel *k, LLVMValueRef a, LLVMValueRef b)
+{
+    return cg_smin(k->cg, a, b);
+}
+
+LLVMValueRef cg_cpu_logit(Skel *k, LLVMValueRef acc, LLVMValueRef i, LLVMValueRef j);
+LLVMValueRef cg_cpu_visible(Skel *k, LLVMValueRef i, LLVMValueRef j);
+/* cg_cpu_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and
+ * Dk), for work items of at most CPU_ROWS_MAX rows (decode). */
+enum { CPU_ROWS_MAX = 4 };
+bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef need_mask);
 
 /* Emits the kernel function `plan->entry` into cg's module. The kernel has passed plan()'s
  * checks. Returns false after a diagnostic. */

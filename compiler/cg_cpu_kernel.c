@@ -12,69 +12,11 @@
  * running max m and sum l in log2 units (exp2 everywhere, scale * log2(e) folded into Q); then
  * rescale O by alpha = exp2(m_old - m_new) and accumulate P V. At the end o = O / l (with the
  * sink in the denominator) and lse = ln 2 * (m + log2 l); a row that saw no key gets o = 0 and
- * lse = -inf. */
+ * lse = -inf, or lse = the sink when there is one (as air_reference defines it). */
 #include "cg_cpu.h"
 
 #include <math.h>
 #include <string.h>
-
-typedef struct Skel {
-    CgLlvm *cg;
-    LLVMBuilderRef b;
-    const AirKernel *k;
-    CpuShape s;
-    CgHookEnv env;
-    int N, CM, dk, dv, dvp;
-    int score_mode;            /* 0: no score hook, 1: hook uses score, 2: hook uses qk */
-    LLVMTypeRef vf;            /* <N x f32> */
-    LLVMValueRef fn, args, bi, hi, qblock;
-    LLVMValueRef lk, row0, nrows, scale;
-    LLVMValueRef kbase, ks, vbase, vs;
-    LLVMValueRef Qt, S, O, M, L, ALPHA, Kp, Vp;
-    bool k_direct, v_direct;
-    LLVMValueRef ivec[16];     /* i32 query positions of each row vector */
-} Skel;
-
-static LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
-
-/* &buf[idx] as f32 and a vector load / store there. */
-static LLVMValueRef fptr(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
-{
-    return cg_gep(k->cg, k->cg->t_f32, buf, idx);
-}
-
-static LLVMValueRef vload(Skel *k, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
-{
-    LLVMValueRef v = LLVMBuildLoad2(k->b, k->vf, fptr(k, buf, idx), "");
-    LLVMSetAlignment(v, align);
-    return v;
-}
-
-static void vstore(Skel *k, LLVMValueRef v, LLVMValueRef buf, LLVMValueRef idx, unsigned align)
-{
-    LLVMValueRef st = LLVMBuildStore(k->b, v, fptr(k, buf, idx));
-    LLVMSetAlignment(st, align);
-}
-
-static LLVMValueRef bcast(Skel *k, LLVMValueRef buf, LLVMValueRef idx)
-{
-    return cg_splat(k->cg, LLVMBuildLoad2(k->b, k->cg->t_f32, fptr(k, buf, idx), ""), k->N);
-}
-
-static LLVMValueRef add(Skel *k, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildAdd(k->b, a, b, "");
-}
-
-static LLVMValueRef mul(Skel *k, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildMul(k->b, a, b, "");
-}
-
-static LLVMValueRef min64(Skel *k, LLVMValueRef a, LLVMValueRef b)
-{
-    return cg_smin(k->cg, a, b);
-}
 
 /* Pointer to element (b, head, 0, 0) of tensor t, and its row stride. */
 static LLVMValueRef head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride)
@@ -182,10 +124,12 @@ static bool setup(Skel *k, const KernelPlan *plan)
     LLVMValueRef zero8 = LLVMConstInt(cg->t_i8, 0, 0);
     LLVMBuildMemSet(k->b, k->Qt, zero8, i64c(k, (int64_t)k->dk * tm * 4), 64);
     LLVMBuildMemSet(k->b, k->O, zero8, i64c(k, (int64_t)tm * k->dvp * 4), 64);
+    LLVMBuildMemSet(k->b, k->S, zero8, i64c(k, (int64_t)tn * tm * 4), 64);
+    k->qpos0 = LLVMBuildTrunc(k->b, add(k, qoff, k->row0), cg->t_i32, "");
     for (int c = 0; c < k->CM; c++) {
         vstore(k, cg_f32(cg, -INFINITY, k->N), k->M, i64c(k, c * k->N), 64);
         vstore(k, cg_f32(cg, 0.0, k->N), k->L, i64c(k, c * k->N), 64);
-        LLVMValueRef pos = LLVMBuildTrunc(k->b, add(k, qoff, k->row0), cg->t_i32, "");
+        LLVMValueRef pos = k->qpos0;
         k->ivec[c] = add(k, cg_splat(cg, pos, k->N),
                          add(k, cg_iota(cg, k->N), cg_i32(cg, c * k->N, k->N)));
     }
@@ -201,6 +145,16 @@ static bool setup(Skel *k, const KernelPlan *plan)
     LLVMValueRef x = cg_load_f32(cg, cg_gep(cg, cg_dtype_type(cg, qdt), qrow, ld.iv), qdt);
     LLVMBuildStore(k->b, LLVMBuildFMul(k->b, x, qscale, ""),
                    fptr(k, k->Qt, add(k, mul(k, ld.iv, i64c(k, tm)), lr.iv)));
+    cg_loop_end(cg, &ld, NULL);
+    cg_loop_end(cg, &lr, NULL);
+
+    /* Row-major copy of the first rows for the few-rows path (cg_cpu_rows.c), zero padded. */
+    k->Qr = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)CPU_ROWS_MAX * k->dkp, 64);
+    LLVMBuildMemSet(k->b, k->Qr, zero8, i64c(k, (int64_t)CPU_ROWS_MAX * k->dkp * 4), 64);
+    cg_loop_begin(cg, &lr, i64c(k, 0), min64(k, k->nrows, i64c(k, CPU_ROWS_MAX)), i64c(k, 1), 0, NULL, "qrow1");
+    cg_loop_begin(cg, &ld, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), 0, NULL, "qd1");
+    LLVMValueRef qv = LLVMBuildLoad2(k->b, cg->t_f32, fptr(k, k->Qt, add(k, mul(k, ld.iv, i64c(k, tm)), lr.iv)), "");
+    LLVMBuildStore(k->b, qv, fptr(k, k->Qr, add(k, mul(k, lr.iv, i64c(k, k->dkp)), ld.iv)));
     cg_loop_end(cg, &ld, NULL);
     cg_loop_end(cg, &lr, NULL);
     return true;
@@ -228,12 +182,13 @@ static void pack_rows(Skel *k, int t, LLVMValueRef base, LLVMValueRef rs, LLVMVa
     cg_loop_end(cg, &ln, NULL);
 }
 
-/* The logit in log2 units from an accumulator of S^T, with the score hook applied. */
-static LLVMValueRef logit(Skel *k, LLVMValueRef acc, LLVMValueRef j, int c)
+/* The logit in log2 units from a q . k accumulator (lanes = rows or keys), with the score
+ * hook applied at query position(s) i and key position(s) j. */
+LLVMValueRef cg_cpu_logit(Skel *k, LLVMValueRef acc, LLVMValueRef i, LLVMValueRef j)
 {
     if (k->score_mode == 0) return acc;
     CgLlvm *cg = k->cg;
-    k->env.idx[IX_I] = k->ivec[c];
+    k->env.idx[IX_I] = i;
     k->env.idx[IX_J] = j;
     k->env.qk = k->score_mode == 2 ? acc : NULL;
     k->env.score = k->score_mode == 2 ? LLVMBuildFMul(k->b, acc, cg_splat(cg, k->scale, k->N), "")
@@ -243,12 +198,27 @@ static LLVMValueRef logit(Skel *k, LLVMValueRef acc, LLVMValueRef j, int c)
     return LLVMBuildFMul(k->b, z, cg_f32(cg, M_LOG2E, k->N), "");
 }
 
-/* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries). */
-static bool tile_scores(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef nkb,
-                        LLVMValueRef need_mask)
+/* Visibility (i1 lanes) of keys j for queries i: j < Lk and the mask hook. */
+LLVMValueRef cg_cpu_visible(Skel *k, LLVMValueRef i, LLVMValueRef j)
 {
     CgLlvm *cg = k->cg;
-    int R = k->s.qk_keys, CM = k->CM, N = k->N, tm = k->s.tile_m;
+    LLVMValueRef lk = LLVMBuildTrunc(k->b, k->lk, cg->t_i32, "");
+    LLVMValueRef vis = cg_splat(cg, LLVMBuildICmp(k->b, LLVMIntSLT, j, cg_splat(cg, lk, cg_lanes(j)), ""), k->N);
+    if (k->k->hook[HOOK_MASK] < 0) return vis;
+    k->env.idx[IX_I] = i;
+    k->env.idx[IX_J] = j;
+    k->env.score = k->env.qk = NULL;
+    LLVMValueRef m = cg_hook_emit(&k->env, k->k->hook[HOOK_MASK]);
+    return m ? LLVMBuildAnd(k->b, vis, m, "") : NULL;
+}
+
+/* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries),
+ * for the first CM row vectors (fewer when the work item has few rows: decode). */
+static bool tile_scores(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef nkb,
+                        LLVMValueRef need_mask, int CM)
+{
+    CgLlvm *cg = k->cg;
+    int R = k->s.qk_keys, N = k->N, tm = k->s.tile_m;
     CgLoop lb, ld;
     cg_loop_begin(cg, &lb, i64c(k, 0), nkb, i64c(k, 1), 0, NULL, "kb");
     LLVMValueRef krow[8];
@@ -277,28 +247,18 @@ static bool tile_scores(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValue
         LLVMValueRef j64 = add(k, n0, add(k, mul(k, lb.iv, i64c(k, R)), i64c(k, r)));
         jv[r] = LLVMBuildTrunc(k->b, j64, cg->t_i32, "j");
         for (int c = 0; c < CM; c++)
-            if (!(s2[r * CM + c] = logit(k, ld.carried[r * CM + c], jv[r], c))) return false;
+            if (!(s2[r * CM + c] = cg_cpu_logit(k, ld.carried[r * CM + c], k->ivec[c], jv[r]))) return false;
     }
     LLVMBasicBlockRef from = LLVMGetInsertBlock(k->b);
     LLVMBasicBlockRef mb = cg_block(cg, "masked"), join = cg_block(cg, "scored");
     LLVMBuildCondBr(k->b, need_mask, mb, join);
     LLVMPositionBuilderAtEnd(k->b, mb);
-    for (int r = 0; r < R; r++) {
-        LLVMValueRef inside = LLVMBuildICmp(k->b, LLVMIntSLT, jv[r],
-                                            LLVMBuildTrunc(k->b, k->lk, cg->t_i32, ""), "");
+    for (int r = 0; r < R; r++)
         for (int c = 0; c < CM; c++) {
-            LLVMValueRef vis = cg_splat(cg, inside, N);
-            if (k->k->hook[HOOK_MASK] >= 0) {
-                k->env.idx[IX_I] = k->ivec[c];
-                k->env.idx[IX_J] = jv[r];
-                k->env.score = k->env.qk = NULL;
-                LLVMValueRef m = cg_hook_emit(&k->env, k->k->hook[HOOK_MASK]);
-                if (!m) return false;
-                vis = LLVMBuildAnd(k->b, vis, m, "");
-            }
+            LLVMValueRef vis = cg_cpu_visible(k, k->ivec[c], jv[r]);
+            if (!vis) return false;
             sm[r * CM + c] = LLVMBuildSelect(k->b, vis, s2[r * CM + c], cg_f32(cg, -INFINITY, N), "");
         }
-    }
     LLVMBasicBlockRef mend = LLVMGetInsertBlock(k->b);
     LLVMBuildBr(k->b, join);
     LLVMPositionBuilderAtEnd(k->b, join);
@@ -361,8 +321,11 @@ static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
 {
     CgLlvm *cg = k->cg;
     int N = k->N, tm = k->s.tile_m, RP = k->s.pv_rows, nvec = k->dvp / N;
+    /* Only the row blocks that hold valid rows (all of them but for the last work item or
+     * decode). */
+    LLVMValueRef nrb = LLVMBuildSDiv(k->b, add(k, k->nrows, i64c(k, RP - 1)), i64c(k, RP), "");
     CgLoop lr;
-    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, tm / RP), i64c(k, 1), 0, NULL, "pvrow");
+    cg_loop_begin(cg, &lr, i64c(k, 0), nrb, i64c(k, 1), 0, NULL, "pvrow");
     LLVMValueRef r0 = mul(k, lr.iv, i64c(k, RP));
     for (int v0 = 0; v0 < nvec; v0 += k->s.pv_vecs) {
         int C = nvec - v0 < k->s.pv_vecs ? nvec - v0 : k->s.pv_vecs;
@@ -427,10 +390,30 @@ static bool key_tiles(Skel *k)
     LLVMValueRef need_mask = LLVMBuildOr(
         k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
         LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), ""), "need_mask");
+    LLVMBasicBlockRef rows = cg_block(cg, "fewrows"), wide = cg_block(cg, "rowvectors");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLE, k->nrows, i64c(k, CPU_ROWS_MAX), ""), rows, wide);
+    LLVMPositionBuilderAtEnd(k->b, rows);
+    if (!cg_cpu_rows_tile(k, n0, nvalid, need_mask)) return false;
+    LLVMBuildBr(k->b, skip);
+    LLVMPositionBuilderAtEnd(k->b, wide);
     if (!k->k_direct) pack_rows(k, ak->tk, k->kbase, k->ks, n0, nvalid, k->Kp, k->dk, k->dk);
     if (!k->v_direct) pack_rows(k, ak->tv, k->vbase, k->vs, n0, nvalid, k->Vp, k->dv, k->dvp);
     LLVMValueRef nkb = LLVMBuildSDiv(k->b, add(k, nvalid, i64c(k, R - 1)), i64c(k, R), "");
-    if (!tile_scores(k, n0, nvalid, nkb, need_mask)) return false;
+    if (k->CM > 1) {
+        /* A work item with at most one vector of rows (decode, the last block) computes only
+         * that vector; the other rows of S keep the zeros of the entry and are never used. */
+        LLVMBasicBlockRef one = cg_block(cg, "qk1"), all = cg_block(cg, "qkall"), join = cg_block(cg, "qkdone");
+        LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLE, k->nrows, i64c(k, k->N), ""), one, all);
+        LLVMPositionBuilderAtEnd(k->b, one);
+        if (!tile_scores(k, n0, nvalid, nkb, need_mask, 1)) return false;
+        LLVMBuildBr(k->b, join);
+        LLVMPositionBuilderAtEnd(k->b, all);
+        if (!tile_scores(k, n0, nvalid, nkb, need_mask, k->CM)) return false;
+        LLVMBuildBr(k->b, join);
+        LLVMPositionBuilderAtEnd(k->b, join);
+    } else if (!tile_scores(k, n0, nvalid, nkb, need_mask, 1)) {
+        return false;
+    }
     tile_softmax(k, mul(k, nkb, i64c(k, R)));
     tile_pv(k, n0, nvalid);
     LLVMBuildBr(k->b, skip);
@@ -450,8 +433,7 @@ static bool finish(Skel *k)
     LLVMValueRef LSE = cg_alloca(cg, k->fn, cg->t_f32, tm, 64);
     for (int c = 0; c < CM; c++) {
         LLVMValueRef m = vload(k, k->M, i64c(k, c * N), 64), l = vload(k, k->L, i64c(k, c * N), 64);
-        LLVMValueRef has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
-        LLVMValueRef inv, lse2;
+        LLVMValueRef has, inv, lse2;
         if (ak->hook[HOOK_SINK] >= 0) {
             k->env.idx[IX_I] = k->ivec[c];
             k->env.idx[IX_J] = NULL;
@@ -459,12 +441,17 @@ static bool finish(Skel *k)
             LLVMValueRef sk = cg_hook_emit(&k->env, ak->hook[HOOK_SINK]);
             if (!sk) return false;
             sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
+            /* A row that saw no key still has the sink: o = 0 and lse = the sink. */
             LLVMValueRef mx = cg_fmax(cg, m, sk);
+            LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, N), "");
+            mx = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mx, "");
             LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, mx, ""));
             LLVMValueRef lt = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, sk, mx, "")));
+            has = LLVMBuildFCmp(k->b, LLVMRealOGT, lt, cg_f32(cg, 0.0, N), "");
             inv = LLVMBuildFDiv(k->b, f, lt, "");
             lse2 = LLVMBuildFAdd(k->b, mx, cg_log2(cg, lt), "");
         } else {
+            has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
             inv = LLVMBuildFDiv(k->b, cg_f32(cg, 1.0, N), l, "");
             lse2 = LLVMBuildFAdd(k->b, m, cg_log2(cg, l), "");
         }
@@ -515,6 +502,7 @@ bool cg_cpu_build(CgLlvm *cg, const AirKernel *ak, const KernelPlan *plan, const
     k.dk = ak->dk;
     k.dv = ak->dv;
     k.dvp = (ak->dv + k.N - 1) / k.N * k.N;
+    k.dkp = (ak->dk + k.N - 1) / k.N * k.N;
     k.vf = LLVMVectorType(cg->t_f32, (unsigned)k.N);
     k.env.target = target;
     return setup(&k, plan) && key_tiles(&k) && finish(&k);

@@ -37,7 +37,8 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     const char *what = NULL;
     switch (n->op) {
     case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
-    case OP_DIAG: case OP_SQNORM: case OP_SUM: case OP_RVAR: case OP_STATE: case OP_BLOCK:
+    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_SUM: case OP_RVAR:
+    case OP_STATE: case OP_BLOCK:
         what = op_names[n->op];
         break;
     case OP_SCORE: case OP_QK:

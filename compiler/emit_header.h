@@ -10,7 +10,9 @@
  * and, under #ifdef ATTN_<NAME>_IMPLEMENTATION (define it in exactly one .c file of the
  * program), the descriptor libattn launches from: the AIR text, the plan, the entry symbol
  * (CPU: defined by the object of `--emit=obj`) or the PTX (GPU: c->code must be PTX).
+ * `cubin` (GPU targets, NULL when none): ptxas' assembly of that PTX, defined as
+ * attn_<name>_cubin[] / attn_<name>_cubin_size for programs that load modules themselves.
  * `spec_name` is the spec's file name, for the opening comment. NULL when memory ran out. */
-char *emit_header(Arena *a, const Compiled *c, const char *spec_name);
+char *emit_header(Arena *a, const Compiled *c, const Blob *cubin, const char *spec_name);
 
 #endif

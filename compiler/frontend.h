@@ -7,6 +7,8 @@
 #include "air.h"
 #include "base.h"
 
+#include <setjmp.h>
+
 /* ---- ast.c: the tree ------------------------------------------------------------------------ */
 
 typedef enum {
@@ -61,9 +63,13 @@ typedef enum {
 
 typedef enum { SELD_BLOCKS, SELD_TOKENS } SelDeclKind;
 
+typedef struct NameItem {
+    const char *name;
+    Loc loc;
+} NameItem;
+
 typedef struct NameList {
-    const char **names;
-    Loc *locs;
+    NameItem *items;
     int32_t count, cap;
 } NameList;
 
@@ -144,6 +150,7 @@ typedef struct ParseCtx {
     uint32_t last_end;    /* end of the last token */
     uint32_t comment_start;
     AstFile *file;        /* the result */
+    jmp_buf fatal;        /* where the scanner's allocation failures return to */
 } ParseCtx;
 
 /* Parses a whole source. Returns the tree (possibly partial) or NULL when nothing could be
@@ -159,6 +166,9 @@ bool parse_on_later_line(const ParseCtx *ctx, uint32_t off);
 void *lex_alloc(size_t size, void *scanner);
 void *lex_realloc(void *p, size_t size, void *scanner);
 void lex_free(void *p, void *scanner);
+/* Flex's fatal errors (only allocation failures here) jump back to parse_source instead of
+ * exiting; the arena owns whatever the scanner had allocated. */
+_Noreturn void lex_fatal(const char *msg, void *scanner);
 
 /* ---- sema*.c -------------------------------------------------------------------------------- */
 
@@ -244,6 +254,8 @@ extern const int sema_nbuiltins;
 AirType sema_expr(Sema *s, Expr *e, SemaCx cx);
 AirType sema_expr_in(Sema *s, Expr *e);   /* in the current context */
 const char *sema_type_text(Arena *a, AirType t);
+/* `e` is diag(v), directly or through lets (then '@' by a matrix is a row or column scaling). */
+bool sema_is_diag(const Expr *e);
 
 /* The checked operator, read by lower_air. */
 typedef struct SemaResult {

@@ -13,6 +13,7 @@ typedef struct Lower {
     Diags *d;
     AirKernel *k;
     const int32_t *args;     /* node ids of the current fn call's arguments */
+    int hook;                /* the hook being lowered */
     const Expr *open[SEMA_MAX_SUMS * 4];  /* sums being lowered; an RVAR of open[k] carries
                                              ref = -2 - k until its SUM node exists */
     int nopen;
@@ -100,6 +101,19 @@ static int32_t lower_binary(Lower *l, const Expr *e)
         return emit(l, OP_POW, T_F32, e->loc, 2, a);
     case OPR_MATMUL: {
         AirType x = ty_of(l, a[0]), y = ty_of(l, a[1]);
+        if (x.kind == TY_MAT && y.kind == TY_MAT) {
+            /* sema let a matrix product through only with diag(v) on one side: scale rows
+             * or columns by v; the DIAG node is left dead for pass_fold to drop. */
+            bool rows = sema_is_diag(e->a);
+            if (l->k->nodes[a[rows ? 0 : 1]].op != OP_DIAG)
+                ATTN_BUG("matrix product without a diag operand reached lowering");
+            if (rows) {
+                int32_t r[2] = {l->k->nodes[a[0]].args[0], a[1]};
+                return emit(l, OP_ROWSCALE, y, e->loc, 2, r);
+            }
+            int32_t c[2] = {a[0], l->k->nodes[a[1]].args[0]};
+            return emit(l, OP_COLSCALE, x, e->loc, 2, c);
+        }
         if (x.kind == TY_VEC) return emit(l, OP_VECMAT, (AirType){TY_VEC, y.cols, 0}, e->loc, 2, a);
         return emit(l, OP_MATVEC, (AirType){TY_VEC, x.rows, 0}, e->loc, 2, a);
     }
@@ -213,6 +227,9 @@ static int32_t lower_name(Lower *l, const Expr *e)
             if (l->open[k] == e->binder) return leaf(l, OP_RVAR, T_I32, -2 - k, e->loc);
         ATTN_BUG("sum variable '%s' outside its sum", e->name);
     case REF_STATE:
+        /* STATE is the state before the step; `o[t] = e` reads the state after it, which is
+         * the update's own node (docs/language.md section 10, air_eval's convention). */
+        if (l->hook == HOOK_OUT) return l->k->hook[HOOK_STATE];
         return leaf(l, OP_STATE, (AirType){TY_MAT, l->k->state_rows, l->k->state_cols}, -1, e->loc);
     default: ATTN_BUG("name '%s' reached lowering unresolved", e->name);
     }
@@ -265,6 +282,7 @@ bool lower_air(Arena *a, Diags *d, SemaResult *res)
     for (int h = 0; h < HOOK_COUNT; h++) {
         Decl *x = h == HOOK_SELECT ? res->select : res->hook[h];
         if (!x) continue;
+        l.hook = h;
         int32_t id = lower(&l, x->expr);
         if (h != HOOK_MASK && h != HOOK_STATE && h != HOOK_OUT) id = to_f32(&l, id);
         if (id < 0) {

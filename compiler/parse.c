@@ -9,6 +9,7 @@
 #define YYLTYPE ATTN_YYLTYPE
 #include "attn_lexer.h"
 
+#include <setjmp.h>
 #include <string.h>
 
 int lex_token(ATTN_YYSTYPE *lval, Loc *lloc, yyscan_t scanner);
@@ -64,6 +65,12 @@ void lex_free(void *p, void *scanner)
     (void)scanner;
 }
 
+_Noreturn void lex_fatal(const char *msg, void *scanner)
+{
+    (void)msg;
+    longjmp(((ParseCtx *)attn_yyget_extra(scanner))->fatal, 1);
+}
+
 /* Flex's own hooks, named by the prefix. */
 void *attn_yyalloc(yy_size_t size, yyscan_t scanner) { return lex_alloc(size, scanner); }
 void *attn_yyrealloc(void *p, yy_size_t size, yyscan_t scanner)
@@ -93,6 +100,10 @@ bool parse_on_later_line(const ParseCtx *ctx, uint32_t off)
 
 AstFile *parse_source(Arena *a, Diags *d, const Source *src)
 {
+    if (src->len > (1u << 30)) {
+        diag_error_noloc(d, "spec too large (%zu bytes)", src->len);
+        return NULL;
+    }
     ParseCtx ctx = {.arena = a, .diags = d, .src = src};
     ctx.file = arena_alloc(a, sizeof *ctx.file);
     if (!ctx.file) return NULL;
@@ -101,6 +112,11 @@ AstFile *parse_source(Arena *a, Diags *d, const Source *src)
     yyscan_t scanner;
     if (attn_yylex_init_extra(&ctx, &scanner)) {
         diag_error_noloc(d, "out of memory");
+        return NULL;
+    }
+    if (setjmp(ctx.fatal)) {
+        /* nothing to destroy: the scanner's memory is the arena's */
+        diag_error_noloc(d, "out of memory while scanning");
         return NULL;
     }
     YY_BUFFER_STATE buf = attn_yy_scan_bytes(src->text, (int)src->len, scanner);

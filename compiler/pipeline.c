@@ -1,35 +1,25 @@
 /* pipeline.c: the whole compiler as a flat sequence of calls (pipeline.h):
  *   parse; sema; lower_air; verify; fold; verify; mask tiles; plan; emit
- * Each stage stops the sequence when it reports an error. Stages merged later (the verifier
- * and passes of pass.h, the targets of cg_llvm.h) are compiled in when their headers exist. */
+ * Each stage stops the sequence when it reports an error; the verifier runs after every stage
+ * that rewrites AIR. stop_after_air ends it before the target (check, --emit=ast/air,
+ * --explain). */
 #include "pipeline.h"
 
 #include "frontend.h"
+#include "pass.h"
 
 #include <string.h>
-
-#if __has_include("pass.h")
-#include "pass.h"
-#define HAVE_PASSES 1
-#endif
-#if __has_include("cg_llvm.h")
-#define HAVE_TARGETS 1
-#endif
 
 /* The target, or an error naming the known ones. */
 static const Target *find_target(Diags *d, const char *name)
 {
-#ifdef HAVE_TARGETS
     const Target *t = target_find(name);
     if (t) return t;
     char *known = "";
     for (int k = 0; target_names[k]; k++)
         known = arena_printf(d->arena, "%s%s%s", known, k ? ", " : "", target_names[k]);
-    diag_error_noloc(d, "unknown target '%s' (known: %s)", name ? name : "native", known);
-#else
-    diag_error_noloc(d, "no code generation target is built into this attnc (asked for '%s')",
-                     name ? name : "native");
-#endif
+    diag_error_noloc(d, "unknown target '%s' (known: %s)", name ? name : "native",
+                     known ? known : "");
     return NULL;
 }
 
@@ -43,10 +33,10 @@ bool pipeline_compile(Arena *a, Diags *d, const CompileRequest *req, Compiled *o
     if (!sema_check(a, d, ast, req->kernel, req->defines, req->ndefines, &sr)) return false;
     if (!lower_air(a, d, &sr)) return false;
     out->air = sr.kernel;
-#ifdef HAVE_PASSES
     if (!air_verify(out->air, d, "lower_air")) return false;
     if (!pass_fold(a, out->air) || !air_verify(out->air, d, "pass_fold")) return false;
-#endif
+    out->mask = pass_mask_tiles(a, out->air, d);
+    if (!out->mask) return false;
     if (req->stop_after_air) return true;
     out->target = find_target(d, req->target);
     if (!out->target) return false;

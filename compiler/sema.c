@@ -372,5 +372,5 @@ bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define
     check_assigns(&s, out);
     check_select(&s, out);
     out->state = s.state;
-    return d->errors == errors;
+    return d->errors == errors && !a->oom;
 }

@@ -118,7 +118,7 @@ static AirType check_name(Sema *s, Expr *e)
     if (s->frame) {
         const NameList *p = &s->frame->fn->params;
         for (int32_t k = 0; k < p->count; k++) {
-            if (!strcmp(p->names[k], n)) {
+            if (!strcmp(p->items[k].name, n)) {
                 e->ref = REF_FNPARAM;
                 e->ref_id = k;
                 return s->frame->args[k];
@@ -268,6 +268,15 @@ static AirType check_index(Sema *s, Expr *e)
     return need_vec_cx(s, e, (AirType){TY_VEC, (int32_t)t->dims[t->rank - 1].size, 0});
 }
 
+/* `diag(v)`, written directly or through lets: the one matrix '@' may multiply by another,
+ * as a row (diag(v) @ M) or column (M @ diag(v)) scaling; no n x n matrix is ever formed.
+ * Checked after the operand's sema, which resolved its call and names. */
+bool sema_is_diag(const Expr *e)
+{
+    while (e->kind == EX_NAME && e->ref == REF_LET && e->decl) e = e->decl->expr;
+    return e->kind == EX_CALL && e->builtin >= 0 && sema_builtins[e->builtin].kind == BK_DIAG;
+}
+
 static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
 {
     if (x.kind == TY_VOID || y.kind == TY_VOID) return T_VOID;
@@ -281,6 +290,9 @@ static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
             return (AirType){TY_VEC, y.cols, 0};
         if (x.kind == TY_MAT && y.kind == TY_VEC && x.cols == y.rows)
             return (AirType){TY_VEC, x.rows, 0};
+        if (x.kind == TY_MAT && y.kind == TY_MAT && x.cols == y.rows &&
+            (sema_is_diag(e->a) || sema_is_diag(e->b)))
+            return sema_is_diag(e->a) ? y : x;
     } else if ((vx || vy) && x.kind != TY_BOOL && y.kind != TY_BOOL) {
         /* element-wise, a scalar broadcast over the other operand's shape */
         bool elementwise = op == OPR_ADD || op == OPR_SUB || op == OPR_MUL || op == OPR_DIV;
@@ -295,8 +307,13 @@ static AirType arith_result(Sema *s, Expr *e, OpKind op, AirType x, AirType y)
     }
     sema_error(s, e->loc, "cannot apply '%s' to %s and %s", ast_op_text(op),
                sema_type_text(s->a, x), sema_type_text(s->a, y));
-    if (op == OPR_MATMUL && x.kind == TY_MAT && y.kind == TY_MAT)
-        sema_hint(s, "'@' of two matrices is not supported yet: AIR multiplies a matrix by a vector");
+    if (op == OPR_MATMUL && x.kind == TY_MAT && y.kind == TY_MAT &&
+        (sema_is_diag(e->a) || sema_is_diag(e->b)))
+        sema_hint(s, "diag(v) @ M scales M's rows: v needs one element per row of M (M @ diag(v): "
+                     "one per column)");
+    else if (op == OPR_MATMUL && x.kind == TY_MAT && y.kind == TY_MAT)
+        sema_hint(s, "'@' multiplies two matrices only when one is diag(v) (a row or column "
+                     "scaling); write a general product through vectors, as in outer(k, k @ S)");
     else if (op == OPR_MATMUL)
         sema_hint(s, "'@' multiplies a vector and a matrix of matching size");
     return T_VOID;

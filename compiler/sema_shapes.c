@@ -262,8 +262,10 @@ static bool shape_dim(Sema *s, Expr *e, AirDim *out)
                 *out = (AirDim){sym, 0};
                 return true;
             }
-            AirSym y = {arena_strdup(s->a, e->name), SYM_OTHER};
+            AirSym y = {e->name, SYM_OTHER};
+            int32_t n = s->k->nsyms;
             ARR_PUSH(s->a, s->k->syms, s->k->nsyms, s->cap_syms, y);
+            if (s->k->nsyms == n) return false;   /* out of memory */
             *out = (AirDim){s->k->nsyms - 1, 0};
             return true;
         }
@@ -335,6 +337,8 @@ static bool check_operator(Sema *s)
         {s->to, 4, "[B, Hq, Lq, Dv]"}, {s->tlse, 3, "[B, Hq, Lq]"},
     };
     bool ok = true;
+    for (int k = 0; k < 4; k++)
+        if (!req[k].t || req[k].t->id < 0) return false;   /* reported by sema_tensors */
     for (int k = 0; k < 5; k++) {
         Decl *t = req[k].t;
         if (!t || t->id < 0) continue;
@@ -361,7 +365,8 @@ static bool check_operator(Sema *s)
     ok &= agree(s, s->to, 2, s->tq, 2, "query length");
     ok &= agree(s, s->to, 3, s->tv, 3, "value dim");
     for (int p = 0; p < 3; p++) ok &= agree(s, s->tlse, p, s->tq, p, "dim");
-    ok &= head_dim(s, s->tq, &s->k->dk) & head_dim(s, s->tv, &s->k->dv);
+    bool dk_ok = head_dim(s, s->tq, &s->k->dk), dv_ok = head_dim(s, s->tv, &s->k->dv);
+    ok = ok && dk_ok && dv_ok;
     if (!ok) return false;
     AirDim hq = s->k->tensors[s->tq->id].dims[1], hkv = s->k->tensors[s->tk->id].dims[1];
     if (hq.sym < 0 && hkv.sym < 0 && hq.size % hkv.size != 0) {
@@ -401,8 +406,9 @@ bool sema_tensors(Sema *s)
             ok = false;
             continue;
         }
-        d->id = k->ntensors;
+        int32_t n = k->ntensors;
         ARR_PUSH(s->a, k->tensors, k->ntensors, cap, t);
+        d->id = k->ntensors > n ? n : -1;   /* -1: out of memory */
     }
     k->tq = s->tq ? s->tq->id : -1;
     k->tk = s->tk ? s->tk->id : -1;
@@ -440,8 +446,9 @@ bool sema_params(Sema *s)
         } else if (d->expr) {
             ok = false;
         }
-        d->id = s->k->nparams;
+        int32_t n = s->k->nparams;
         ARR_PUSH(s->a, s->k->params, s->k->nparams, cap, p);
+        d->id = s->k->nparams > n ? n : -1;   /* -1: out of memory */
     }
     return ok;
 }

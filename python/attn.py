@@ -29,7 +29,6 @@ __all__ = ["AttnError", "Kernel", "compile", "compile_file", "reference", "versi
 # AttnDtype
 F32, F16, BF16, I32, F64 = range(5)
 _DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", I32: "i32", F64: "f64"}
-_ITEMSIZE = {F32: 4, F16: 2, BF16: 2, I32: 4, F64: 8}
 # AttnStatus
 _STATUS_NAMES = ["ok", "spec", "arg", "unsupported", "target", "cuda", "io", "nomem", "internal"]
 _MAX_RANK = 8
@@ -56,7 +55,8 @@ class _Define(ctypes.Structure):
 
 class _CompileOptions(ctypes.Structure):
     _fields_ = [("target", ctypes.c_char_p), ("defines", ctypes.POINTER(_Define)),
-                ("ndefines", ctypes.c_int32), ("no_cache", ctypes.c_int32)]
+                ("ndefines", ctypes.c_int32), ("no_cache", ctypes.c_int32),
+                ("kernel", ctypes.c_char_p)]
 
 
 class _LaunchOptions(ctypes.Structure):
@@ -81,6 +81,7 @@ _PROTOTYPES = {
     "attn_kernel_tensor_kind": (ctypes.c_int, [_P, _I]),
     "attn_kernel_tensor_dtype": (ctypes.c_int, [_P, _I]),
     "attn_kernel_tensor_rank": (_I, [_P, _I]),
+    "attn_kernel_tensor_dim": (_I, [_P, _I, _I, ctypes.POINTER(_S)]),
     "attn_kernel_num_params": (_I, [_P]),
     "attn_kernel_param_name": (_S, [_P, _I]),
     "attn_kernel_param_default": (_I, [_P, _I, _DP]),
@@ -228,14 +229,16 @@ def _describe(name, x):
 # ---- kernels --------------------------------------------------------------------------------
 
 class TensorInfo:
-    __slots__ = ("name", "kind", "dtype", "rank")
+    """A declared tensor: name, kind ("in"/"out"), dtype (attn.F32, ...), rank, and dims (each
+    an int for a fixed size or the symbol's name, "Lk", for a runtime size)."""
+    __slots__ = ("name", "kind", "dtype", "rank", "dims")
 
-    def __init__(self, name, kind, dtype, rank):
-        self.name, self.kind, self.dtype, self.rank = name, kind, dtype, rank
+    def __init__(self, name, kind, dtype, rank, dims):
+        self.name, self.kind, self.dtype, self.rank, self.dims = name, kind, dtype, rank, dims
 
     def __repr__(self):
-        return "%s %s: %s[rank %d]" % (self.kind, self.name, _DTYPE_NAMES.get(self.dtype, "?"),
-                                       self.rank)
+        return "%s %s: %s[%s]" % (self.kind, self.name, _DTYPE_NAMES.get(self.dtype, "?"),
+                                  ", ".join(str(d) for d in self.dims))
 
 
 class Kernel:
@@ -249,9 +252,14 @@ class Kernel:
         self.tensors = []
         for i in range(_lib.attn_kernel_num_tensors(self._h)):
             kind = "out" if _lib.attn_kernel_tensor_kind(self._h, i) == 1 else "in"
+            rank = _lib.attn_kernel_tensor_rank(self._h, i)
+            dims = []
+            for d in range(rank):
+                sym = ctypes.c_char_p()
+                n = _lib.attn_kernel_tensor_dim(self._h, i, d, ctypes.byref(sym))
+                dims.append(_str(sym.value) if sym.value else n)
             self.tensors.append(TensorInfo(_str(_lib.attn_kernel_tensor_name(self._h, i)), kind,
-                                           _lib.attn_kernel_tensor_dtype(self._h, i),
-                                           _lib.attn_kernel_tensor_rank(self._h, i)))
+                                           _lib.attn_kernel_tensor_dtype(self._h, i), rank, dims))
         self.params = {}    # name -> default value, or None when a launch must give it
         for i in range(_lib.attn_kernel_num_params(self._h)):
             value = ctypes.c_double()
@@ -278,10 +286,11 @@ class Kernel:
     def __repr__(self):
         return "<attn.Kernel %s>" % self.signature()
 
-    def _bind(self, args):
+    def _bind(self, args, any_float_out=False):
         """Turns keyword arguments into the C arrays of tensors and params; the rest of args
         (launch options) is returned. Checks names, dtypes and ranks, so that a mistake is
-        reported before anything runs."""
+        reported before anything runs. any_float_out: outputs may have any floating dtype
+        (the reference writes f64 outputs at full precision)."""
         args = dict(args)
         descs = (_Tensor * max(1, len(self.tensors)))()
         devices = []
@@ -290,7 +299,9 @@ class Kernel:
                 raise AttnError("missing tensor '%s' (%r)" % (info.name, info), "arg")
             x = args.pop(info.name)
             desc, device = _describe(info.name, x)
-            if desc.dtype != info.dtype:
+            if any_float_out and info.kind == "out" and desc.dtype != I32:
+                pass
+            elif desc.dtype != info.dtype:
                 raise AttnError("tensor '%s' is %s, the spec declares %s" % (
                     info.name, _DTYPE_NAMES[desc.dtype], _DTYPE_NAMES.get(info.dtype, "?")), "arg")
             if desc.rank != info.rank:
@@ -312,7 +323,7 @@ class Kernel:
         """Launches the kernel. CUDA kernels run on `stream` (a CUstream handle as an int, or
         a torch.cuda.Stream), else on torch's current stream of the tensors' device. CPU
         kernels use `num_threads` workers (0: all cores). Returns None; outputs are written
-        in place."""
+        in place. (A spec param named `stream` or `num_threads` is shadowed by these.)"""
         descs, params, devices, rest = self._bind(args)
         if rest:
             known = [t.name for t in self.tensors] + list(self.params)
@@ -340,15 +351,16 @@ class Kernel:
 
     def reference(self, **args):
         """Evaluates the spec's math in f64 (libattn's reference, no tiling) and writes the
-        outputs in their dtypes. Host tensors are used in place; torch CUDA tensors are copied
-        to the host and the outputs copied back. Slow: meant for small shapes."""
+        outputs in their dtypes (give f64 outputs for full precision). Host tensors are used in
+        place; torch CUDA tensors are copied to the host and the outputs copied back. Slow:
+        meant for small shapes."""
         host = {}
         for info in self.tensors:
             x = args.get(info.name)
             if x is not None and type(x).__module__.startswith("torch") and x.device.type != "cpu":
                 host[info.name] = (x, x.cpu())
                 args[info.name] = host[info.name][1]
-        descs, params, _, rest = self._bind(args)
+        descs, params, _, rest = self._bind(args, any_float_out=True)
         if rest:
             raise AttnError("unknown argument(s) %s" % ", ".join(sorted(rest)), "arg")
         _check(_lib.attn_reference(self._h, descs, len(self.tensors), params, len(self.params)),
@@ -359,7 +371,7 @@ class Kernel:
                 dev.copy_(cpu)
 
 
-def _compile_options(target, defines, cache):
+def _compile_options(target, defines, cache, kernel):
     if target == "cuda":
         import torch
         major, minor = torch.cuda.get_device_capability()
@@ -377,24 +389,28 @@ def _compile_options(target, defines, cache):
     opts.defines = arr if items else None
     opts.ndefines = len(items)
     opts.no_cache = 0 if cache else 1
-    return opts, (arr, keep)
+    kname = kernel.encode() if kernel else None
+    opts.kernel = kname
+    return opts, (arr, keep, kname)
 
 
-def compile(spec, target="native", defines=None, name=None, cache=True):
+def compile(spec, target="native", defines=None, name=None, cache=True, kernel=None):
     """Compiles spec text for `target` ("native", "x86-64-v3", "x86-64-v4", "sm_80",
     "sm_90a", or "cuda" for the current torch device) and returns a Kernel. `defines`
-    overrides the spec's consts ({"cap": 30.0}); cache=False bypasses the disk cache.
-    Raises AttnError (status "spec" with clang-style diagnostics for a bad spec)."""
-    opts, _keep = _compile_options(target, defines, cache)
+    overrides the spec's consts ({"cap": 30.0}); `name` names the text in diagnostics;
+    cache=False bypasses the disk cache; `kernel` picks an `attention` of a text that holds
+    several (default: the first). Raises AttnError (status "spec" with clang-style
+    diagnostics for a bad spec)."""
+    opts, _keep = _compile_options(target, defines, cache, kernel)
     out = ctypes.c_void_p()
     _check(_lib.attn_compile(spec.encode(), name.encode() if name else None, ctypes.byref(opts),
                              ctypes.byref(out)), "compile")
     return Kernel(out.value)
 
 
-def compile_file(path, target="native", defines=None, cache=True):
+def compile_file(path, target="native", defines=None, cache=True, kernel=None):
     """As compile(), reading the spec from a file (diagnostics name the file)."""
-    opts, _keep = _compile_options(target, defines, cache)
+    opts, _keep = _compile_options(target, defines, cache, kernel)
     out = ctypes.c_void_p()
     _check(_lib.attn_compile_file(os.fsencode(path), ctypes.byref(opts), ctypes.byref(out)),
            "compile of %s" % path)

@@ -354,7 +354,7 @@ static void run_copy(float *dst, const float *src, int64_t nfloats)
 
 typedef struct AttncKernels {
     AttnKernel *k[2][2];   /* [bf16][causal] */
-    char error[512];
+    char error[512], checked[256];
 } AttncKernels;
 
 static AttnStatus attnc_compile(int bf16, int causal, AttnKernel **out)
@@ -415,17 +415,26 @@ static int attnc_prepare(AttncKernels *ak)
             int64_t n = (int64_t)small.hq * small.lq * D;
             float *o = xmalloc(4 * n);
             double *ref = xmalloc(8 * n), num = 0, den = 0;
-            if (attnc_launch(ak->k[b][cz], &small, &in, o, ATTN_F32, 1, 0) != ATTN_OK ||
-                attnc_launch(ak->k[b][cz], &small, &in, ref, ATTN_F64, 1, 1) != ATTN_OK) {
+            double err = NAN;
+            for (int64_t x = 0; x < n; x++) o[x] = NAN;    /* unwritten elements must fail */
+            if (attnc_launch(ak->k[b][cz], &small, &in, o, ATTN_F32, 1, 0) != ATTN_OK) {
                 snprintf(ak->error, sizeof ak->error, "small check: %s", attn_last_error());
-                free(o), free(ref), free_inputs(&in);
-                return 0;
+            } else if (attnc_launch(ak->k[b][cz], &small, &in, ref, ATTN_F64, 1, 1) == ATTN_OK) {
+                for (int64_t x = 0; x < n; x++)
+                    num += (o[x] - ref[x]) * (o[x] - ref[x]), den += ref[x] * ref[x];
+                err = sqrt(num / den);
+                snprintf(ak->checked, sizeof ak->checked, "checked vs attn_reference (small GQA shape)");
+            } else {
+                /* No reference in this libattn: the f64 loop of this program checks instead. */
+                snprintf(ak->checked, sizeof ak->checked,
+                         "checked vs the f64 loop on a small GQA shape (attn_reference: %.100s)",
+                         attn_last_error());
+                err = check_output(&small, &in, o);
             }
-            for (int64_t x = 0; x < n; x++) num += (o[x] - ref[x]) * (o[x] - ref[x]), den += ref[x] * ref[x];
             free(o), free(ref), free_inputs(&in);
-            if (!(sqrt(num / den) < 1e-4)) {
-                snprintf(ak->error, sizeof ak->error,
-                         "small check vs attn_reference: relative error %.3g", sqrt(num / den));
+            if (!(err < 1e-4)) {
+                if (isfinite(err) || !ak->error[0])
+                    snprintf(ak->error, sizeof ak->error, "small check: relative error %.3g", err);
                 return 0;
             }
         }
@@ -464,47 +473,89 @@ static int run_impl(Bench *bn, int impl, int threads)
     return 0;
 }
 
-static Row measure(Bench *bn, int impl, int threads, int quick)
+/* One timed run; a ceiling run is followed by a pause, since OpenBLAS's threads spin for a
+ * while after a call and would take the cores from whatever runs next. */
+static void pause_after_blas(void)
+{
+    openblas_set_num_threads(1);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+}
+
+static double time_once(Bench *bn, int impl, int threads)
+{
+    double t0 = now();
+    run_impl(bn, impl, threads);
+    double t = now() - t0;
+    if (impl == IM_CEIL) pause_after_blas();
+    return t;
+}
+
+/* The checked run (also the warm-up): poisons the output, runs, compares with f64. Returns
+ * the run's time, or a negative value with row->note set when the row fails. */
+static double check_impl(Bench *bn, Row *row)
 {
     const Case *c = bn->c;
-    Row row = {.c = c, .impl = impl, .threads = threads, .ok = 1, .err = NAN};
     int64_t n = (int64_t)c->hq * c->lq * D;
     for (int64_t x = 0; x < n; x++) bn->o[x] = NAN;
     double t0 = now();
-    if (!run_impl(bn, impl, threads)) {
-        row.ok = 0;
-        snprintf(row.note, sizeof row.note, "launch: %.140s", attn_last_error());
-        return row;
+    if (!run_impl(bn, row->impl, row->threads)) {
+        snprintf(row->note, sizeof row->note, "launch: %.140s", attn_last_error());
+        return -1;
     }
     double first = now() - t0;
-    if (impl != IM_CEIL) {
-        row.err = check_output(c, bn->in, bn->o);
-        if (!(row.err < 2e-4)) {   /* f32 arithmetic lands far under 1e-3; NaN fails too */
-            row.ok = 0;
-            snprintf(row.note, sizeof row.note, "FAIL: relative error %.3g vs f64", row.err);
-            return row;
+    if (row->impl != IM_CEIL) {
+        row->err = check_output(c, bn->in, bn->o);
+        if (!(row->err < 2e-4)) {   /* f32 arithmetic lands far under 1e-3; NaN fails too */
+            snprintf(row->note, sizeof row->note, "FAIL: relative error %.3g vs f64", row->err);
+            return -1;
         }
     }
-    /* The checked run was the warm-up; slow runs are repeated less. */
-    int reps = first > 2.0 ? 1 : first > 0.4 ? 3 : quick ? 3 : 7;
-    double t[16];
-    for (int r = 0; r < reps; r++) {
-        t0 = now();
-        run_impl(bn, impl, threads);
-        t[r] = now() - t0;
+    return first;
+}
+
+/* Measures the given implementations of one case on `threads` threads into rows[]: each is
+ * checked first, then the timed repetitions go round-robin over the implementations, so a
+ * change in the machine's load falls on all of them alike. Slow ones repeat less. */
+static void measure_case(Bench *bn, const int *impls, int nimpl, int threads, int quick, Row *rows)
+{
+    const Case *c = bn->c;
+    int reps[IM_COUNT] = {0}, maxreps = 0;
+    double t[IM_COUNT][8];
+    for (int m = 0; m < nimpl; m++) {
+        Row *row = &rows[m];
+        *row = (Row){.c = c, .impl = impls[m], .threads = threads, .err = NAN};
+        double first = check_impl(bn, row);
+        if (impls[m] == IM_CEIL) pause_after_blas();
+        if (first < 0) continue;
+        row->ok = 1;
+        reps[m] = first > 2.0 ? 1 : first > 0.4 ? 3 : quick ? 3 : 7;
+        if (reps[m] > maxreps) maxreps = reps[m];
     }
-    qsort(t, reps, sizeof t[0], cmp_double);
-    row.reps = reps;
-    row.ms = 1e3 * t[reps / 2];
-    if (impl == IM_CEIL && is_decode(c))
-        row.rate = 2.0 * kv_bytes(c) / (row.ms * 1e6);     /* bytes read + written */
-    else if (impl == IM_CEIL)
-        row.rate = 2.0 * (double)bn->gemm_n * bn->gemm_n * bn->gemm_n / (row.ms * 1e6);
-    else if (is_decode(c))
-        row.rate = kv_bytes(c) / (row.ms * 1e6);
-    else
-        row.rate = case_flops(c) / (row.ms * 1e6);
-    return row;
+    for (int r = 0; r < maxreps; r++)
+        for (int m = 0; m < nimpl; m++)
+            if (r < reps[m]) t[m][r] = time_once(bn, impls[m], threads);
+    for (int m = 0; m < nimpl; m++) {
+        Row *row = &rows[m];
+        if (!row->ok) continue;
+        qsort(t[m], reps[m], sizeof t[m][0], cmp_double);
+        row->reps = reps[m];
+        row->ms = 1e3 * t[m][reps[m] / 2];
+        double sec = row->ms * 1e-3;
+        if (row->impl == IM_CEIL && is_decode(c))
+            row->rate = 2.0 * kv_bytes(c) / sec / 1e9;     /* bytes read + written */
+        else if (row->impl == IM_CEIL)
+            row->rate = 2.0 * (double)bn->gemm_n * bn->gemm_n * bn->gemm_n / sec / 1e9;
+        else if (is_decode(c))
+            row->rate = kv_bytes(c) / sec / 1e9;
+        else
+            row->rate = case_flops(c) / sec / 1e9;
+    }
+    for (int m = 0; m < nimpl; m++) {
+        rows[m].frac = rows[m].ok && rows[0].ok ? rows[m].rate / rows[0].rate : 0;
+        if (rows[m].impl == IM_CEIL)
+            snprintf(rows[m].note, sizeof rows[m].note, is_decode(c) ? "memcpy of the K and V bytes"
+                     : "sgemm %lld^3", (long long)bn->gemm_n);
+    }
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -530,24 +581,33 @@ static void cpu_name(char *buf, size_t n)
     if (f) fclose(f);
 }
 
+/* The 1, 5 and 15 minute load averages: on a shared machine, the measure of how far to trust
+ * the absolute numbers of a run. */
+static void read_loadavg(double load[3])
+{
+    load[0] = load[1] = load[2] = -1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+        fclose(la);
+    }
+}
+
 static void write_json(const char *path, const Row *rows, int nrows, const char *cpu,
-                       const char *date, const char *attnc_note)
+                       const char *date, const char *attnc_note, const double load_start[3])
 {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", path);
         return;
     }
-    double load[3] = {0};
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-        fclose(la);
-    }
+    double load[3];
+    read_loadavg(load);
     fprintf(f, "{\n  \"benchmark\": \"attn_bench_cpu\",\n  \"date\": \"%s\",\n  \"cpu\": \"%s\",\n",
             date, cpu);
-    fprintf(f, "  \"cores\": %d,\n  \"loadavg_at_end\": [%.2f, %.2f, %.2f],\n", omp_get_num_procs(),
-            load[0], load[1], load[2]);
+    fprintf(f, "  \"cores\": %d,\n  \"loadavg_at_start\": [%.2f, %.2f, %.2f],\n"
+               "  \"loadavg_at_end\": [%.2f, %.2f, %.2f],\n", omp_get_num_procs(),
+            load_start[0], load_start[1], load_start[2], load[0], load[1], load[2]);
     fprintf(f, "  \"openblas\": \"%s\",\n  \"attnc\": \"%s %s\",\n", openblas_get_config(),
             attn_version(), attnc_note);
     fprintf(f, "  \"rate_units\": \"GFLOP/s (decode: GB/s of K and V read; ceiling rows: sgemm "
@@ -609,11 +669,13 @@ int main(int argc, char **argv)
     int have_attnc = 0;
     if (!op.peers_only) {
         have_attnc = attnc_prepare(&ak);
-        attnc_note = have_attnc ? "checked vs attn_reference (small GQA shape)" : ak.error;
+        attnc_note = have_attnc ? ak.checked : ak.error;
         if (!have_attnc) fprintf(stderr, "attnc unavailable: %s\n", ak.error);
     }
-    printf("attn_bench_cpu %s, %s, %d cores, OpenBLAS %s\n", date, cpu, omp_get_num_procs(),
-           openblas_get_config());
+    double load_start[3];
+    read_loadavg(load_start);
+    printf("attn_bench_cpu %s, %s, %d cores, OpenBLAS %s, load average %.2f\n", date, cpu,
+           omp_get_num_procs(), openblas_get_config(), load_start[0]);
 
     int max_threads = omp_get_num_procs();
     for (int ti = 0; ti < op.nthreads; ti++)
@@ -643,31 +705,19 @@ int main(int argc, char **argv)
             int th = op.threads[ti];
             omp_set_num_threads(th);
             openblas_set_num_threads(th);
-            double ceiling = 0;
-            int first = nrows;
-            for (int im = IM_CEIL; im >= 0; im--) {   /* ceiling first: the others need it */
-                Row row;
-                if (im == IM_ATTNC && !have_attnc) continue;
-                if (im == IM_NAIVE && case_flops(c) > op.naive_max_gflop * 1e9) {
-                    row = (Row){.c = c, .impl = im, .threads = th, .ok = 0, .err = NAN};
-                    snprintf(row.note, sizeof row.note, "skipped: over %.0f GFLOP at ~6 GFLOP/s",
-                             op.naive_max_gflop);
-                } else {
-                    row = measure(&bn, im, th, op.quick);
-                }
-                if (im == IM_CEIL) {
-                    ceiling = row.rate;
-                    /* OpenBLAS's threads spin for a while after a call; let them sleep before
-                       the next implementation runs on the same cores. */
-                    openblas_set_num_threads(1);
-                    nanosleep(&(struct timespec){0, 200000000}, NULL);
-                }
-                row.frac = row.ok && ceiling > 0 ? row.rate / ceiling : 0;
-                if (im == IM_CEIL && !is_decode(c))
-                    snprintf(row.note, sizeof row.note, "sgemm %lld^3", (long long)bn.gemm_n);
-                else if (im == IM_CEIL)
-                    snprintf(row.note, sizeof row.note, "memcpy of the K and V bytes");
-                rows[nrows++] = row;
+            int first = nrows, impls[IM_COUNT], nimpl = 0;
+            impls[nimpl++] = IM_CEIL;   /* first: the others are quoted against it */
+            impls[nimpl++] = IM_BLAS;
+            if (case_flops(c) <= op.naive_max_gflop * 1e9)
+                impls[nimpl++] = IM_NAIVE;
+            if (have_attnc) impls[nimpl++] = IM_ATTNC;
+            measure_case(&bn, impls, nimpl, th, op.quick, &rows[nrows]);
+            nrows += nimpl;
+            if (case_flops(c) > op.naive_max_gflop * 1e9) {
+                Row *row = &rows[nrows++];
+                *row = (Row){.c = c, .impl = IM_NAIVE, .threads = th, .err = NAN};
+                snprintf(row->note, sizeof row->note, "skipped: over %.0f GFLOP at ~6 GFLOP/s",
+                         op.naive_max_gflop);
             }
             for (int r = first; r < nrows; r++) {
                 const Row *w = &rows[r];
@@ -684,7 +734,7 @@ int main(int argc, char **argv)
         free(bn.cp_src), free(bn.cp_dst);
         free_inputs(&in);
     }
-    write_json(op.out, rows, nrows, cpu, date, attnc_note);
+    write_json(op.out, rows, nrows, cpu, date, attnc_note, load_start);
     for (int b = 0; b < 2; b++)
         for (int cz = 0; cz < 2; cz++)
             if (ak.k[b][cz]) attn_kernel_free(ak.k[b][cz]);

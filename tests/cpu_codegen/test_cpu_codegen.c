@@ -8,7 +8,8 @@
  *     error ~6e-8, plus exp2 / log2 accurate to a few ulp; that gives ~1e-6 in practice.
  *   - bf16 outputs: 4e-3, i.e. twice bf16's largest relative rounding error (2^-9 = 1.95e-3),
  *     since o itself is rounded to 8 significant bits on the way out.
- * Rows with no visible key must give o = 0 exactly and lse = -inf. */
+ * Rows with no visible key must give o = 0 exactly and lse = -inf (lse = the sink logit when
+ * the spec has a sink, as air_reference defines it). */
 #include <math.h>
 
 #include "air_build.h"
@@ -255,6 +256,8 @@ static bool run_case(const Case *c, const char *tname)
                     den = sum + exp(s - m);
                     lref = m + log(den);
                 }
+                bool empty_lse = sum == 0 && !c->sink;   /* with a sink, lse = the sink */
+                if (sum == 0 && c->sink) lref = c->sink(c, h);
                 double lgot = ((float *)lse.data)[(b * c->Hq + h) * c->Lq + r];
                 for (int d = 0; d < c->dv; d++) {
                     double want = sum > 0 ? acc[d] / den : 0.0;
@@ -263,7 +266,7 @@ static bool run_case(const Case *c, const char *tname)
                     err2 += (got - want) * (got - want);
                     ref2 += want * want;
                 }
-                if (sum == 0) {
+                if (empty_lse) {
                     if (!(isinf(lgot) && lgot < 0)) ok = false;
                 } else {
                     lerr2 += (lgot - lref) * (lgot - lref);
@@ -309,7 +312,7 @@ static bool test_unsupported(void)
     AirKernel *k = tb_new(&a, "rec", DT_F32, DT_F32, 64, 64, false);
     k->kind = KIND_RECURRENT;
     k->hook[HOOK_STATE] = tb_node(k, OP_STATE, TY_MAT, 0, 0, 0, 0, 0, 0);
-    bool ok = expect_plan_error("a recurrence", k, "recurrences are not supported on target x86-64-v4 yet");
+    bool ok = expect_plan_error("a recurrence", k, "a recurrence is not supported on target x86-64-v4 yet");
     AirKernel *k2 = tb_new(&a, "vec", DT_F32, DT_F32, 64, 64, false);
     int32_t row = tb_node(k2, OP_ROW, TY_VEC, 1, TB_IDX(k2, IX_I), 0, 0, 0, 0);
     int32_t dot = tb_node(k2, OP_DOT, TY_F32, 2, row, row, 0, 0, 0);
@@ -352,12 +355,17 @@ int main(void)
         {"f32 softcap BLHD", DT_F32, DT_F32, 64, 64, 2, 2, 1, 70, 70, 1, 0, {5.0}, h_softcap, NULL, r_softcap, r_causal, NULL, F},
         {"f32 alibi padded rows", DT_F32, DT_F32, 80, 80, 1, 4, 4, 66, 66, 2, 0, {0}, h_alibi, NULL, r_alibi, r_causal, NULL, F},
         {"f32 sink window", DT_F32, DT_F32, 64, 64, 1, 4, 2, 50, 50, 0, 0, {3}, h_sink, NULL, NULL, r_window, r_sink, F},
+        {"f32 sink, empty rows", DT_F32, DT_F32, 64, 64, 1, 4, 2, 50, 50, 0, 0, {0}, h_sink, NULL, NULL, r_window, r_sink, F},
         {"f32 empty rows", DT_F32, DT_F32, 64, 64, 1, 1, 1, 40, 40, 0, 0, {0}, h_empty_rows, NULL, NULL, r_empty_rows, NULL, F},
         {"f32 scale param qk hook", DT_F32, DT_F32, 48, 48, 1, 2, 2, 33, 77, 0, 0, {0.07}, h_qk, r_qk_scale, r_qk, NULL, NULL, F},
         {"f32 documents (gather)", DT_F32, DT_F32, 64, 64, 2, 2, 2, 95, 95, 0, 0, {0}, h_docs, NULL, NULL, r_docs, NULL, F},
         {"bf16 in, f32 out, 192/128", DT_BF16, DT_F32, 192, 128, 1, 2, 1, 45, 70, 0, 0, {0}, h_causal, NULL, NULL, r_causal, NULL, F},
         {"bf16 in and out, d128", DT_BF16, DT_BF16, 128, 128, 2, 2, 2, 65, 129, 1, 0, {0}, NULL, NULL, NULL, NULL, NULL, 4e-3},
         {"f16 in, f32 out, d256", DT_F16, DT_F32, 256, 256, 1, 1, 1, 20, 300, 0, 0, {0}, NULL, NULL, NULL, NULL, NULL, F},
+        {"f32 decode Lq 1, GQA 8/2", DT_F32, DT_F32, 128, 128, 2, 8, 2, 1, 333, 0, 0, {0}, h_causal, NULL, NULL, r_causal, NULL, F},
+        {"decode softcap d72, Lq 3", DT_F32, DT_F32, 72, 72, 2, 2, 1, 3, 150, 0, 0, {5.0}, h_softcap, NULL, r_softcap, r_causal, NULL, F},
+        {"decode bf16 36/40 sink Lq 2", DT_BF16, DT_F32, 36, 40, 1, 4, 2, 2, 99, 1, 0, {40}, h_sink, NULL, NULL, r_window, r_sink, F},
+        {"decode documents Lq 4", DT_F32, DT_F32, 64, 64, 2, 2, 2, 4, 95, 2, 0, {0}, h_docs, NULL, NULL, r_docs, NULL, F},
         {"f32 d16 tiny", DT_F32, DT_F32, 16, 16, 3, 1, 1, 5, 3, 0, 0, {0}, NULL, NULL, NULL, NULL, NULL, F},
         {"tilemap all EMPTY", DT_F32, DT_F32, 64, 64, 1, 1, 1, 70, 128, 0, 2, {0}, NULL, NULL, NULL, NULL, NULL, F},
         {"tilemap FULL skips mask", DT_F32, DT_F32, 64, 64, 1, 1, 1, 70, 128, 0, 3, {0}, h_never, NULL, NULL, NULL, NULL, F},

@@ -1,7 +1,8 @@
 /* ref_test: air_reference against naive computations written out here, on small odd shapes:
  * causal + GQA + sink + Gemma-style softcap with Lq < Lk (bottom-right alignment), a mask
  * that leaves a row with no visible key (o = 0, lse = -inf; with a sink, lse = the sink), a
- * linear-attention recurrence, and the f16 / bf16 conversions at their edge cases. */
+ * linear-attention recurrence, GLA's gated recurrence (row and column scaling), and the
+ * f16 / bf16 conversions at their edge cases. */
 #include "air.h"
 #include "dtype.h"
 #include "pass.h"
@@ -203,6 +204,74 @@ static void test_recurrence(Arena *a)
     free(q), free(kk), free(v), free(o);
 }
 
+/* GLA (examples/gla.attn): S_t = diag(exp(gk_t)) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t, with
+ * Dk != Dv; with `cols`, also S_t's columns times sigmoid(gv_t) (colscale). The state is
+ * carried here as an explicit Dk x Dv matrix, step by step. */
+static void test_gla(Arena *a, bool cols)
+{
+    enum { H = 2, L = 6, DK = 16, DV = 24 };
+    AirKernel *k = parse(a, cols
+        ? "kernel gla recurrent\n heads 16 24\n state 16 24\n sym B b\n sym H hq\n sym L lq\n"
+          " tensor q in q f32 [B, H, L, 16]\n tensor k in k f32 [B, H, L, 16]\n"
+          " tensor v in v f32 [B, H, L, 24]\n tensor o out o f32 [B, H, L, 24]\n"
+          " tensor gk in side f32 [B, H, L, 16]\n tensor gv in side f32 [B, H, L, 24]\n"
+          " %0 = idx b : i32\n %1 = idx h : i32\n %2 = idx t : i32\n"
+          " %3 = load gk %0, %1, %2 : f32[16]\n %4 = exp %3 : f32[16]\n %5 = state : f32[16, 24]\n"
+          " %6 = rowscale %4, %5 : f32[16, 24]\n %7 = load gv %0, %1, %2 : f32[24]\n"
+          " %8 = sigmoid %7 : f32[24]\n %9 = colscale %6, %8 : f32[16, 24]\n"
+          " %10 = row k %2 : f32[16]\n %11 = row v %2 : f32[24]\n %12 = outer %10, %11 : f32[16, 24]\n"
+          " %13 = add %9, %12 : f32[16, 24]\n %14 = row q %2 : f32[16]\n"
+          " %15 = vecmat %14, %13 : f32[24]\n hook state %13\n hook out %15\nend\n"
+        : "kernel gla recurrent\n heads 16 24\n state 16 24\n sym B b\n sym H hq\n sym L lq\n"
+          " tensor q in q f32 [B, H, L, 16]\n tensor k in k f32 [B, H, L, 16]\n"
+          " tensor v in v f32 [B, H, L, 24]\n tensor o out o f32 [B, H, L, 24]\n"
+          " tensor gk in side f32 [B, H, L, 16]\n"
+          " %0 = idx b : i32\n %1 = idx h : i32\n %2 = idx t : i32\n"
+          " %3 = load gk %0, %1, %2 : f32[16]\n %4 = exp %3 : f32[16]\n %5 = state : f32[16, 24]\n"
+          " %6 = rowscale %4, %5 : f32[16, 24]\n"
+          " %7 = row k %2 : f32[16]\n %8 = row v %2 : f32[24]\n %9 = outer %7, %8 : f32[16, 24]\n"
+          " %10 = add %6, %9 : f32[16, 24]\n %11 = row q %2 : f32[16]\n"
+          " %12 = vecmat %11, %10 : f32[24]\n hook state %10\n hook out %12\nend\n");
+    AbiArgs args;
+    memset(&args, 0, sizeof args);
+    int64_t sk[] = {1, H, L, DK}, sv[] = {1, H, L, DV};
+    float *q = tensor_f32(&args, 0, 4, sk, true), *kk = tensor_f32(&args, 1, 4, sk, true);
+    float *v = tensor_f32(&args, 2, 4, sv, true);
+    tensor_f32(&args, 3, 4, sv, false);
+    free(args.t[3].data);
+    double *o = calloc(H * L * DV, sizeof(double));
+    args.t[3].data = o;
+    float *gk = tensor_f32(&args, 4, 4, sk, true);
+    float *gv = cols ? tensor_f32(&args, 5, 4, sv, true) : NULL;
+    AirDtype dts[] = {DT_F32, DT_F32, DT_F32, DT_F64, DT_F32, DT_F32};
+    Diags d;
+    diags_init(&d, a, NULL);
+    EXPECT(air_reference(k, &args, dts, &d), "air_reference failed: %s", diags_render(&d, false));
+    double maxerr = 0, maxo = 0;
+    for (int h = 0; h < H; h++) {
+        double S[DK][DV] = {{0}};
+        for (int t = 0; t < L; t++) {
+            int row = h * L + t;
+            for (int r = 0; r < DK; r++)
+                for (int c = 0; c < DV; c++) {
+                    double g = exp((double)gk[row * DK + r]);
+                    if (cols) g *= 1 / (1 + exp(-(double)gv[row * DV + c]));
+                    S[r][c] = g * S[r][c] + (double)kk[row * DK + r] * v[row * DV + c];
+                }
+            for (int c = 0; c < DV; c++) {
+                double want = 0;
+                for (int r = 0; r < DK; r++) want += (double)q[row * DK + r] * S[r][c];
+                maxerr = fmax(maxerr, fabs(want - o[row * DV + c]));
+                maxo = fmax(maxo, fabs(want));
+            }
+        }
+    }
+    EXPECT(maxerr < 1e-12 * fmax(1, maxo), "GLA%s: max error %g", cols ? " + colscale" : "", maxerr);
+    printf("GLA recurrence%s, Dk %d, Dv %d, %d steps: max |ref - naive| = %.3g (max |o| %.3g)\n",
+           cols ? " with column gates" : "", DK, DV, L, maxerr, maxo);
+    free(q), free(kk), free(v), free(o), free(gk), free(gv);
+}
+
 static void test_conversions(void)
 {
     EXPECT(dtype_f32_to_bf16(1.0f) == 0x3f80, "bf16(1)");
@@ -232,6 +301,8 @@ int main(void)
     test_fully_masked(&a, false);
     test_fully_masked(&a, true);
     test_recurrence(&a);
+    test_gla(&a, false);
+    test_gla(&a, true);
     test_conversions();
     arena_free(&a);
     if (failures) fprintf(stderr, "%d failures\n", failures);

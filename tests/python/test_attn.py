@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""test_attn.py: python/attn.py on the CPU, against a float64 numpy evaluation of the same math.
+
+Checks the signature read back from a compiled spec; a launch on numpy arrays (GQA, a runtime
+param given by name, keys in a BLHD layout passed as strided views, decode alignment with
+Lq < Lk); libattn's own f64 reference through the module; torch CPU tensors when torch is
+installed; and that mistakes raise AttnError naming the argument, with the outputs untouched.
+Exit code 77 (a skip for ctest) when numpy is missing, or when this libattn cannot compile.
+"""
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import attn  # noqa: E402
+
+SKIP = 77
+D = 32
+SPEC = """
+attention py_window {
+  in  q: f32[B, Hq, Lq, 32];
+  in  k: f32[B, Hkv, Lk, 32];
+  in  v: f32[B, Hkv, Lk, 32];
+  out o: f32[B, Hq, Lq, 32];
+  param window: i32 = 16;
+  mask = j <= i && i - j < window;
+}
+"""
+failures = []
+
+
+def check(cond, what):
+    print(("ok    " if cond else "FAIL  ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def expect_error(fn, status, words, what):
+    try:
+        fn()
+    except attn.AttnError as e:
+        msg = str(e)
+        check(e.status == status and all(w in msg for w in words),
+              "%s -> AttnError(%s): %s" % (what, e.status, msg.splitlines()[0][:100]))
+        return
+    check(False, "%s raised nothing" % what)
+
+
+def reference(np, q, k, v, window):
+    """softmax(q k^T / sqrt(D), sliding-window causal mask) v in float64; the queries are the
+    last Lq positions when Lq < Lk."""
+    B, Hq, Lq, _ = q.shape
+    Hkv, Lk = k.shape[1], k.shape[2]
+    kk = np.repeat(k.astype(np.float64), Hq // Hkv, axis=1)
+    vv = np.repeat(v.astype(np.float64), Hq // Hkv, axis=1)
+    s = q.astype(np.float64) @ kk.swapaxes(-1, -2) / math.sqrt(D)
+    i = np.arange(Lq)[:, None] + (Lk - Lq if Lq < Lk else 0)
+    j = np.arange(Lk)[None, :]
+    s = np.where((j <= i) & (i - j < window), s, -np.inf)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return (p @ vv) / p.sum(axis=-1, keepdims=True)
+
+
+def rel(np, a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def main():
+    print("libattn %s at %s" % (attn.version(), attn.library_path()))
+    try:
+        import numpy as np
+    except ImportError:
+        print("SKIP: numpy is not installed (the module's array checks need it)")
+        return SKIP
+    try:
+        kern = attn.compile(SPEC, target="native", name="py_window.attn")
+    except attn.AttnError as e:
+        if e.status in ("unsupported", "target", "internal"):
+            print("SKIP: this libattn cannot compile for the CPU: %s" % e)
+            return SKIP
+        raise
+    print(kern.signature())
+    check([t.name for t in kern.tensors] == ["q", "k", "v", "o"], "tensor names in order")
+    check([t.kind for t in kern.tensors] == ["in", "in", "in", "out"], "tensor kinds")
+    check(all(t.dtype == attn.F32 and t.rank == 4 for t in kern.tensors), "dtypes and ranks")
+    check(kern.tensors[1].dims == ["B", "Hkv", "Lk", 32], "dims of k: %s" % kern.tensors[1].dims)
+    check(kern.params == {"window": 16.0}, "param window with default 16")
+    check(not kern.is_cuda, "a CPU target (%s)" % kern.target)
+
+    rng = np.random.default_rng(7)
+    B, Hq, Hkv, L = 2, 4, 2, 77
+    q = rng.standard_normal((B, Hq, L, D), dtype=np.float32)
+    # keys and values stored BLHD, passed as BHLD views with non-standard strides
+    k = rng.standard_normal((B, L, Hkv, D), dtype=np.float32).transpose(0, 2, 1, 3)
+    v = rng.standard_normal((B, L, Hkv, D), dtype=np.float32).transpose(0, 2, 1, 3)
+    check(not k.flags.c_contiguous, "k is a strided view")
+    o = np.full((B, Hq, L, D), np.nan, dtype=np.float32)
+    kern(q=q, k=k, v=v, o=o, num_threads=2)
+    err = rel(np, o, reference(np, q, k, v, 16))
+    check(np.isfinite(o).all() and err < 1e-5, "numpy launch, default window: rel err %.2e" % err)
+    kern(q=q, k=k, v=v, o=o, window=5)
+    err = rel(np, o, reference(np, q, k, v, 5))
+    check(err < 1e-5, "window=5 by name, no recompile: rel err %.2e" % err)
+
+    qd = rng.standard_normal((B, Hq, 3, D), dtype=np.float32)     # decode-like: Lq < Lk
+    od = np.full((B, Hq, 3, D), np.nan, dtype=np.float32)
+    kern(q=qd, k=k, v=v, o=od, window=1000)
+    err = rel(np, od, reference(np, qd, k, v, 1000))
+    check(err < 1e-5, "Lq 3 < Lk 77 aligned to the last positions: rel err %.2e" % err)
+
+    o64 = np.zeros((B, Hq, L, D), dtype=np.float64)
+    try:
+        kern.reference(q=q, k=k, v=v, o=o64, window=7)
+        err = rel(np, o64, reference(np, q, k, v, 7))
+        check(err < 1e-12, "attn_reference with an f64 output: rel err %.2e" % err)
+    except attn.AttnError as e:
+        if e.status != "unsupported":
+            raise
+        print("note: %s" % e)
+
+    o.fill(7.0)
+    expect_error(lambda: kern(q=q.astype(np.float64), k=k, v=v, o=o), "arg", ["'q'", "f64"],
+                 "f64 q")
+    expect_error(lambda: kern(q=q, k=k, o=o), "arg", ["'v'"], "missing v")
+    expect_error(lambda: kern(q=q, k=k, v=v, o=o, windwo=3), "arg", ["windwo"], "misspelt param")
+    short = np.zeros((B, Hkv, L - 1, D), dtype=np.float32)      # Lk disagrees between k and v
+    expect_error(lambda: kern(q=q, k=k, v=short, o=o), "arg", ["'v'"], "v shorter than k")
+    check(bool((o == 7.0).all()), "outputs untouched after the failed launches")
+    expect_error(lambda: attn.compile("attention bad {\n  in q: f32[B, H, L, 32];\n  mask = j <;\n}\n",
+                                      name="bad.attn"), "spec", ["bad.attn:3"], "malformed spec")
+
+    try:
+        import torch
+    except ImportError:
+        print("note: torch not installed; torch CPU tensors not checked")
+    else:
+        tq, tk, tv = torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v)
+        to = torch.full((B, Hq, L, D), float("nan"))
+        kern(q=tq, k=tk, v=tv, o=to, window=9)
+        err = rel(np, to.numpy(), reference(np, q, k, v, 9))
+        check(err < 1e-5, "torch CPU tensors (strided k, v): rel err %.2e" % err)
+        expect_error(lambda: kern(q=tq.bfloat16(), k=tk, v=tv, o=to), "arg", ["'q'", "bf16"],
+                     "bf16 torch q")
+
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
