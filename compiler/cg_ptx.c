@@ -2,10 +2,13 @@
  * the FlashAttention-2 skeleton and picks its tile shape from the table below; emit() builds the
  * kernel through the LLVM C API (cg_ptx_fa.c) and prints PTX with the NVPTX back end.
  *
- * Process-wide LLVM state: the NVPTX target is initialised and `-nvptx-short-ptr` (32-bit
- * shared / local / const pointers, so shared addresses live in 32-bit registers) is set through
- * LLVMParseCommandLineOptions exactly once per process, under pthread_once. That option is
- * global to LLVM; nothing else in attnc may call LLVMParseCommandLineOptions. Every other LLVM
+ * Process-wide LLVM state: the NVPTX target is initialised and two NVPTX options are set
+ * through LLVMParseCommandLineOptions exactly once per process, under pthread_once:
+ * `-nvptx-short-ptr` (32-bit shared / local / const pointers, so shared addresses live in 32-bit
+ * registers) and `-nvptx-prec-divf32=1` (f32 division as div.full.f32, within 2 ulp, instead of
+ * the IEEE div.rn subroutine: hooks such as softcap's tanh divide per score element). Both are
+ * global to LLVM but touch only NVPTX code generation; nothing else in attnc may call
+ * LLVMParseCommandLineOptions. Every other LLVM
  * object (context, module, target machine) belongs to one compilation. */
 #include "cg_ptx_gen.h"
 
@@ -90,8 +93,8 @@ static void ptx_init(void)
     LLVMInitializeNVPTXTarget();
     LLVMInitializeNVPTXTargetMC();
     LLVMInitializeNVPTXAsmPrinter();
-    const char *argv[] = {"attnc", "-nvptx-short-ptr"};
-    LLVMParseCommandLineOptions(2, argv, NULL);
+    const char *argv[] = {"attnc", "-nvptx-short-ptr", "-nvptx-prec-divf32=1"};
+    LLVMParseCommandLineOptions(3, argv, NULL);
 }
 
 static void annotate(Gen *g, const char *key, int v)

@@ -256,7 +256,8 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
         LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, t->b, g->i64, ""), tsb, ""),
                      LLVMBuildMul(B, LLVMBuildSExt(B, t->h, g->i64, ""), tsh, ""), ""),
         LLVMBuildMul(B, LLVMBuildSExt(B, t->qb, g->i64, ""), tsq, ""), ""), "");
-    tile_range(g, t);
+    t->kb0 = gen_i32(g, 0);
+    if (c->mask != PTX_MASK_NONE) tile_range(g, t);   /* a map can only hold EMPTY tiles then */
 }
 
 /* Q fragments of m-tile mt, k-step ks (ldmatrix from shared memory). */
