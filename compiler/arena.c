@@ -89,6 +89,26 @@ char *arena_printf(Arena *a, const char *fmt, ...)
     return p;
 }
 
+char *arena_read_file(Arena *a, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 14, n = 0;
+    char *buf = arena_alloc(a, cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1 || ferror(f)) break;
+        buf = arena_realloc(a, buf, cap, cap * 2);
+        cap *= 2;
+    }
+    bool ok = buf && !ferror(f);
+    fclose(f);
+    if (!ok) return NULL;
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
 _Noreturn void attn_bug(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;

@@ -29,6 +29,9 @@ void *arena_realloc(Arena *a, void *p, size_t old_size, size_t new_size);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The whole file at `path`, NUL-terminated, in the arena; *len gets its size (without the NUL).
+ * Returns NULL when it cannot be opened or read (errno says why) or memory ran out. */
+char *arena_read_file(Arena *a, const char *path, size_t *len);
 
 /* A growable array in an arena: ARR_PUSH(arena, items, count, cap, value). */
 #define ARR_PUSH(A, ITEMS, COUNT, CAP, VALUE)                                                 \

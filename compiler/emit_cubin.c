@@ -47,24 +47,6 @@ static bool write_all(const char *path, const unsigned char *data, size_t size)
     return (fclose(f) == 0) && ok;
 }
 
-/* The whole file into the arena; false when it cannot be read. */
-static bool read_all(Arena *a, const char *path, Blob *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = arena_alloc(a, cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        buf = arena_realloc(a, buf, cap, cap * 2);
-        cap *= 2;
-    }
-    bool ok = buf && !ferror(f);
-    fclose(f);
-    *out = (Blob){buf, n};
-    return ok;
-}
 
 /* Runs argv[0] with stdout and stderr into one pipe; *msgs gets what it wrote (at most 8 KiB,
  * the rest dropped). Returns the exit status, or -1 when it could not be started or waited
@@ -154,7 +136,7 @@ bool emit_cubin(Arena *a, const Compiled *c, Blob *out, Diags *d)
             diag_hint(d, "ptxas' messages above say why; a CUDA toolkit older than %s rejects "
                          "its PTX: point CUDA_PATH to a newer one, or use --emit=ptx",
                       c->target->name);
-        } else if (!read_all(a, bin, out)) {
+        } else if (!(out->data = (unsigned char *)arena_read_file(a, bin, &out->size))) {
             diag_error_noloc(d, "cannot read ptxas' output '%s'", bin);
         } else {
             ok = true;

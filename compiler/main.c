@@ -134,28 +134,9 @@ static EmitKind row_kind(int k, const Target *t)
 
 static char *read_file(Arena *a, const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "attnc: cannot read '%s': %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = arena_alloc(a, cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1) break;
-        buf = arena_realloc(a, buf, cap, cap * 2);
-        cap *= 2;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        fprintf(stderr, "attnc: cannot read '%s'\n", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    char *text = arena_read_file(a, path, len);
+    if (!text) fprintf(stderr, "attnc: cannot read '%s': %s\n", path, strerror(errno));
+    return text;
 }
 
 static void report(const Diags *d, bool color)

@@ -6,6 +6,7 @@
 #include "rt.h"
 #include "build_id.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,34 +174,12 @@ AttnStatus attn_compile_file(const char *path, const AttnCompileOptions *opts, A
     if (!out) return rt_fail(ATTN_ERR_ARG, "out is NULL");
     *out = NULL;
     if (!path) return rt_fail(ATTN_ERR_ARG, "path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return rt_fail(ATTN_ERR_IO, "cannot open '%s'", path);
-    char *text = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nt = realloc(text, cap);
-            if (!nt) {
-                free(text);
-                fclose(f);
-                return rt_fail(ATTN_ERR_NOMEM, "out of memory reading '%s'", path);
-            }
-            text = nt;
-        }
-        size_t got = fread(text + n, 1, 4096, f);
-        n += got;
-        if (got < 4096) break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(text);
-        return rt_fail(ATTN_ERR_IO, "cannot read '%s'", path);
-    }
-    text[n] = 0;
-    AttnStatus st = attn_compile(text, path, opts, out);
-    free(text);
+    Arena a;
+    arena_init(&a);
+    char *text = arena_read_file(&a, path, NULL);
+    AttnStatus st = text ? attn_compile(text, path, opts, out)
+                         : rt_fail(ATTN_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    arena_free(&a);
     return st;
 }
 

@@ -20,6 +20,7 @@
 #include "rt.h"
 
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,27 +72,15 @@ char *run_spec_with_dtype(const char *s, const char *dtype)
 
 char *run_read_spec(const RunConfig *c)
 {
-    FILE *f = fopen(c->spec, "rb");
-    if (!f) {
-        fprintf(stderr, "attnc run: cannot open '%s'\n", c->spec);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "attnc run: cannot read '%s'\n", c->spec);
-        fclose(f);
-        free(text);
-        return NULL;
-    }
-    fclose(f);
-    text[n] = 0;
-    if (!c->dtype) return text;
-    char *re = run_spec_with_dtype(text, c->dtype);
-    free(text);
-    if (!re) fprintf(stderr, "attnc run: out of memory\n");
+    Arena a;
+    arena_init(&a);
+    char *text = arena_read_file(&a, c->spec, NULL);
+    char *re = NULL;
+    if (!text)
+        fprintf(stderr, "attnc run: cannot read '%s': %s\n", c->spec, strerror(errno));
+    else if (!(re = c->dtype ? run_spec_with_dtype(text, c->dtype) : strdup(text)))
+        fprintf(stderr, "attnc run: out of memory\n");
+    arena_free(&a);
     return re;
 }
 

@@ -5,6 +5,7 @@
  *   // CHECK-NOT: text    no output line contains `text`
  *   // ERROR: text        the diagnostics must contain `text` (in order); parse or verify fails
  * Every file that parses must also round trip: print -> parse -> print is the identity. */
+#include "../common/test_file.h"
 #include "air.h"
 #include "pass.h"
 
@@ -12,20 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return s;
-}
 
 /* Parses `text` as AIR; on success returns the kernel and its printed form in *printed. */
 static AirKernel *parse_text(Arena *a, const char *name, const char *text, Diags *d, Source *src)
@@ -53,7 +40,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t len;
-    char *text = read_file(argv[1], &len);
+    char *text = test_read_file(argv[1], &len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", argv[1]);
         return 2;

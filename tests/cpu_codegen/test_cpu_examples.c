@@ -8,6 +8,7 @@
  * f32 outputs 1e-5 (see test_cpu_codegen.c: the reference sees the same rounded inputs, so
  * only f32 arithmetic differs, ~1e-6 measured); bf16 outputs 4e-3 and f16 outputs 1e-3, twice
  * the largest relative rounding error of the output format (2^-9, 2^-11). */
+#include "../common/test_file.h"
 #include <math.h>
 
 #include "dtype.h"
@@ -15,20 +16,6 @@
 #include "pipeline.h"
 #include "run_kernel.h"
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return s;
-}
 
 static int64_t sym_value(AirSymRole r, int64_t lq, int64_t lk)
 {
@@ -50,7 +37,7 @@ static bool run_spec(const char *file, const char *tname, int64_t lq, int64_t lk
     char path[512];
     snprintf(path, sizeof path, "%s/%s", ATTNC_EXAMPLES_DIR, file);
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = test_read_file(path, &len);
     if (!text) {
         printf("FAIL %s: cannot read %s\n", file, path);
         return false;
@@ -174,7 +161,7 @@ static bool expect_unsupported(const char *file)
     char path[512];
     snprintf(path, sizeof path, "%s/%s", ATTNC_EXAMPLES_DIR, file);
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = test_read_file(path, &len);
     Arena a;
     arena_init(&a);
     Source src = {file, text ? text : "", text ? len : 0};

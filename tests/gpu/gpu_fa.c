@@ -9,6 +9,7 @@
  * Manifest lines: name ptx_file entry sm dk dv causal(0/1) lse(0/1) dtype(bf16|f16)
  *                 tile_m threads smem block_n role(check|bench|both)
  * Tensor slots: q 0, k 1, v 2, o 3, lse 4 (rank 4, lse rank 3). */
+#include "../common/test_file.h"
 #include "cuda.h"
 #include "kernel_abi.h"
 
@@ -308,19 +309,6 @@ static void run_bench(Variant *v, int L, FILE *log, char *table, size_t tcap)
     teardown(&u);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 int main(int argc, char **argv)
 {
@@ -360,7 +348,7 @@ int main(int argc, char **argv)
         if (only && !strstr(v->name, only)) continue;
         char path[600];
         snprintf(path, sizeof path, "%s%s", dir, v->file);
-        v->ptx = slurp(path);
+        v->ptx = test_read_file(path, NULL);
         if (!v->ptx) { fprintf(stderr, "cannot read %s\n", path); return 1; }
         CK(rt_cuda_kernel(0, v->ptx, v->entry, v->threads, v->smem, &v->k));
         nv++;

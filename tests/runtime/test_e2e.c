@@ -8,6 +8,7 @@
  * lse = -inf; a new param value needs no recompile; concurrent compiles from several processes
  * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt; a bad
  * launch leaves the outputs untouched. The cache directory is ATTN_CACHE_DIR (set by ctest). */
+#include "../common/test_file.h"
 #include "rt.h"
 #include "test_util.h"
 
@@ -91,19 +92,6 @@ static bool check_numeric(AttnKernel *k, const char *what, const Shape *sh, uint
     return ok;
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *t = malloc((size_t)n + 1);
-    if (t && fread(t, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    if (t) t[n] = 0;
-    return t;
-}
 
 static void check_spec(const char *name, const char *text)
 {
@@ -228,7 +216,7 @@ int main(int argc, char **argv)
         if (n < 6 || strcmp(de->d_name + n - 5, ".attn") != 0) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", ex, de->d_name);
-        char *text = read_text(path);
+        char *text = test_read_file(path, NULL);
         if (text) check_spec(de->d_name, text);
         free(text);
     }
