@@ -1,0 +1,64 @@
+#!/bin/sh
+# run_all.sh [BUILD_DIR] [EXAMPLES_DIR]: every GPU test, on a machine with an NVIDIA GPU.
+#  1. gpu_fa: the skeleton's variants (tile table rows, head dims 32..256, Dk != Dv, f16/bf16,
+#     GQA, Lq < Lk, decode, empty rows, tile maps) against the f64 reference;
+#  2. every example spec that a GPU target accepts, on sm_90a and sm_80, in bf16 and f16, on odd
+#     shapes (B 2 with L 333; Lq 77 < Lk 300; decode), through `attnc run` (f64 reference);
+#     specs the GPU targets refuse (recurrences, selectors) are listed as not supported;
+#  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
+#     gemma2_local) at small shapes.
+# Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
+# failure. Without a GPU it says so and exits 0.
+build=${1:-build}; ex=${2:-examples}
+attnc=$build/attnc
+export ATTN_CACHE_DIR=${ATTN_CACHE_DIR:-$(mktemp -d)}
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "SKIP: no NVIDIA GPU on this machine"; exit 0
+fi
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "PASS $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+# 1. the skeleton's variants
+if sh tests/gpu/gen_variants.sh "$build/tests/ptx/ptx_gen" "$build/gpu_kernels" >/dev/null &&
+   out=$("$build/tests/gpu/gpu_fa" "$build/gpu_kernels/manifest.txt" 2>&1); then
+  ok "gpu_fa: $(echo "$out" | tail -1)"
+else
+  bad "gpu_fa"; echo "$out" | tail -20
+fi
+
+# 2. every example the GPU targets accept
+for spec in "$ex"/*.attn; do
+  name=$(basename "$spec" .attn)
+  if ! msg=$("$attnc" --target=sm_90a --emit=ptx "$spec" -o /dev/null 2>&1); then
+    echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
+    continue
+  fi
+  for target in sm_90a sm_80; do
+    for dtype in bf16 f16; do
+      for sizes in "-D B=2 -D Lq=333 -D Lk=333" "-D B=1 -D Lq=77 -D Lk=300" "-D B=2 -D Lq=1 -D Lk=1000"; do
+        out=$("$attnc" run "$spec" --target=$target $sizes --dtype $dtype --repeat 1 2>&1)
+        err=$(echo "$out" | grep -E "^  (o|lse) " | awk '{printf "%s %s  ", $1, $3}')
+        if echo "$out" | grep -q "^PASS"; then ok "$name $target $dtype $sizes  $err"
+        else bad "$name $target $dtype $sizes  $err"; echo "$out" | tail -6; fi
+      done
+    done
+  done
+done
+
+# 3. compute-sanitizer
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  for spec in causal documents gemma2_local; do
+    for tool in memcheck racecheck; do
+      out=$(compute-sanitizer --tool $tool --error-exitcode 3 "$attnc" run "$ex/$spec.attn" \
+            --target=sm_90a -D B=1 -D Hq=2 -D Hkv=2 -D Lq=130 -D Lk=190 --repeat 1 2>&1)
+      if [ $? = 0 ] && echo "$out" | grep -q "^PASS"; then ok "$tool $spec"
+      else bad "$tool $spec"; echo "$out" | tail -12; fi
+    done
+  done
+else
+  echo "---- compute-sanitizer not found: sanitizer checks not run"
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
