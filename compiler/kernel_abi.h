@@ -56,8 +56,8 @@ _Static_assert(offsetof(AbiArgs, tile_m) == offsetof(AbiArgs, tiles) + 32, "tile
 /* CPU entry point, generated per spec and called by the runtime's thread pool once per work
  * item: one (batch, query head, query block of tile_m rows).
  *   void NAME(const AbiArgs *args, int64_t b, int64_t h, int64_t q_block);
- * GPU entry point: a kernel taking `const AbiArgs *args` (device memory, or by value, as the
- * plan says), with blockIdx.x = query block, blockIdx.y = h, blockIdx.z = b. */
+ * GPU entry point: a kernel taking the AbiArgs by value as its one parameter (docs/gpu.md),
+ * with blockIdx.x = query block, blockIdx.y = h, blockIdx.z = b. */
 typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q_block);
 
 #endif

@@ -1,5 +1,5 @@
 /* pipeline.h: the whole compiler as one call. pipeline.c is a flat sequence:
- *   parse; sema; lower_air; verify; fold; pass_mask_tiles; pass_uses; plan; emit
+ *   parse; sema; lower_air; verify; fold; verify; pass_mask_tiles (which uses pass_uses); plan; emit
  * used by the CLI (attnc) and by libattn's JIT alike. */
 #ifndef ATTNC_PIPELINE_H
 #define ATTNC_PIPELINE_H
