@@ -357,3 +357,15 @@ char *ast_dump(Arena *a, const Source *src, const AstFile *f)
     }
     return d.out;
 }
+
+AirOp ast_air_op(OpKind op)
+{
+    static const AirOp ops[] = {
+        [OPR_NEG] = OP_NEG, [OPR_NOT] = OP_NOT, [OPR_ADD] = OP_ADD, [OPR_SUB] = OP_SUB,
+        [OPR_MUL] = OP_MUL, [OPR_DIV] = OP_DIV, [OPR_MOD] = OP_MOD, [OPR_POW] = OP_POW,
+        [OPR_MATMUL] = OP_COUNT, [OPR_LT] = OP_LT, [OPR_LE] = OP_LE, [OPR_GT] = OP_GT,
+        [OPR_GE] = OP_GE, [OPR_EQ] = OP_EQ, [OPR_NE] = OP_NE, [OPR_AND] = OP_AND,
+        [OPR_OR] = OP_OR,
+    };
+    return ops[op];
+}

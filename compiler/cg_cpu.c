@@ -50,13 +50,13 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
     if (k->kind == KIND_RECURRENT) {
         diag_error(d, hook_loc(k, HOOK_STATE), "a recurrence is not supported on target %s yet",
                    t->name);
-        diag_hint(d, "no target generates recurrences yet; attn_reference evaluates this spec in f64");
+        diag_hint(d, "no code generator handles recurrences yet; --target=reference runs the spec through the f64 evaluator");
         return false;
     }
     if (k->sel.kind != SEL_NONE) {
         diag_error(d, hook_loc(k, HOOK_SELECT),
                    "a sparsity selector is not supported on target %s yet", t->name);
-        diag_hint(d, "no target generates selectors yet; express the sparsity as a mask, or evaluate the spec with attn_reference");
+        diag_hint(d, "no code generator handles selectors yet; express the sparsity as a mask, or run the spec with --target=reference (the f64 evaluator)");
         return false;
     }
     if (k->dk < 16 || k->dk > 256 || k->dv < 16 || k->dv > 256) {
@@ -120,6 +120,6 @@ static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan
     return ok;
 }
 
-const Target target_cpu_v4 = {"x86-64-v4", false, cpu_plan, cpu_emit};
-const Target target_cpu_v3 = {"x86-64-v3", false, cpu_plan, cpu_emit};
-const Target target_cpu_native = {"native", false, cpu_plan, cpu_emit};
+const Target target_cpu_v4 = {.name = "x86-64-v4", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};
+const Target target_cpu_v3 = {.name = "x86-64-v3", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};
+const Target target_cpu_native = {.name = "native", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};

@@ -73,7 +73,7 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     if (!what && (n->ty.kind == TY_VEC || n->ty.kind == TY_MAT)) what = "a vector or matrix value";
     if (what) {
         diag_error(d, n->loc, "%s is not supported on target %s yet", what, target);
-        diag_hint(d, "vector hooks (selectors, recurrences) run on GPU targets only for now");
+        diag_hint(d, "no code generator handles vector hooks yet; --target=reference runs the spec through the f64 evaluator");
         return false;
     }
     return true;

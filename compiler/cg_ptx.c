@@ -261,7 +261,7 @@ static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *
     Loc loc = node >= 0 ? k->nodes[node].loc : (Loc){0, 0};
     if (node >= 0) diag_error(d, loc, "%s is not supported on target %s yet", what, t->name);
     else diag_error_noloc(d, "%s is not supported on target %s yet", what, t->name);
-    diag_hint(d, "no target generates this yet; attn_reference evaluates the spec in f64");
+    diag_hint(d, "no code generator handles this yet; --target=reference runs the spec through the f64 evaluator");
     return false;
 }
 
@@ -329,5 +329,5 @@ static bool ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan
     return cg_ptx_generate(&c, kind, a, out, d);
 }
 
-const Target target_ptx_sm80 = {"sm_80", true, ptx_plan, ptx_emit};
-const Target target_ptx_sm90a = {"sm_90a", true, ptx_plan, ptx_emit};
+const Target target_ptx_sm80 = {.name = "sm_80", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit};
+const Target target_ptx_sm90a = {.name = "sm_90a", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit};

@@ -21,6 +21,9 @@ typedef enum {
     OPR_LT, OPR_LE, OPR_GT, OPR_GE, OPR_EQ, OPR_NE, OPR_AND, OPR_OR
 } OpKind;
 
+/* The AIR op of a unary or binary operator (OPR_MATMUL has none: OP_COUNT). */
+AirOp ast_air_op(OpKind op);
+
 typedef struct Decl Decl;
 typedef struct Expr Expr;
 

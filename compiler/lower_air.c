@@ -82,19 +82,13 @@ static int32_t lower_arith(Lower *l, AirOp op, int32_t x, int32_t y, Loc loc)
 
 static int32_t lower_binary(Lower *l, const Expr *e)
 {
-    static const AirOp ops[] = {
-        [OPR_ADD] = OP_ADD, [OPR_SUB] = OP_SUB, [OPR_MUL] = OP_MUL, [OPR_DIV] = OP_DIV,
-        [OPR_MOD] = OP_MOD, [OPR_POW] = OP_POW, [OPR_LT] = OP_LT, [OPR_LE] = OP_LE,
-        [OPR_GT] = OP_GT, [OPR_GE] = OP_GE, [OPR_EQ] = OP_EQ, [OPR_NE] = OP_NE,
-        [OPR_AND] = OP_AND, [OPR_OR] = OP_OR,
-    };
     int32_t a[2] = {lower(l, e->a), lower(l, e->b)};
     if (a[0] < 0 || a[1] < 0) return -1;
     switch (e->op) {
-    case OPR_AND: case OPR_OR: return emit(l, ops[e->op], T_BOOL, e->loc, 2, a);
+    case OPR_AND: case OPR_OR: return emit(l, ast_air_op(e->op), T_BOOL, e->loc, 2, a);
     case OPR_LT: case OPR_LE: case OPR_GT: case OPR_GE: case OPR_EQ: case OPR_NE:
         unify(l, &a[0], &a[1]);
-        return emit(l, ops[e->op], T_BOOL, e->loc, 2, a);
+        return emit(l, ast_air_op(e->op), T_BOOL, e->loc, 2, a);
     case OPR_POW:
         a[0] = to_f32(l, a[0]);
         a[1] = to_f32(l, a[1]);
@@ -117,7 +111,7 @@ static int32_t lower_binary(Lower *l, const Expr *e)
         if (x.kind == TY_VEC) return emit(l, OP_VECMAT, (AirType){TY_VEC, y.cols, 0}, e->loc, 2, a);
         return emit(l, OP_MATVEC, (AirType){TY_VEC, x.rows, 0}, e->loc, 2, a);
     }
-    default: return lower_arith(l, ops[e->op], a[0], a[1], e->loc);
+    default: return lower_arith(l, ast_air_op(e->op), a[0], a[1], e->loc);
     }
 }
 

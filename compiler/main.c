@@ -201,6 +201,14 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
     if (ok && !ast_only) ok = pipeline_compile(&a, &d, &req, &o.c);
     for (int k = 0; ok && !check_only && k < NEMIT; k++) {
         if (!(cli->emit >> k & 1) || emit_table[k].need == NEED_FRONT) continue;
+        if (t && t->evaluates_reference) {
+            diag_error_noloc(&d, "target '%s' generates no code (--emit=%s)", t->name,
+                             emit_table[k].name);
+            diag_hint(&d, "it runs the f64 reference through libattn or `attnc run`; pick a CPU "
+                          "or GPU target to generate code");
+            ok = false;
+            break;
+        }
         EmitKind kind = row_kind(k, t);
         if (o.have[kind]) continue;
         req.stop_after_air = false;
@@ -232,7 +240,7 @@ static void usage(FILE *f)
             "options:\n"
             "  --emit=KIND[,KIND...]  what to write: ast (the syntax tree, before sema), air, llvm,\n"
             "                         ptx, obj, cubin, header\n"
-            "  --target=NAME          native, x86-64-v4, x86-64-v3, sm_80, sm_90a\n"
+            "  --target=NAME          native, x86-64-v4, x86-64-v3, sm_80, sm_90a, reference\n"
             "  --kernel=NAME          which attention of a file with several\n"
             "  -o FILE                output file (default: stdout)\n"
             "  -D NAME=VALUE          override a const\n"

@@ -56,44 +56,14 @@ bool sema_const_value(Sema *s, Decl *c, Value *out)
     return true;
 }
 
-static double fold_arith(OpKind op, double x, double y, bool is_int)
-{
-    switch (op) {
-    case OPR_ADD: return x + y;
-    case OPR_SUB: return x - y;
-    case OPR_MUL: return x * y;
-    case OPR_DIV: return y == 0 ? 0 : is_int ? trunc(x / y) : x / y;
-    case OPR_MOD: return y == 0 ? 0 : fmod(x, y);
-    case OPR_POW: return pow(x, y);
-    case OPR_LT: return x < y;
-    case OPR_LE: return x <= y;
-    case OPR_GT: return x > y;
-    case OPR_GE: return x >= y;
-    case OPR_EQ: return x == y;
-    case OPR_NE: return x != y;
-    case OPR_AND: return x && y;
-    case OPR_OR: return x || y;
-    default: return 0;
-    }
-}
 
-static double fold_unf(AirOp op, double x)
+/* Constants fold with AIR's own scalar semantics (air_scalar_apply), so a const means the same
+ * here, in pass_fold, in the reference and in the kernels. */
+static double fold_op(AirOp op, bool is_int, double x, double y)
 {
-    switch (op) {
-    case OP_EXP: return exp(x);
-    case OP_EXP2: return exp2(x);
-    case OP_LOG: return log(x);
-    case OP_LOG2: return log2(x);
-    case OP_SQRT: return sqrt(x);
-    case OP_RSQRT: return 1 / sqrt(x);
-    case OP_TANH: return tanh(x);
-    case OP_SIGMOID: return 1 / (1 + exp(-x));
-    case OP_RELU: return x > 0 ? x : 0;
-    case OP_SOFTPLUS: return log1p(exp(x));
-    case OP_FLOOR: return floor(x);
-    case OP_CEIL: return ceil(x);
-    default: return x;
-    }
+    double in[3] = {x, y, 0}, r = 0;
+    air_scalar_apply(op, is_int, in, &r);
+    return r;
 }
 
 static bool fold_name(Sema *s, Expr *e, Value *out)
@@ -146,7 +116,7 @@ static bool fold_call(Sema *s, Expr *e, Value *out)
     }
     AirTypeKind ity = all_int ? TY_I32 : TY_F32;
     switch (b->kind) {
-    case BK_UNF: *out = (Value){TY_F32, fold_unf(b->op, v[0].v)}; break;
+    case BK_UNF: *out = (Value){TY_F32, fold_op(b->op, false, v[0].v, 0)}; break;
     case BK_ARITH1: *out = (Value){v[0].ty, fabs(v[0].v)}; break;
     case BK_MINMAX:
         *out = (Value){ity, b->op == OP_MIN ? fmin(v[0].v, v[1].v) : fmax(v[0].v, v[1].v)};
@@ -186,9 +156,11 @@ bool sema_fold(Sema *s, Expr *e, Value *out)
             return fold_error(s, e, logic ? "'&&' and '||' need bools" : "expected numbers; got bool");
         if (e->op == OPR_MATMUL) return fold_error(s, e, "not a compile-time constant");
         bool is_int = x.ty == TY_I32 && y.ty == TY_I32 && e->op != OPR_POW;
-        double v = fold_arith(e->op, x.v, y.v, is_int);
+        double v = fold_op(ast_air_op(e->op), is_int, x.v, y.v);
         AirTypeKind t = e->op >= OPR_LT ? TY_BOOL : is_int ? TY_I32 : TY_F32;
-        if (t == TY_I32 && fabs(v) > 2147483647.0) return fold_error(s, e, "i32 overflow in a constant");
+        /* the kernels would wrap; a constant that does is a mistake worth reporting */
+        if (t == TY_I32 && fabs(fold_op(ast_air_op(e->op), false, x.v, y.v)) > 2147483647.0)
+            return fold_error(s, e, "i32 overflow in a constant");
         *out = (Value){t, v};
         return true;
     }

@@ -28,8 +28,12 @@ typedef struct KernelPlan {
 } KernelPlan;
 
 typedef struct Target {
-    const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a" */
+    const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a",
+                                "reference" */
     bool is_gpu;
+    /* Generates no code: a launch evaluates the f64 reference on the host (target_reference,
+     * for specs that no code generator handles yet, such as recurrences and selectors). */
+    bool evaluates_reference;
     /* Checks the kernel can run on this target (errors: "not supported on this target yet"
      * with a location) and fills the plan. */
     bool (*plan)(const struct Target *t, const AirKernel *k, KernelPlan *plan, Diags *d);

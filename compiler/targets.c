@@ -5,6 +5,7 @@
 
 extern const Target target_cpu_v4, target_cpu_v3, target_cpu_native;
 extern const Target target_ptx_sm80, target_ptx_sm90a;
+extern const Target target_reference;
 
 static const Target *const targets[] = {
     &target_cpu_native,
@@ -12,11 +13,13 @@ static const Target *const targets[] = {
     &target_cpu_v3,
     &target_ptx_sm80,
     &target_ptx_sm90a,
+    &target_reference,
 };
 
 const char *const target_names[] = {
     "native", "x86-64-v4", "x86-64-v3",
     "sm_80", "sm_90a",
+    "reference",
     NULL,
 };
 

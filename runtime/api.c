@@ -65,6 +65,8 @@ AttnStatus rt_kernel_load(const RtEntry *e, AbiCpuEntry cpu_entry, AttnKernel **
     AttnStatus st = ATTN_OK;
     if (cpu_entry)
         k->cpu_entry = cpu_entry;
+    else if (k->target && k->target->evaluates_reference)
+        st = ATTN_OK;   /* no code: launches evaluate the f64 reference */
     else if (k->is_gpu)
         st = rt_gpu_load(k);
     else
@@ -265,6 +267,11 @@ AttnStatus rt_launch(AttnKernel *k, const AttnTensor *tensors, int32_t ntensors,
     AttnStatus st = rt_validate(k, tensors, ntensors, params, nparams,
                                 k->is_gpu ? RT_LAUNCH_GPU : RT_LAUNCH_CPU, &args);
     if (st != ATTN_OK) return st;
+    if (k->target && k->target->evaluates_reference) {
+        AirDtype dtypes[ABI_MAX_TENSORS];
+        for (int32_t i = 0; i < ntensors; i++) dtypes[i] = rt_air_dtype(tensors[i].dtype);
+        return rt_reference(k, &args, dtypes);
+    }
     static const AttnLaunchOptions defaults = {0};
     if (!opts) opts = &defaults;
     uint8_t *map = NULL;

@@ -54,7 +54,8 @@ typedef struct AttnDefine {
 
 typedef struct AttnCompileOptions {
     const char *target;           /* "native" (default when NULL), "x86-64-v3", "x86-64-v4",
-                                     "sm_80", "sm_90a" */
+                                     "sm_80", "sm_90a", "reference" (generates no code:
+                                     a launch runs the f64 evaluator on host tensors) */
     const AttnDefine *defines;    /* overrides of spec consts, as -D does */
     int32_t ndefines;
     int32_t no_cache;             /* 1: do not read or write the disk cache */

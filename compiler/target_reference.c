@@ -1,0 +1,32 @@
+/* target_reference.c: the "reference" target. It accepts every valid spec and generates no
+ * code; a kernel compiled for it runs the f64 evaluator (air_eval.c) on host tensors when
+ * launched. It is how recurrences and selectors, which no code generator handles yet, are
+ * run and checked through the C API, and a plain oracle for any spec. */
+#include "target.h"
+
+#include <string.h>
+
+static bool ref_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
+{
+    (void)t, (void)k, (void)d;
+    memset(p, 0, sizeof *p);
+    p->entry = "";
+    return true;
+}
+
+static bool ref_emit(const Target *t, const AirKernel *k, const KernelPlan *p, EmitKind kind,
+                     Arena *a, Blob *out, Diags *d)
+{
+    (void)t, (void)k, (void)p, (void)kind, (void)d;
+    out->data = arena_alloc(a, 1);
+    out->size = 0;
+    return out->data != NULL;
+}
+
+const Target target_reference = {
+    .name = "reference",
+    .is_gpu = false,
+    .evaluates_reference = true,
+    .plan = ref_plan,
+    .emit = ref_emit,
+};
