@@ -102,6 +102,8 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
     p->tile_n = s.tile_n;
     p->threads = 1;
     p->vector_width = lanes;
+    p->group_rows = CPU_GROUP_ROWS;
+    p->group_lq = CPU_ROWS_MAX;
     return p->entry && p->cpu_name && p->cpu_features;
 }
 

@@ -38,6 +38,9 @@ typedef struct Skel {
     LLVMValueRef qpos0;        /* i32 position of row 0: q_offset + row0 */
     LLVMValueRef Qr;           /* the first CPU_ROWS_MAX rows of Q, scaled, row-major [dkp] */
     int dkp;                   /* Dk rounded up to lanes */
+    /* Head-group entry (cg_cpu_group.c): row r is query row r % rows_lq of query head
+     * hfirst + r / rows_lq; NULL rows_lq means row r is query row r of head hi. */
+    LLVMValueRef rows_lq, hfirst;
 } Skel;
 
 static inline LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
@@ -83,10 +86,23 @@ static inline LLVMValueRef min64(Skel *k, LLVMValueRef a, LLVMValueRef b)
 
 LLVMValueRef cg_cpu_logit(Skel *k, LLVMValueRef acc, LLVMValueRef i, LLVMValueRef j);
 LLVMValueRef cg_cpu_visible(Skel *k, LLVMValueRef i, LLVMValueRef j);
+void cg_cpu_skel_init(Skel *k, CgLlvm *cg, const AirKernel *ak, const CpuShape *shape,
+                      const char *target);
+void cg_cpu_function(Skel *k, const KernelPlan *plan, const char *name, LLVMTypeRef *params,
+                     unsigned nparams);
+LLVMValueRef cg_cpu_head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride);
+bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op);
+/* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */
+LLVMValueRef cg_cpu_scale(Skel *k);
 /* cg_cpu_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and
  * Dk), for work items of at most CPU_ROWS_MAX rows (decode). */
 enum { CPU_ROWS_MAX = 4 };
+/* Most rows (query heads of a kv head x query rows) of a head-group work item. */
+enum { CPU_GROUP_ROWS = 64 };
 bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef need_mask);
+
+/* cg_cpu_group.c: the head-group entry `<plan->entry>_kvgroup` (kernel_abi.h). */
+bool cg_cpu_group_build(Skel *k, const KernelPlan *plan);
 
 /* Emits the kernel function `plan->entry` into cg's module. The kernel has passed plan()'s
  * checks. Returns false after a diagnostic. */

@@ -19,7 +19,7 @@
 #include <string.h>
 
 /* Pointer to element (b, head, 0, 0) of tensor t, and its row stride. */
-static LLVMValueRef head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride)
+LLVMValueRef cg_cpu_head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride)
 {
     CgLlvm *cg = k->cg;
     LLVMValueRef off = add(k, mul(k, k->bi, cg_abi_tensor_stride(cg, k->args, t, 0)),
@@ -31,7 +31,7 @@ static LLVMValueRef head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *r
 
 /* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
  * ordered, so one backward sweep marks everything the root reaches). */
-static bool uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
+bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
 {
     if (root < 0) return false;
     uint8_t *reach = arena_alloc(cg->a, (size_t)root + 1);
@@ -46,15 +46,25 @@ static bool uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
     return false;
 }
 
+LLVMValueRef cg_cpu_scale(Skel *k)
+{
+    if (k->k->hook[HOOK_SCALE] < 0) return cg_f32(k->cg, 1.0 / sqrt((double)k->dk), 1);
+    k->env.lanes = 1;
+    LLVMValueRef s = cg_hook_emit(&k->env, k->k->hook[HOOK_SCALE]);
+    k->env.lanes = k->N;
+    return s;
+}
+
 /* ---- entry: tensors, scale, buffers, Q^T --------------------------------------------------- */
 
-static bool setup(Skel *k, const KernelPlan *plan)
+/* Adds function `name` of void(params) with the skeleton's attributes (noalias args, the
+ * target CPU and vector width) and positions the builder in its entry block. */
+void cg_cpu_function(Skel *k, const KernelPlan *plan, const char *name, LLVMTypeRef *params,
+                     unsigned nparams)
 {
     CgLlvm *cg = k->cg;
-    const AirKernel *ak = k->k;
-    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
-    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 4, 0);
-    k->fn = LLVMAddFunction(cg->mod, plan->entry, fty);
+    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, nparams, 0);
+    k->fn = LLVMAddFunction(cg->mod, name, fty);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
     LLVMAddAttributeAtIndex(k->fn, 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
@@ -68,11 +78,19 @@ static bool setup(Skel *k, const KernelPlan *plan)
                                 LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),
                                                           kv[i][1], (unsigned)strlen(kv[i][1])));
     k->args = LLVMGetParam(k->fn, 0);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, k->fn, "entry");
+    LLVMPositionBuilderAtEnd(k->b, entry);
+}
+
+static bool setup(Skel *k, const KernelPlan *plan)
+{
+    CgLlvm *cg = k->cg;
+    const AirKernel *ak = k->k;
+    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
+    cg_cpu_function(k, plan, plan->entry, params, 4);
     k->bi = LLVMGetParam(k->fn, 1);
     k->hi = LLVMGetParam(k->fn, 2);
     k->qblock = LLVMGetParam(k->fn, 3);
-    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, k->fn, "entry");
-    LLVMPositionBuilderAtEnd(k->b, entry);
 
     LLVMValueRef lq = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
     k->lk = cg_abi_tensor_shape(cg, k->args, ak->tk, 2);
@@ -88,15 +106,8 @@ static bool setup(Skel *k, const KernelPlan *plan)
     cg_hook_preload(&k->env, k->args);
     k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
     k->env.idx[IX_H] = LLVMBuildTrunc(k->b, k->hi, cg->t_i32, "");
-    if (ak->hook[HOOK_SCALE] >= 0) {
-        k->env.lanes = 1;
-        k->scale = cg_hook_emit(&k->env, ak->hook[HOOK_SCALE]);
-        k->env.lanes = k->N;
-        if (!k->scale) return false;
-    } else {
-        k->scale = cg_f32(cg, 1.0 / sqrt((double)k->dk), 1);
-    }
-    k->score_mode = ak->hook[HOOK_SCORE] < 0 ? 0 : uses_op(cg, ak, ak->hook[HOOK_SCORE], OP_QK) ? 2 : 1;
+    if (!(k->scale = cg_cpu_scale(k))) return false;
+    k->score_mode = ak->hook[HOOK_SCORE] < 0 ? 0 : cg_cpu_uses_op(cg, ak, ak->hook[HOOK_SCORE], OP_QK) ? 2 : 1;
     LLVMValueRef qscale = k->score_mode == 0 ? LLVMBuildFMul(k->b, k->scale, cg_f32(cg, M_LOG2E, 1), "")
                         : k->score_mode == 1 ? k->scale : cg_f32(cg, 1.0, 1);
 
@@ -111,8 +122,8 @@ static bool setup(Skel *k, const KernelPlan *plan)
     k->v_direct = ak->tensors[ak->tv].dtype == DT_F32 && k->dv % k->N == 0;
     if (!k->k_direct) k->Kp = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * k->dk, 64);
     if (!k->v_direct) k->Vp = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * k->dvp, 64);
-    k->kbase = head_base(k, ak->tk, hk, &k->ks);
-    k->vbase = head_base(k, ak->tv, hk, &k->vs);
+    k->kbase = cg_cpu_head_base(k, ak->tk, hk, &k->ks);
+    k->vbase = cg_cpu_head_base(k, ak->tv, hk, &k->vs);
 
     /* Work items past the end (a launch rounding up) do nothing. */
     LLVMBasicBlockRef work = cg_block(cg, "work"), done = cg_block(cg, "done");
@@ -136,7 +147,7 @@ static bool setup(Skel *k, const KernelPlan *plan)
 
     /* Q^T[d][r] = q[row0 + r][d] * qscale for the valid rows (padding rows stay 0). */
     LLVMValueRef qs;
-    LLVMValueRef qbase = head_base(k, ak->tq, k->hi, &qs);
+    LLVMValueRef qbase = cg_cpu_head_base(k, ak->tq, k->hi, &qs);
     AirDtype qdt = ak->tensors[ak->tq].dtype;
     CgLoop lr, ld;
     cg_loop_begin(cg, &lr, i64c(k, 0), k->nrows, i64c(k, 1), 0, NULL, "qrow");
@@ -464,10 +475,10 @@ static bool finish(Skel *k)
         vstore(k, LLVMBuildSelect(k->b, has, lse, cg_f32(cg, -INFINITY, N), ""), LSE, i64c(k, c * N), 64);
     }
     LLVMValueRef os, ls = NULL, lbase = NULL;
-    LLVMValueRef obase = head_base(k, ak->to, k->hi, &os);
+    LLVMValueRef obase = cg_cpu_head_base(k, ak->to, k->hi, &os);
     AirDtype odt = ak->tensors[ak->to].dtype;
     LLVMTypeRef oet = cg_dtype_type(cg, odt);
-    if (ak->tlse >= 0) lbase = head_base(k, ak->tlse, k->hi, NULL), ls = cg_abi_tensor_stride(cg, k->args, ak->tlse, 2);
+    if (ak->tlse >= 0) lbase = cg_cpu_head_base(k, ak->tlse, k->hi, NULL), ls = cg_abi_tensor_stride(cg, k->args, ak->tlse, 2);
     CgLoop lr;
     cg_loop_begin(cg, &lr, i64c(k, 0), k->nrows, i64c(k, 1), 0, NULL, "out");
     LLVMValueRef orow = cg_gep(cg, oet, obase, mul(k, add(k, k->row0, lr.iv), os));
@@ -492,22 +503,31 @@ static bool finish(Skel *k)
     return true;
 }
 
+void cg_cpu_skel_init(Skel *k, CgLlvm *cg, const AirKernel *ak, const CpuShape *shape,
+                      const char *target)
+{
+    memset(k, 0, sizeof *k);
+    k->cg = cg;
+    k->b = cg->b;
+    k->k = ak;
+    k->s = *shape;
+    k->N = shape->lanes;
+    k->CM = shape->tile_m / shape->lanes;
+    k->dk = ak->dk;
+    k->dv = ak->dv;
+    k->dvp = (ak->dv + k->N - 1) / k->N * k->N;
+    k->dkp = (ak->dk + k->N - 1) / k->N * k->N;
+    k->vf = LLVMVectorType(cg->t_f32, (unsigned)k->N);
+    k->env.target = target;
+}
+
 bool cg_cpu_build(CgLlvm *cg, const AirKernel *ak, const KernelPlan *plan, const CpuShape *shape,
                   const char *target)
 {
     Skel k;
-    memset(&k, 0, sizeof k);
-    k.cg = cg;
-    k.b = cg->b;
-    k.k = ak;
-    k.s = *shape;
-    k.N = shape->lanes;
-    k.CM = shape->tile_m / shape->lanes;
-    k.dk = ak->dk;
-    k.dv = ak->dv;
-    k.dvp = (ak->dv + k.N - 1) / k.N * k.N;
-    k.dkp = (ak->dk + k.N - 1) / k.N * k.N;
-    k.vf = LLVMVectorType(cg->t_f32, (unsigned)k.N);
-    k.env.target = target;
-    return setup(&k, plan) && key_tiles(&k) && finish(&k);
+    cg_cpu_skel_init(&k, cg, ak, shape, target);
+    if (!(setup(&k, plan) && key_tiles(&k) && finish(&k))) return false;
+    if (plan->group_rows <= 0) return true;
+    cg_cpu_skel_init(&k, cg, ak, shape, target);
+    return cg_cpu_group_build(&k, plan);
 }

@@ -102,7 +102,15 @@ bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRe
     CgLoop lr;
     cg_loop_begin(cg, &lr, i64c(k, 0), k->nrows, i64c(k, 1), 0, NULL, "row");
     LLVMValueRef r = lr.iv;
-    LLVMValueRef ipos = LLVMBuildAdd(k->b, k->qpos0, LLVMBuildTrunc(k->b, r, cg->t_i32, ""), "i");
+    LLVMValueRef qrow = r;
+    if (k->rows_lq) {
+        /* Head-group item: the row's head and query row; the hooks see that head. */
+        LLVMValueRef g = LLVMBuildSDiv(k->b, r, k->rows_lq, "g");
+        qrow = LLVMBuildSub(k->b, r, mul(k, g, k->rows_lq), "");
+        k->env.idx[IX_H] = LLVMBuildTrunc(k->b, add(k, k->hfirst, g), cg->t_i32, "h");
+        if (k->score_mode == 2 && !(k->scale = cg_cpu_scale(k))) return false;
+    }
+    LLVMValueRef ipos = LLVMBuildAdd(k->b, k->qpos0, LLVMBuildTrunc(k->b, qrow, cg->t_i32, ""), "i");
     if (!row_scores(k, r, ipos, n0, nvalid, need_mask, SR)) return false;
 
     /* Online softmax over the nk = whole vectors of scores (padding keys are -inf). */

@@ -60,4 +60,22 @@ _Static_assert(offsetof(AbiArgs, tile_m) == offsetof(AbiArgs, tiles) + 32, "tile
  * with blockIdx.x = query block, blockIdx.y = h, blockIdx.z = b. */
 typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q_block);
 
+/* CPU head-group entry (decode), generated when KernelPlan.group_rows > 0 under the name
+ * `<entry>_kvgroup`, and used by the runtime when Lq <= KernelPlan.group_lq and
+ * (Hq / Hkv) * Lq <= group_rows. One work item is (batch b, kv head hk, key tiles
+ * [tile0, tile1) of tile_n keys): its rows are every query row of every query head of the
+ * group, row r = g * Lq + i for head hk * (Hq / Hkv) + g and query row i, so each K and V row
+ * is read from memory once for the whole group.
+ *   void NAME_kvgroup(const AbiArgs *args, int64_t b, int64_t hk, int64_t tile0,
+ *                     int64_t tile1, float *part);
+ * part == NULL: the item covers every key tile and writes o (and lse) itself.
+ * part != NULL (flash-decoding split): the item writes its unnormalised state there, row r at
+ * part[r * (Dv + 2)]: O_r[Dv] = sum_j 2^(s_j - m_r) v_j, then m_r (running max of the logits
+ * in log2 units, -inf when no key was visible) and l_r = sum_j 2^(s_j - m_r); the split with
+ * tile0 == 0 folds the sink (if any) in as one more logit with a zero value. The runtime then
+ * combines the splits: m = max m_s, l = sum 2^(m_s - m) l_s, o = sum 2^(m_s - m) O_s / l,
+ * lse = ln 2 (m + log2 l) (o = 0, lse = -inf when l == 0). */
+typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int64_t tile0,
+                                 int64_t tile1, float *part);
+
 #endif

@@ -25,6 +25,10 @@ typedef struct KernelPlan {
     const char *cpu_features;/* CPU: LLVM feature string */
     const char *cpu_name;    /* CPU: LLVM cpu name */
     int32_t vector_width;    /* CPU: f32 lanes */
+    /* CPU: > 0 when the object also has the head-group entry `<entry>_kvgroup` (see
+     * kernel_abi.h): its work item covers all query heads of one kv head, up to group_rows
+     * rows ((Hq / Hkv) * Lq) for Lq <= group_lq. 0: only the per-head entry (AOT headers). */
+    int32_t group_rows, group_lq;
 } KernelPlan;
 
 typedef struct Target {

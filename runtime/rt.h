@@ -34,6 +34,7 @@ struct AttnKernel {
     Blob code;                /* object file (CPU) or PTX (GPU) */
     void *jit;                /* CPU: the loaded object (rt_backend.c) */
     AbiCpuEntry cpu_entry;
+    AbiCpuGroupEntry cpu_group_entry; /* NULL when plan.group_rows == 0 (kernel_abi.h) */
     void *gpu;                /* GPU: the loaded module and function (rt_backend.c) */
     bool cache_hit;           /* came from the disk cache (tests and `attnc run` report it) */
 };
@@ -106,6 +107,15 @@ int32_t rt_num_cores(void);
 /* Number of query blocks of a launch (plan.tile_m <= 0: one block per (b, h)). */
 int64_t rt_query_blocks(const AttnKernel *k, const AbiArgs *args);
 AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
+/* Whether a launch goes through the head-group entry (decode: Lq <= plan.group_lq and the
+ * group's rows fit), and the number of key splits it takes on `nthreads` threads. */
+bool rt_cpu_group_fits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args);
+int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args,
+                            int32_t nthreads);
+/* Runs the head-group entry over every (b, kv head, split) item with `nsplit` key splits on
+ * `nthreads` threads, then combines the splits into o and lse (kernel_abi.h). */
+AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpuGroupEntry entry,
+                            const AbiArgs *args, int64_t nsplit, int32_t nthreads);
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
 
 /* Validates, builds the tile map and launches on the kernel's device (attn_launch and

@@ -180,6 +180,13 @@ AttnStatus rt_jit_load(AttnKernel *k)
     void *fn = rt_jit_lookup(j, k->plan.entry, err, sizeof err);
     if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", k->plan.entry, err);
     k->cpu_entry = (AbiCpuEntry)fn;
+    if (k->plan.group_rows > 0) {
+        char name[512];
+        snprintf(name, sizeof name, "%s_kvgroup", k->plan.entry);
+        fn = rt_jit_lookup(j, name, err, sizeof err);
+        if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", name, err);
+        k->cpu_group_entry = (AbiCpuGroupEntry)fn;
+    }
     return ATTN_OK;
 }
 
