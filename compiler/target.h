@@ -25,6 +25,9 @@ typedef struct KernelPlan {
     const char *cpu_features;/* CPU: LLVM feature string */
     const char *cpu_name;    /* CPU: LLVM cpu name */
     int32_t vector_width;    /* CPU: f32 lanes */
+    bool skip_tile_map;      /* the kernel bounds and masks its tiles itself (no mask, or
+                                j <= i on the GPU): the runtime passes AbiArgs.tiles = NULL and
+                                builds no map; false keeps the map (the safe default) */
 } KernelPlan;
 
 typedef struct Target {

@@ -200,6 +200,7 @@ unsigned char *rt_entry_pack(const RtEntry *e, size_t *len)
     put_str(&b, e->plan.cpu_features);
     put_str(&b, e->plan.cpu_name);
     put_i32(&b, e->plan.vector_width);
+    put_i32(&b, e->plan.skip_tile_map);
     put_bytes(&b, e->code.data, e->code.size);
     if (b.failed) {
         free(b.p);
@@ -269,6 +270,7 @@ bool rt_entry_unpack(Arena *a, const unsigned char *p, size_t len, RtEntry *e)
     e->plan.cpu_features = get_str(&r, a);
     e->plan.cpu_name = get_str(&r, a);
     e->plan.vector_width = get_i32(&r);
+    e->plan.skip_tile_map = get_i32(&r) != 0;
     e->code.data = get_bytes(&r, a, &e->code.size);
     return !r.bad && r.off == len;
 }
