@@ -1,7 +1,7 @@
 # Writes build_id.h: a hash of every source that shapes generated code. The kernel cache key
 # includes it, so a rebuilt compiler never reuses kernels an older code generator produced,
 # even when the version number did not change. Run with -DOUT=... -DROOT=<source dir>.
-file(GLOB SOURCES ${ROOT}/compiler/*.c ${ROOT}/compiler/*.h ${ROOT}/grammar/*)
+file(GLOB SOURCES ${ROOT}/compiler/*.c ${ROOT}/compiler/*.h ${ROOT}/grammar/* ${ROOT}/runtime/cache.c)
 list(SORT SOURCES)
 set(_all "")
 foreach(_f ${SOURCES})

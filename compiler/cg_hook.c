@@ -244,7 +244,7 @@ static LLVMValueRef emit_leaf(CgHookEnv *env, const AirNode *n)
     return v;
 }
 
-static LLVMValueRef emit_unf(CgLlvm *cg, AirOp op, LLVMValueRef x)
+static LLVMValueRef emit_unf(CgLlvm *cg, AirOp op, LLVMValueRef x, bool nvptx)
 {
     LLVMBuilderRef b = cg->b;
     int l = cg_lanes(x);
@@ -255,7 +255,7 @@ static LLVMValueRef emit_unf(CgLlvm *cg, AirOp op, LLVMValueRef x)
     case OP_LOG2: return cg_log2(cg, x);
     case OP_SQRT: return un1(cg, "llvm.sqrt", x);
     case OP_RSQRT: return LLVMBuildFDiv(b, cg_f32(cg, 1.0, l), un1(cg, "llvm.sqrt", x), "");
-    case OP_TANH: return cg_tanh(cg, x);
+    case OP_TANH: return nvptx ? cg_tanh_nvptx(cg, x) : cg_tanh(cg, x);
     case OP_SIGMOID:
         return LLVMBuildFDiv(b, cg_f32(cg, 1.0, l),
                              LLVMBuildFAdd(b, cg_f32(cg, 1.0, l),
@@ -294,7 +294,12 @@ static LLVMValueRef emit_arith(CgHookEnv *env, const AirNode *n, LLVMValueRef x,
     case OP_ADD: return fl ? LLVMBuildFAdd(b, x, y, "") : LLVMBuildAdd(b, x, y, "");
     case OP_SUB: return fl ? LLVMBuildFSub(b, x, y, "") : LLVMBuildSub(b, x, y, "");
     case OP_MUL: return fl ? LLVMBuildFMul(b, x, y, "") : LLVMBuildMul(b, x, y, "");
-    case OP_DIV: return fl ? LLVMBuildFDiv(b, x, y, "") : int_divmod(cg, x, y, false);
+    case OP_DIV:
+        /* On the GPU x / c is x * (1 / c) (within 1.5 ulp of the quotient; `score / 50` is
+         * one FMUL instead of a div.full). */
+        if (fl && env->nvptx && LLVMIsAConstantFP(y))
+            return LLVMBuildFMul(b, x, LLVMBuildFDiv(b, cg_f32(cg, 1.0, 1), y, ""), "");
+        return fl ? LLVMBuildFDiv(b, x, y, "") : int_divmod(cg, x, y, false);
     case OP_MOD:
         if (!fl) return int_divmod(cg, x, y, true);
         {   /* fmod: r = x - trunc(x / y) * y in one fma (exact when the quotient is right,
@@ -361,7 +366,7 @@ static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
         for (int i = 0; i < n->nargs && i < AIR_MAX_ARGS; i++)
             if (!(a[i] = emit_node(env, n->args[i]))) return NULL;
         switch (kinds[n->op]) {
-        case OPK_UN_F: v = emit_unf(cg, n->op, as_f32(cg, a[0])); break;
+        case OPK_UN_F: v = emit_unf(cg, n->op, as_f32(cg, a[0]), env->nvptx); break;
         case OPK_ARITH: v = emit_arith(env, n, a[0], a[1]); break;
         case OPK_CMP: v = emit_cmp(cg, n->op, a[0], a[1]); break;
         case OPK_LOGIC:

@@ -78,6 +78,11 @@ LLVMValueRef cg_exp(CgLlvm *cg, LLVMValueRef x);
 LLVMValueRef cg_log2(CgLlvm *cg, LLVMValueRef x);
 LLVMValueRef cg_log(CgLlvm *cg, LLVMValueRef x);
 LLVMValueRef cg_tanh(CgLlvm *cg, LLVMValueRef x);
+/* tanh on NVPTX as 1 - 2 / (1 + ex2.approx.ftz(2 x log2 e)) with rcp.approx.ftz: two MUFU ops
+ * and three FMA-pipe ops; absolute error about 1e-6 at worst, from the ~2^-22 relative
+ * errors of ex2.approx and rcp.approx, derived not measured (what matters when tanh
+ * caps logits; relative error grows near 0, unlike cg_tanh's). Scalar f32 only. */
+LLVMValueRef cg_tanh_nvptx(CgLlvm *cg, LLVMValueRef x);
 
 /* Loads an element of `dtype` at p (lanes == 1) and converts it to f32 (bf16: shift left 16,
  * f16: fpext, i32: sitofp). */
@@ -139,6 +144,8 @@ typedef struct CgHookEnv {
     const AirKernel *k;
     const char *target;                    /* target name, for diagnostics */
     int lanes;
+    bool nvptx;                            /* use the GPU's approximate units (cg_tanh_nvptx,
+                                              division by a constant as a product) */
     LLVMValueRef idx[IX_COUNT];            /* i32 */
     LLVMValueRef score, qk;                /* f32 */
     LLVMValueRef sym[ABI_MAX_SYMS];        /* i32 */

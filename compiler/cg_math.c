@@ -126,3 +126,15 @@ LLVMValueRef cg_tanh(CgLlvm *cg, LLVMValueRef x)
     return LLVMBuildSelect(b, is_small, small, big, "");
 }
 
+
+LLVMValueRef cg_tanh_nvptx(CgLlvm *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef b = cg->b;
+    /* ex2 saturates to +inf for x > 44 (rcp gives 0, tanh 1) and to 0 below -44 (tanh -1);
+     * NaN stays NaN. */
+    LLVMValueRef t = LLVMBuildFMul(b, x, cg_f32(cg, 2.0 * M_LOG2E, 1), "");
+    LLVMValueRef e = cg_intrin(cg, "llvm.nvvm.ex2.approx.ftz.f", NULL, 0, &t, 1);
+    LLVMValueRef d = LLVMBuildFAdd(b, e, cg_f32(cg, 1.0, 1), "");
+    LLVMValueRef r = cg_intrin(cg, "llvm.nvvm.rcp.approx.ftz.f", NULL, 0, &d, 1);
+    return cg_fma(cg, r, cg_f32(cg, -2.0, 1), cg_f32(cg, 1.0, 1));
+}

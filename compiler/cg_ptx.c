@@ -316,6 +316,7 @@ static bool ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diag
     memset(plan, 0, sizeof *plan);
     plan->entry = c.entry;
     plan->tile_n = c.tile.block_n;
+    plan->skip_tile_map = c.mask != PTX_MASK_HOOK;   /* the skeleton bounds causal itself */
     cg_ptx_launch_shape(&c, &plan->tile_m, &plan->threads, &plan->smem_bytes);
     return true;
 }

@@ -56,6 +56,7 @@ bool cg_ptx_build_fa(Gen *g)
     int32_t hsink = ak ? ak->hook[HOOK_SINK] : -1;
     if (ak) {   /* the spec's hooks: leaves b and h are per CTA, i and j per element */
         if (!cg_hook_env_init(&g->env, &g->cg, ak, c->target_name, 1)) return false;
+        g->env.nvptx = true;
         cg_hook_preload(&g->env, g->args);
         g->env.idx[IX_B] = t.b;
         g->env.idx[IX_H] = t.h;

@@ -109,12 +109,31 @@ LLVMValueRef cg_ptx_stage_off(Gen *g, LLVMValueRef kb)
     return gen_add(g, gen_i32(g, g->off_kv), LLVMBuildMul(g->B, s, gen_i32(g, g->stage_bytes), ""));
 }
 
-/* Loads key tile kb (K and V) into its stage, when kb < nkb. */
+/* Loads key tile kb (K and V) into its stage, when kb < nkb and, for mask hooks, the tile map
+ * does not say EMPTY (the key loop skips EMPTY tiles, so their stage is never read). */
 void cg_ptx_load_kv(Gen *g, const Thread *t, LLVMValueRef kb)
 {
     LLVMBuilderRef B = g->B;
     LLVMBasicBlockRef go = gen_block(g, "kv.load"), done = gen_block(g, "kv.done");
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kb, t->nkb, ""), go, done);
+    LLVMValueRef in = LLVMBuildICmp(B, LLVMIntSLT, kb, t->nkb, "");
+    if (g->c->mask == PTX_MASK_HOOK) {
+        LLVMBasicBlockRef rd = gen_block(g, "kv.map");
+        LLVMBuildCondBr(B, in, rd, done);
+        LLVMPositionBuilderAtEnd(B, rd);
+        LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kb, g->i64, ""), ""),
+                                           g->p1, "");
+        LLVMValueRef has_map = LLVMBuildICmp(B, LLVMIntNE, t->tiles, gen_i64(g, 0), "");
+        LLVMBasicBlockRef ld = gen_block(g, "kv.cls"), chk = gen_block(g, "kv.chk");
+        LLVMBuildCondBr(B, has_map, ld, go);
+        LLVMPositionBuilderAtEnd(B, ld);
+        LLVMValueRef cls = LLVMBuildLoad2(B, g->i8, p, "");
+        LLVMBuildBr(B, chk);
+        LLVMPositionBuilderAtEnd(B, chk);
+        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntNE, cls, LLVMConstInt(g->i8, TILE_EMPTY, 0), ""),
+                        go, done);
+    } else {
+        LLVMBuildCondBr(B, in, go, done);
+    }
     LLVMPositionBuilderAtEnd(B, go);
     LLVMValueRef so = cg_ptx_stage_off(g, kb);
     LLVMValueRef row0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "");

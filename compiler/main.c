@@ -121,7 +121,8 @@ static const struct {
     {"cubin", ".cubin", NEED_CODE, EMIT_ASM, true, emit_cub},
     {"header", ".h", NEED_TARGET_CODE, EMIT_OBJ, false, emit_hdr},
 };
-enum { NEMIT = sizeof emit_table / sizeof emit_table[0], EMIT_DEFAULT = 4 /* obj */ };
+enum { NEMIT = sizeof emit_table / sizeof emit_table[0], EMIT_DEFAULT = 4 /* obj */,
+       EMIT_DEFAULT_GPU = 3 /* ptx */ };
 
 /* The EmitKind row k needs from the target `t` (NULL: unknown, its error comes later). */
 static EmitKind row_kind(int k, const Target *t)
@@ -372,7 +373,10 @@ int main(int argc, char **argv)
         usage(stderr);
         status = 2;
     } else {
-        if (!check && !cli.emit && !cli.explain) cli.emit = 1u << EMIT_DEFAULT;
+        if (!check && !cli.emit && !cli.explain) {   /* a GPU target's natural code is PTX */
+            const Target *t = target_find(cli.target);
+            cli.emit = 1u << (t && t->is_gpu ? EMIT_DEFAULT_GPU : EMIT_DEFAULT);
+        }
         status = check ? 0 : check_outputs(&cli);
         for (int k = 0; status != 2 && k < nfiles; k++)
             if (!compile_file(&cli, files[k], check)) status = 1;

@@ -29,6 +29,9 @@ typedef struct KernelPlan {
      * kernel_abi.h): its work item covers all query heads of one kv head, up to group_rows
      * rows ((Hq / Hkv) * Lq) for Lq <= group_lq. 0: only the per-head entry (AOT headers). */
     int32_t group_rows, group_lq;
+    bool skip_tile_map;      /* the kernel bounds and masks its tiles itself (no mask, or
+                                j <= i on the GPU): the runtime passes AbiArgs.tiles = NULL and
+                                builds no map; false keeps the map (the safe default) */
 } KernelPlan;
 
 typedef struct Target {

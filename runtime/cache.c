@@ -152,7 +152,7 @@ char *rt_cache_path(const char *dir, const char *key)
 /* ---- entries ------------------------------------------------------------------------------- */
 
 static const char file_magic[8] = {'A', 'T', 'T', 'N', 'K', 'C', '0', '1'};
-enum { FILE_VERSION = 1, HEADER_SIZE = 8 + 4 + 8 + 32 };
+enum { FILE_VERSION = 2, HEADER_SIZE = 8 + 4 + 8 + 32 };
 
 typedef struct Buf {
     unsigned char *p;
@@ -202,6 +202,7 @@ unsigned char *rt_entry_pack(const RtEntry *e, size_t *len)
     put_i32(&b, e->plan.vector_width);
     put_i32(&b, e->plan.group_rows);
     put_i32(&b, e->plan.group_lq);
+    put_i32(&b, e->plan.skip_tile_map);
     put_bytes(&b, e->code.data, e->code.size);
     if (b.failed) {
         free(b.p);
@@ -273,6 +274,7 @@ bool rt_entry_unpack(Arena *a, const unsigned char *p, size_t len, RtEntry *e)
     e->plan.vector_width = get_i32(&r);
     e->plan.group_rows = get_i32(&r);
     e->plan.group_lq = get_i32(&r);
+    e->plan.skip_tile_map = get_i32(&r) != 0;
     e->code.data = get_bytes(&r, a, &e->code.size);
     return !r.bad && r.off == len;
 }

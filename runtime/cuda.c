@@ -22,6 +22,7 @@ enum {
     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
     CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97,
     CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
+    CU_EVENT_DISABLE_TIMING = 2,
     CU_JIT_INFO_LOG_BUFFER = 3,
     CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4,
     CU_JIT_ERROR_LOG_BUFFER = 5,
@@ -50,6 +51,9 @@ enum {
     X(cuMemFree, (RtDevPtr))                                                          \
     X(cuMemcpyHtoD, (RtDevPtr, const void *, size_t))                                 \
     X(cuMemcpyDtoH, (void *, RtDevPtr, size_t))                                       \
+    X(cuMemcpyHtoDAsync, (RtDevPtr, const void *, size_t, CUstream))                  \
+    X(cuMemcpyDtoHAsync, (void *, RtDevPtr, size_t, CUstream))                        \
+    X(cuStreamWaitEvent, (CUstream, CUevent, unsigned))                               \
     X(cuMemsetD8, (RtDevPtr, unsigned char, size_t))                                  \
     X(cuStreamSynchronize, (CUstream))                                                \
     X(cuEventCreate, (CUevent *, unsigned))                                           \
@@ -323,6 +327,36 @@ AttnStatus rt_cuda_event_create(void **event)
 {
     AttnStatus s = rt_cuda_init();
     return s != ATTN_OK ? s : CU(cuEventCreate, (event, 0));
+}
+
+AttnStatus rt_cuda_event_new(void **event)
+{
+    AttnStatus s = rt_cuda_init();
+    return s != ATTN_OK ? s : CU(cuEventCreate, (event, CU_EVENT_DISABLE_TIMING));
+}
+
+AttnStatus rt_cuda_event_wait(void *event)
+{
+    return CU(cuEventSynchronize, (event));
+}
+
+AttnStatus rt_cuda_stream_wait(void *stream, void *event)
+{
+    return CU(cuStreamWaitEvent, (stream, event, 0));
+}
+
+AttnStatus rt_cuda_upload_async(int device, RtDevPtr dst, const void *src, size_t bytes,
+                                void *stream)
+{
+    AttnStatus s = rt_cuda_set_device(device);
+    return s != ATTN_OK || !bytes ? s : CU(cuMemcpyHtoDAsync, (dst, src, bytes, stream));
+}
+
+AttnStatus rt_cuda_download_async(int device, void *dst, RtDevPtr src, size_t bytes,
+                                  void *stream)
+{
+    AttnStatus s = rt_cuda_set_device(device);
+    return s != ATTN_OK || !bytes ? s : CU(cuMemcpyDtoHAsync, (dst, src, bytes, stream));
 }
 
 AttnStatus rt_cuda_event_record(void *event, void *stream)

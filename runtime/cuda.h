@@ -64,12 +64,23 @@ AttnStatus rt_cuda_download(void *dst, RtDevPtr src, size_t bytes);
 AttnStatus rt_cuda_memset8(RtDevPtr dst, uint8_t value, size_t bytes);
 AttnStatus rt_cuda_sync(int device);            /* cuCtxSynchronize in the device's context */
 AttnStatus rt_cuda_stream_sync(void *stream);
+/* Stream-ordered copies on `stream` in the device's context. Host memory may be pageable: an
+ * upload's source can be reused once the call returns (the driver stages it); a download is
+ * complete only after the stream is synchronised. */
+AttnStatus rt_cuda_upload_async(int device, RtDevPtr dst, const void *src, size_t bytes,
+                                void *stream);
+AttnStatus rt_cuda_download_async(int device, void *dst, RtDevPtr src, size_t bytes,
+                                  void *stream);
 
 /* Events for timing: create, record on a stream, elapsed milliseconds between two. */
 AttnStatus rt_cuda_event_create(void **event);
 AttnStatus rt_cuda_event_record(void *event, void *stream);
 AttnStatus rt_cuda_event_ms(void *start, void *end, float *ms);   /* synchronises on end */
 void rt_cuda_event_destroy(void *event);
+/* Events for ordering only (no timing): create; host waits for one; a stream waits for one. */
+AttnStatus rt_cuda_event_new(void **event);
+AttnStatus rt_cuda_event_wait(void *event);
+AttnStatus rt_cuda_stream_wait(void *stream, void *event);
 
 /* status.c: records the message of a failure and returns its status. */
 AttnStatus rt_fail(AttnStatus s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

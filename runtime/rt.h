@@ -36,6 +36,8 @@ struct AttnKernel {
     AbiCpuEntry cpu_entry;
     AbiCpuGroupEntry cpu_group_entry; /* NULL when plan.group_rows == 0 (kernel_abi.h) */
     void *gpu;                /* GPU: the loaded module and function (rt_backend.c) */
+    struct RtGpuMaps *maps;   /* GPU: the kernel's device tile maps (launch_gpu.c); NULL when
+                                 it takes none */
     bool cache_hit;           /* came from the disk cache (tests and `attnc run` report it) */
 };
 
@@ -116,7 +118,13 @@ int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const 
  * `nthreads` threads, then combines the splits into o and lse (kernel_abi.h). */
 AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpuGroupEntry entry,
                             const AbiArgs *args, int64_t nsplit, int32_t nthreads);
+/* GPU: builds or reuses the tile map itself (launch_gpu.c's comment says how); args->tiles is
+ * ignored. */
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
+typedef struct RtGpuMaps RtGpuMaps;
+/* The per-kernel map state, made at load (none for kernels that take no map) and freed. */
+AttnStatus rt_gpu_maps_new(AttnKernel *k);
+void rt_gpu_maps_free(AttnKernel *k);
 
 /* Validates, builds the tile map and launches on the kernel's device (attn_launch and
  * attn_launch_aot). */
@@ -147,9 +155,8 @@ AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pa
 /* CPU JIT: loads an object and finds the entry; frees it. */
 AttnStatus rt_jit_load(AttnKernel *k);
 void rt_jit_free(AttnKernel *k);
-/* GPU: loads the PTX (module cache), launches, frees. */
+/* GPU: loads the PTX (module cache) and sets up its map state; frees. */
 AttnStatus rt_gpu_load(AttnKernel *k);
-AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream);
 void rt_gpu_free(AttnKernel *k);
 /* GPU memory for `attnc run` and the tests: allocate, copy each way, wait for the stream. */
 AttnStatus rt_dev_alloc(size_t bytes, void **ptr);

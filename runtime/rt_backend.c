@@ -110,9 +110,8 @@ static AttnStatus build_map(const AttnKernel *k, AbiArgs *args, int32_t tm, int3
 
 AttnStatus rt_tile_map(const AttnKernel *k, AbiArgs *args, uint8_t **map)
 {
-    /* On a GPU the side tensors are device memory, which the host-side map cannot read: such
-     * masks are evaluated in every tile (the map stays NULL). */
-    if (k->is_gpu && k->mask && k->mask->tensors) {
+    /* GPU launches build and keep their maps in device memory (launch_gpu.c). */
+    if (k->is_gpu) {
         *map = NULL;
         args->tiles = NULL;
         return ATTN_OK;
@@ -204,40 +203,14 @@ AttnStatus rt_gpu_load(AttnKernel *k)
     AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, k->plan.entry,
                                    k->plan.threads, k->plan.smem_bytes, ck);
     if (st == ATTN_OK) k->gpu = ck;
-    return st;
+    return st == ATTN_OK ? rt_gpu_maps_new(k) : st;
 }
 
-AttnStatus rt_gpu_launch(const AttnKernel *k, const AbiArgs *args, void *stream)
+void rt_gpu_free(AttnKernel *k)
 {
-    AbiArgs a = *args;
-    RtDevPtr map = 0;
-    size_t map_bytes = 0;
-    if (args->tiles) {
-        /* The map's extent: the largest index the kernel can read, plus one. */
-        const AbiTensor *q = &args->t[k->air->tq], *kt = &args->t[k->air->tk];
-        int64_t nq = (q->shape[2] + args->tile_m - 1) / args->tile_m;
-        int64_t nk = (kt->shape[2] + args->tile_n - 1) / args->tile_n;
-        map_bytes = (size_t)((q->shape[0] - 1) * args->tile_sb + (q->shape[1] - 1) * args->tile_sh +
-                             (nq - 1) * args->tile_sq + nk);
-        AttnStatus st = rt_cuda_malloc(0, map_bytes, &map);
-        if (st == ATTN_OK) st = rt_cuda_upload(map, args->tiles, map_bytes);
-        if (st != ATTN_OK) return st;
-        a.tiles = (const uint8_t *)(uintptr_t)map;
-    }
-    const RtCudaKernel *ck = k->gpu;
-    int64_t qblocks = rt_query_blocks(k, args);
-    AttnStatus st = rt_cuda_launch(ck, (uint32_t)qblocks, (uint32_t)args->t[k->air->tq].shape[1],
-                                   (uint32_t)args->t[k->air->tq].shape[0], stream, &a);
-    if (map) {
-        /* The launch is asynchronous: wait for it before the map is freed. */
-        AttnStatus s2 = rt_cuda_stream_sync(stream);
-        if (st == ATTN_OK) st = s2;
-        rt_cuda_free(map);
-    }
-    return st;
+    rt_gpu_maps_free(k);
+    k->gpu = NULL;   /* modules stay in the driver's cache */
 }
-
-void rt_gpu_free(AttnKernel *k) { k->gpu = NULL; /* modules stay in the driver's cache */ }
 
 AttnStatus rt_dev_alloc(size_t bytes, void **ptr)
 {

@@ -118,6 +118,18 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
     if (((uintptr_t)t->data % es) != 0)
         return rt_fail(ATTN_ERR_ARG, "tensor '%s': data %p is not aligned to its element size "
                        "(%zu bytes)", nm, t->data, es);
+    /* GPU kernels copy q, k, v rows and store o rows in 16-byte chunks (cp.async): every row
+     * must start 16-byte aligned, so the base pointer and each stride but the last. */
+    if (kind == RT_LAUNCH_GPU && row_major_role && numel > 0) {
+        if ((uintptr_t)t->data % 16 != 0)
+            return rt_fail(ATTN_ERR_ARG, "tensor '%s': data %p is not 16-byte aligned, which GPU "
+                           "kernels need for their 16-byte row copies", nm, t->data);
+        for (int32_t d = 0; d + 1 < t->rank; d++)
+            if ((t->strides[d] * (int64_t)es) % 16 != 0)
+                return rt_fail(ATTN_ERR_ARG, "tensor '%s': stride %d is %lld elements (%lld "
+                               "bytes), not a multiple of 16 bytes as GPU kernels need", nm, d,
+                               (long long)t->strides[d], (long long)(t->strides[d] * (int64_t)es));
+    }
     if (at->is_output && numel > 0)
         for (int32_t d = 0; d < t->rank; d++)
             if (t->shape[d] > 1 && t->strides[d] == 0)

@@ -2,7 +2,7 @@
 # run.sh ATTNC CC LIBATTN ROOT DIR: the ahead-of-time path from the command line, for the CPU:
 # attnc --emit=obj,header (x86-64-v4 when the host has AVX-512, else native), cc against the
 # header, link with the object and the shared libattn of this build, run aot_check.
-attnc=$1; cc=$2; lib=$3; root=$4; dir=$5
+attnc=$1; cc=$2; lib=$3; root=$4; dir=$5; cflags=$6   # cflags: the build's sanitizer flags
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 2
 target=native
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo \
@@ -12,7 +12,7 @@ fi
 echo "target $target"
 "$attnc" --target=$target --emit=obj,header "$root/examples/causal.attn" -o causal || exit 1
 [ -s causal.o ] && [ -s causal.h ] || { echo "FAIL: causal.o or causal.h missing"; exit 1; }
-"$cc" -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_check.c" \
+"$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_check.c" \
     -o aot_check.o || exit 1
-"$cc" aot_check.o causal.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_check || exit 1
+"$cc" $cflags aot_check.o causal.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_check || exit 1
 ./aot_check

@@ -194,6 +194,30 @@ int main(void)
     CHECK(args.q_offset == 4);
     teardown(&s);
 
+    /* GPU launches: q, k, v and o rows must start 16-byte aligned (base and strides); side
+     * tensors and lse need not. CPU launches accept the same arguments. */
+    setup(&s, 2, 2, 2, 3, 5);
+    CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_GPU, &args) == ATTN_OK);
+    AttnStatus gst;
+    s.t[T_K].data = (float *)s.buf[T_K] + 1;
+    s.t[T_K].shape[2] = 4;   /* stays inside its buffer */
+    gst = rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_GPU, &args);
+    CHECK(gst == ATTN_ERR_ARG && strstr(attn_last_error(), "tensor 'k': data") &&
+          strstr(attn_last_error(), "16-byte aligned"));
+    s.t[T_V].shape[2] = 4;
+    s.t[T_DOC].shape[1] = 4;
+    CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_CPU, &args) == ATTN_OK);
+    s.t[T_K].data = s.buf[T_K];
+    s.t[T_O].strides[2] = 30;   /* rows of 32 elements 120 bytes apart: overlapping, 8-aligned */
+    s.t[T_O].shape[2] = 3;
+    gst = rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_GPU, &args);
+    CHECK(gst == ATTN_ERR_ARG && strstr(attn_last_error(), "tensor 'o': stride 2 is 30"));
+    s.t[T_O].strides[2] = 32;
+    s.t[T_DOC].data = (int32_t *)s.buf[T_DOC] + 1;   /* side tensors: element alignment only */
+    CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_GPU, &args) == ATTN_OK);
+    s.t[T_DOC].data = s.buf[T_DOC];
+    teardown(&s);
+
     if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
     else printf("validation: all passed\n");
     return test_failures != 0;
