@@ -2,6 +2,7 @@
 # run_all.sh [BUILD_DIR] [EXAMPLES_DIR]: every GPU test, on a machine with an NVIDIA GPU.
 #  1. gpu_fa: the skeleton's variants (tile table rows, head dims 32..256, Dk != Dv, f16/bf16,
 #     GQA, Lq < Lk, decode, empty rows, tile maps) against the f64 reference;
+#  1b. gpu_maps: tile maps kept across launches (shapes, params, streams, threads);
 #  2. every example spec that a GPU target accepts, on sm_90a and sm_80, in bf16 and f16, on odd
 #     shapes (B 2 with L 333; Lq 77 < Lk 300; decode), through `attnc run` (f64 reference);
 #     specs the GPU targets refuse (recurrences, selectors) are listed as not supported;
@@ -20,11 +21,21 @@ ok()  { pass=$((pass + 1)); echo "PASS $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 # 1. the skeleton's variants
-if sh tests/gpu/gen_variants.sh "$build/tests/ptx/ptx_gen" "$build/gpu_kernels" >/dev/null &&
+if [ ! -x "$build/tests/ptx/ptx_gen" ] || [ ! -x "$build/tests/gpu/gpu_fa" ]; then
+  echo "---- gpu_fa: $build/tests/ptx/ptx_gen or $build/tests/gpu/gpu_fa not built: skipped"
+elif sh tests/gpu/gen_variants.sh "$build/tests/ptx/ptx_gen" "$build/gpu_kernels" >/dev/null &&
    out=$("$build/tests/gpu/gpu_fa" "$build/gpu_kernels/manifest.txt" 2>&1); then
   ok "gpu_fa: $(echo "$out" | tail -1)"
 else
   bad "gpu_fa"; echo "$out" | tail -20
+fi
+
+# 1b. kept tile maps across shapes, params, streams and threads
+if [ -x "$build/tests/gpu/gpu_maps" ]; then
+  if out=$("$build/tests/gpu/gpu_maps" 2>&1); then ok "gpu_maps: $(echo "$out" | tail -1)"
+  else bad "gpu_maps"; echo "$out" | tail -20; fi
+else
+  echo "---- gpu_maps: not built: skipped"
 fi
 
 # 2. every example the GPU targets accept
