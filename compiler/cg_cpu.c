@@ -7,23 +7,17 @@
 #include <string.h>
 
 /* The documented blocking table (measured with tests/cpu_codegen/cpu_timing, bench/NOTES.md).
- * AVX-512 has 32 zmm registers: S^T in 8 keys x 2 row vectors = 16 accumulators (32 query
- * rows per work item keep Q^T, 16 KiB at D = 128, in L1), O in 4 rows x 4 vectors = 16.
+ * AVX-512 has 32 zmm registers: S^T in 4 keys x 4 row vectors = 16 accumulators (64 query
+ * rows per work item), O in 4 rows x 4 vectors = 16. Each work item streams the head's K and V
+ * once, so 64 rows halve that traffic against 32: with several heads K and V come from L3 or
+ * DRAM, and 64 rows measured 70% -> 80% of sgemm (f32, L 2048, 8 heads, one thread) where 32
+ * rows (Q^T in L1) had won on a single head (bench/NOTES.md, "CPU kernel").
  * AVX2 has 16 ymm registers: 4 keys x 3 row vectors = 12 (24 rows), O in 6 rows x 2 = 12.
- * Key tiles are 64 keys either way (the granularity of the tile map). When K or V must be
- * converted to f32 per tile (f16, bf16), AVX-512 work items are 64 rows (4 keys x 4 vectors)
- * so that the conversion is amortised over twice the FMAs. */
-static CpuShape cpu_shape(int lanes, bool packed)
+ * Key tiles are 64 keys either way (the granularity of the tile map). */
+static CpuShape cpu_shape(int lanes)
 {
-    if (lanes == 16 && packed) return (CpuShape){16, 64, 64, 4, 4, 4};
-    if (lanes == 16) return (CpuShape){16, 32, 64, 8, 4, 4};
+    if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
     return (CpuShape){8, 24, 64, 4, 6, 2};
-}
-
-/* K or V converted to f32 per key tile (not f32 in memory): larger work items amortise it. */
-static bool packs_kv(const AirKernel *k)
-{
-    return k->tensors[k->tk].dtype != DT_F32 || k->tensors[k->tv].dtype != DT_F32;
 }
 
 static const char *const tensor_roles[] = {"q", "k", "v", "o"};
@@ -96,7 +90,7 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
         p->cpu_features = "";
         lanes = !strcmp(t->name, "x86-64-v4") ? 16 : 8;
     }
-    CpuShape s = cpu_shape(lanes, packs_kv(k));
+    CpuShape s = cpu_shape(lanes);
     p->entry = arena_printf(d->arena, "attn_%s", k->name);
     p->tile_m = s.tile_m;
     p->tile_n = s.tile_n;
@@ -115,7 +109,7 @@ static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan
     if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,
                       plan->cpu_features, a, d))
         return false;
-    CpuShape s = cpu_shape(plan->vector_width, packs_kv(k));
+    CpuShape s = cpu_shape(plan->vector_width);
     bool ok = cg_cpu_build(&cg, k, plan, &s, t->name) && d->errors == 0 &&
               cg_llvm_finish(&cg, kind, out);
     cg_llvm_close(&cg);
