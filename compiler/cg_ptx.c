@@ -212,7 +212,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
     g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
                     g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
     declare_kernel(&g);
-    bool ok = cg_ptx_build_fa(&g);
+    bool ok = cg_ptx_build_fa(&g) && cg_ptx_build_map(&g);
     if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);

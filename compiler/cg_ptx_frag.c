@@ -175,40 +175,55 @@ LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim)
 
 /* With a tile map, narrows the key loop to [kb0, nkb): the first to the last tile of this query
  * block that is not EMPTY (a band for sliding windows, the document's span for packed
- * documents), so that EMPTY tiles outside it are neither copied nor visited. */
+ * documents), so that EMPTY tiles outside it are neither copied nor visited. Each warp scans
+ * the map row itself, 32 tiles a step (one coalesced load per lane instead of nkb dependent
+ * loads per thread), and reduces with redux.sync. */
 static void tile_range(Gen *g, Thread *t)
 {
     LLVMBuilderRef B = g->B;
     LLVMValueRef zero = gen_i32(g, 0);
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef head = gen_block(g, "scan"), body = gen_block(g, "scan.body");
-    LLVMBasicBlockRef done = gen_block(g, "scan.done");
+    LLVMBasicBlockRef red = gen_block(g, "scan.red"), done = gen_block(g, "scan.done");
     LLVMValueRef has_map = LLVMBuildICmp(B, LLVMIntNE, t->tiles, gen_i64(g, 0), "");
     LLVMBuildCondBr(B, LLVMBuildAnd(B, has_map, LLVMBuildICmp(B, LLVMIntSGT, t->nkb, zero, ""), ""),
                     head, done);
     LLVMPositionBuilderAtEnd(B, head);
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->lane, t->nkb, ""), body, red);
+    LLVMPositionBuilderAtEnd(B, body);
     LLVMValueRef kt = LLVMBuildPhi(B, g->i32, "kt"), lo = LLVMBuildPhi(B, g->i32, "lo");
     LLVMValueRef hi = LLVMBuildPhi(B, g->i32, "hi");
-    LLVMBuildBr(B, body);
-    LLVMPositionBuilderAtEnd(B, body);
     LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kt, g->i64, ""), ""),
                                        g->p1, "");
     LLVMValueRef ne = LLVMBuildICmp(B, LLVMIntNE, LLVMBuildLoad2(B, g->i8, p, ""),
                                     LLVMConstInt(g->i8, TILE_EMPTY, 0), "");
-    LLVMValueRef kt1 = gen_add(g, kt, gen_i32(g, 1));
+    LLVMValueRef kt1 = gen_add(g, kt, gen_i32(g, 32));
     LLVMValueRef lo1 = LLVMBuildSelect(B, ne, gen_min(g, lo, kt), lo, "");
-    LLVMValueRef hi1 = LLVMBuildSelect(B, ne, kt1, hi, "");
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kt1, t->nkb, ""), head, done);
-    LLVMValueRef v0[3] = {zero, t->nkb, zero}, v1[3] = {kt1, lo1, hi1}, ph[3] = {kt, lo, hi};
+    LLVMValueRef hi1 = LLVMBuildSelect(B, ne, gen_add(g, kt, gen_i32(g, 1)), hi, "");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kt1, t->nkb, ""), body, red);
+    LLVMValueRef v0[3] = {t->lane, t->nkb, zero}, v1[3] = {kt1, lo1, hi1}, ph[3] = {kt, lo, hi};
     for (int i = 0; i < 3; i++) {
         LLVMValueRef in[2] = {v0[i], v1[i]};
-        LLVMBasicBlockRef from[2] = {pre, body};
+        LLVMBasicBlockRef from[2] = {head, body};
         LLVMAddIncoming(ph[i], in, from, 2);
     }
+    LLVMPositionBuilderAtEnd(B, red);
+    LLVMValueRef lor = LLVMBuildPhi(B, g->i32, ""), hir = LLVMBuildPhi(B, g->i32, "");
+    {
+        LLVMValueRef a[2] = {t->nkb, lo1}, b2[2] = {zero, hi1};
+        LLVMBasicBlockRef from[2] = {head, body};
+        LLVMAddIncoming(lor, a, from, 2);
+        LLVMAddIncoming(hir, b2, from, 2);
+    }
+    LLVMTypeRef ts[2] = {g->i32, g->i32};
+    LLVMValueRef am[2] = {lor, gen_i32(g, -1)}, ax[2] = {hir, gen_i32(g, -1)};
+    LLVMValueRef lo2 = gen_call(g, "llvm.nvvm.redux.sync.min", g->i32, ts, 2, am);
+    LLVMValueRef hi2 = gen_call(g, "llvm.nvvm.redux.sync.max", g->i32, ts, 2, ax);
+    LLVMBuildBr(B, done);
     LLVMPositionBuilderAtEnd(B, done);
     LLVMValueRef kb0 = LLVMBuildPhi(B, g->i32, "kb0"), nkb = LLVMBuildPhi(B, g->i32, "nkb.map");
-    LLVMValueRef a0[2] = {zero, lo1}, a1[2] = {t->nkb, hi1};
-    LLVMBasicBlockRef from[2] = {pre, body};
+    LLVMValueRef a0[2] = {zero, lo2}, a1[2] = {t->nkb, hi2};
+    LLVMBasicBlockRef from[2] = {pre, red};
     LLVMAddIncoming(kb0, a0, from, 2);
     LLVMAddIncoming(nkb, a1, from, 2);
     t->kb0 = kb0;

@@ -12,12 +12,13 @@
  *    upload with cuStreamWaitEvent. Replacing a slot waits (on the host) only for the last
  *    launch that read it.
  *  - Masks that read side tensors (packed documents): the tensors are device memory whose
- *    contents can change between launches, so the map is rebuilt at every launch: the side
- *    tensors are copied to the host on the launch stream, the stream is synchronised, the map
- *    is computed with mask_tile_map and uploaded async into one per-kernel buffer (the previous
- *    launch that read that buffer is waited for first). A GPU-side summary kernel would avoid
- *    the host round trip; the side tensors are B x L ids, so the copy is small next to the
- *    attention itself.
+ *    contents can change between launches, so the map is rebuilt at every launch, by the
+ *    module's `<entry>_map` kernel (cg_ptx_map.c) on the launch stream, into one per-kernel
+ *    buffer: no host round trip. Launches on the same stream are ordered by the stream; one on
+ *    another stream first waits (on the device) for the last launch that read the buffer; only
+ *    growing the buffer waits on the host. Where the module has no map kernel (PTX from
+ *    elsewhere), the tensors are copied to the host, the stream is synchronised, and the map
+ *    is computed with mask_tile_map and uploaded.
  * One mutex per kernel guards its maps; launches that take no map take no lock. Grid dims are
  * checked against the driver's limits here so that a too-large launch is an argument error. */
 #include "rt.h"
@@ -25,10 +26,11 @@
 #include "pass.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAP_SLOTS = 4, KEY_MAX = 8 + 2 * ABI_MAX_PARAMS + ABI_MAX_SYMS };
+enum { MAP_SLOTS = 4, MAP_THREADS = 256, KEY_MAX = 8 + 2 * ABI_MAX_PARAMS + ABI_MAX_SYMS };
 
 typedef struct MapSlot {
     int64_t key[KEY_MAX];
@@ -46,6 +48,8 @@ struct RtGpuMaps {
     pthread_mutex_t lock;
     MapSlot slot[MAP_SLOTS];
     MapSlot side;          /* the rebuilt-per-launch map of side-tensor masks */
+    RtCudaKernel mapk;     /* its map kernel, where has_mapk */
+    bool has_mapk;
     uint64_t clock;
     void *host[ABI_MAX_TENSORS];   /* host copies of the side tensors */
     size_t host_cap[ABI_MAX_TENSORS];
@@ -59,6 +63,14 @@ AttnStatus rt_gpu_maps_new(AttnKernel *k)
     if (!m) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
     k->maps = m;
+    const RtCudaKernel *ck = k->gpu;
+    if (k->mask->tensors && MAP_THREADS % k->plan.tile_n == 0) {
+        char name[256];
+        snprintf(name, sizeof name, "%s_map", k->plan.entry);
+        /* Absent from PTX generated elsewhere: then the map is built on the host. */
+        m->has_mapk = rt_cuda_kernel(ck->device, (const char *)k->code.data, name, MAP_THREADS, 0,
+                                     &m->mapk) == ATTN_OK;
+    }
     return ATTN_OK;
 }
 
@@ -227,6 +239,46 @@ static AttnStatus side_map(const AttnKernel *k, RtGpuMaps *m, const AbiArgs *a, 
     return st;
 }
 
+/* The map of a mask that reads side tensors, built on the device by the map kernel. */
+static AttnStatus device_side_map(const AttnKernel *k, RtGpuMaps *m, const AbiArgs *a, void *stream,
+                                  MapSlot **out)
+{
+    const RtCudaKernel *ck = k->gpu;
+    MapSlot *s = &m->side;
+    int32_t tm = k->plan.tile_m, tn = k->plan.tile_n;
+    int64_t sb, sh, sq;
+    size_t bytes = mask_tile_map_size(k->mask, k->air, a, tm, tn, &sb, &sh, &sq);
+    AttnStatus st = ATTN_OK;
+    *out = NULL;
+    if (bytes == 0) return ATTN_OK;
+    if (s->bytes < bytes) {   /* grow: nothing may still read the old buffer */
+        if (s->done) st = rt_cuda_event_wait(s->done);
+        rt_cuda_free(s->dev);
+        s->dev = 0;
+        s->bytes = 0;
+        if (st == ATTN_OK) st = rt_cuda_malloc(ck->device, bytes, &s->dev);
+        if (st == ATTN_OK) s->bytes = bytes;
+    } else if (s->done && s->stream && s->stream != stream) {
+        st = rt_cuda_stream_wait(stream, s->done);   /* the last reader ran on another stream */
+    }
+    if (st == ATTN_OK && !s->ready) st = rt_cuda_event_new(&s->ready);
+    if (st == ATTN_OK && !s->done) st = rt_cuda_event_new(&s->done);
+    if (st != ATTN_OK) return st;
+    const AbiTensor *q = &a->t[k->air->tq];
+    AbiArgs ma = *a;
+    ma.tiles = (const uint8_t *)(uintptr_t)s->dev;
+    ma.tile_sb = sb, ma.tile_sh = sh, ma.tile_sq = sq;
+    ma.tile_m = tm, ma.tile_n = tn;
+    uint32_t gx = (uint32_t)((q->shape[2] + tm - 1) / tm);
+    uint32_t gy = k->mask->per_h ? (uint32_t)q->shape[1] : 1, gz = k->mask->per_b ? (uint32_t)q->shape[0] : 1;
+    st = rt_cuda_launch(&m->mapk, gx, gy, gz, stream, &ma);
+    if (st == ATTN_OK) st = rt_cuda_event_record(s->ready, stream);
+    s->stream = stream;
+    s->sb = sb, s->sh = sh, s->sq = sq;
+    if (st == ATTN_OK) *out = s;
+    return st;
+}
+
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
     const AbiTensor *q = &args->t[k->air->tq];
@@ -249,8 +301,9 @@ AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLau
 
     pthread_mutex_lock(&m->lock);
     MapSlot *s = NULL;
-    AttnStatus st = k->mask->tensors ? side_map(k, m, args, stream, &s)
-                                     : keyed_map(k, m, args, stream, &s);
+    AttnStatus st = !k->mask->tensors ? keyed_map(k, m, args, stream, &s)
+                    : m->has_mapk ? device_side_map(k, m, args, stream, &s)
+                                  : side_map(k, m, args, stream, &s);
     if (st == ATTN_OK && s) {
         if (s->stream != stream) st = rt_cuda_stream_wait(stream, s->ready);
         a.tiles = (const uint8_t *)(uintptr_t)s->dev;

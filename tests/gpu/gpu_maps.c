@@ -3,7 +3,8 @@
  * packed documents (a map rebuilt from the doc ids at each launch) and softcap (the NVPTX
  * tanh). Each kernel is launched with shapes and params in an order that reuses, replaces and
  * returns to kept maps (more keys than the launcher keeps), documents with new ids under the
- * same shape, and finally from two threads at once. Each launch is compared with the reference:
+ * same shape, and finally from two threads at once (window and documents). Documents' maps are
+ * built by the module's map kernel on the device. Each launch is compared with the reference:
  * relative Frobenius error of o < 1e-2, max |lse error| < 1e-3 over visible rows.
  *
  *   gpu_maps        (needs a CUDA GPU; prints SKIP without one) */
@@ -142,7 +143,7 @@ static bool run_case(AttnKernel *kk, int ki, int B, int H, int L, double param, 
 
 typedef struct Job {
     AttnKernel *k;
-    int seq;
+    int kind, seq;
 } Job;
 
 static void *thread_main(void *arg)
@@ -150,7 +151,7 @@ static void *thread_main(void *arg)
     Job *j = arg;
     static const int Ls[3] = {333, 517, 129};
     for (int i = 0; i < 6; i++)
-        if (!run_case(j->k, K_WINDOW, 1 + (i + j->seq) % 2, 3, Ls[(i + j->seq) % 3],
+        if (!run_case(j->k, j->kind, 1 + (i + j->seq) % 2, 3, Ls[(i + j->seq) % 3],
                       50 + 40 * ((i + j->seq) % 3), 100 + (uint64_t)i + 10 * (uint64_t)j->seq))
             __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
     return NULL;
@@ -178,10 +179,13 @@ int main(void)
         for (int c = 0; c < n; c++)
             failures += !run_case(k[ki], ki, cases[c][0], cases[c][1], cases[c][2], cases[c][3],
                                   (uint64_t)(7 + c * 31 + ki));
-    pthread_t th[2];
-    Job jobs[2] = {{k[K_WINDOW], 0}, {k[K_WINDOW], 1}};
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thread_main, &jobs[i]);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    /* Two threads on one kernel: the kept window maps, then the documents map that each
+     * launch rebuilds on the device into one shared buffer. */
+    pthread_t th[4];
+    Job jobs[4] = {{k[K_WINDOW], K_WINDOW, 0}, {k[K_WINDOW], K_WINDOW, 1},
+                   {k[K_DOCS], K_DOCS, 0}, {k[K_DOCS], K_DOCS, 1}};
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < NK; i++) attn_kernel_free(k[i]);
     printf("%s: %d failures\n", failures ? "FAIL" : "PASS", failures);
     return failures != 0;

@@ -1,0 +1,168 @@
+/* cg_ptx_map.c: the tile-map kernel of masks that read side tensors (packed documents), as a
+ * second entry point `<entry>_map` in the same PTX module as the attention kernel.
+ *
+ * Why: such a map depends on the side tensors' current contents, which live on the device;
+ * building it on the host costs a download, a stream synchronisation and an upload per launch
+ * (about 0.8 ms at B 2, L 8192 on an H200). This kernel builds it on the launch stream instead.
+ *
+ * How: one CTA of MAP_THREADS threads per (query tile, map head, map batch), as
+ * mask_tile_map_size lays the map out (the runtime passes the map and its strides in AbiArgs
+ * tiles / tile_sb / tile_sh / tile_sq, and tile_m / tile_n). For each key tile the CTA evaluates
+ * the mask hook itself (the same emitter as the attention kernel, so there is one definition
+ * of the mask) on every in-bounds element, and reduces "some visible" and "all visible" with
+ * bar.red: no visible element is EMPTY, all visible is FULL, else PARTIAL. The classes are
+ * exact, which the map's contract (FULL and EMPTY exact, PARTIAL possibly conservative)
+ * allows. When the mask implies j <= i, key tiles past the CTA's last diagonal are written
+ * EMPTY without evaluating them (the attention kernel never reads them). The cost is one mask
+ * evaluation per (row, key) below the diagonal: a few instructions each, next to the
+ * attention's 4 D flops. */
+#include "cg_ptx_gen.h"
+#include "pass.h"
+
+#include <stdio.h>
+
+enum { MAP_THREADS = 256 };
+
+/* i32 phi in the current block with one incoming value (more are added later). */
+static LLVMValueRef phi1(Gen *g, LLVMValueRef v, LLVMBasicBlockRef from, const char *name)
+{
+    LLVMValueRef p = LLVMBuildPhi(g->B, LLVMTypeOf(v), name);
+    LLVMAddIncoming(p, &v, &from, 1);
+    return p;
+}
+
+static void add_in(LLVMValueRef phi, LLVMValueRef v, LLVMBasicBlockRef from)
+{
+    LLVMAddIncoming(phi, &v, &from, 1);
+}
+
+/* The body: g->fn is the map entry, the builder at its entry block. */
+static bool build_map_body(Gen *g)
+{
+    const PtxConfig *c = g->c;
+    const AirKernel *ak = c->air;
+    LLVMBuilderRef B = g->B;
+    CgHookEnv *env = &g->env;
+    if (!cg_hook_env_init(env, &g->cg, ak, c->target_name, 1)) return false;
+    env->nvptx = true;
+    cg_hook_preload(env, g->args);
+    LLVMValueRef tid = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.tid.x");
+    LLVMValueRef qt = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.ctaid.x");
+    LLVMValueRef h = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.ctaid.y");
+    LLVMValueRef b = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.ctaid.z");
+    env->idx[IX_B] = b;
+    env->idx[IX_H] = h;
+    LLVMValueRef lq = cg_ptx_shape32(g, c->tq, 2), lk = cg_ptx_shape32(g, c->tk, 2);
+    LLVMValueRef qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->i64), g->i32, "");
+    LLVMValueRef tm = gen_arg(g, offsetof(AbiArgs, tile_m), g->i32);
+    LLVMValueRef tn = gen_arg(g, offsetof(AbiArgs, tile_n), g->i32);
+    LLVMValueRef map = gen_arg(g, offsetof(AbiArgs, tiles), g->i64);
+    LLVMValueRef sb = gen_arg(g, offsetof(AbiArgs, tile_sb), g->i64);
+    LLVMValueRef sh = gen_arg(g, offsetof(AbiArgs, tile_sh), g->i64);
+    LLVMValueRef sq = gen_arg(g, offsetof(AbiArgs, tile_sq), g->i64);
+    LLVMValueRef row_base = LLVMBuildAdd(B, map, LLVMBuildAdd(B,
+        LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, b, g->i64, ""), sb, ""),
+                     LLVMBuildMul(B, LLVMBuildZExt(B, h, g->i64, ""), sh, ""), ""),
+        LLVMBuildMul(B, LLVMBuildZExt(B, qt, g->i64, ""), sq, ""), ""), "");
+    LLVMValueRef r0 = LLVMBuildMul(B, qt, tm, "");
+    LLVMValueRef rend = gen_min(g, gen_add(g, r0, tm), lq);
+    LLVMValueRef nkt = LLVMBuildSDiv(B, gen_add(g, lk, gen_add(g, tn, gen_i32(g, -1))), tn, "nkt");
+    LLVMValueRef nvis = nkt;   /* key tiles that can hold a visible element */
+    if (c->causal_bound) {
+        LLVMValueRef kend = gen_max(g, gen_min(g, lk, gen_add(g, rend, qoff)), gen_i32(g, 0));
+        nvis = LLVMBuildSDiv(B, gen_add(g, kend, gen_add(g, tn, gen_i32(g, -1))), tn, "");
+    }
+    /* Thread (col, row0): key col of each tile, rows row0, row0 + step, ... (tn <= MAP_THREADS). */
+    LLVMValueRef col = LLVMBuildURem(B, tid, tn, ""), rstart = LLVMBuildUDiv(B, tid, tn, "");
+    LLVMValueRef step = LLVMBuildUDiv(B, gen_i32(g, MAP_THREADS), tn, "");
+
+    LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
+    LLVMBasicBlockRef kt_head = gen_block(g, "kt"), rows = gen_block(g, "rows");
+    LLVMBasicBlockRef row = gen_block(g, "row"), red = gen_block(g, "reduce");
+    LLVMBasicBlockRef st = gen_block(g, "store"), next = gen_block(g, "kt.next");
+    LLVMBasicBlockRef done = gen_block(g, "done");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, nkt, gen_i32(g, 0), ""), kt_head, done);
+
+    LLVMPositionBuilderAtEnd(B, kt_head);
+    LLVMValueRef kt = phi1(g, gen_i32(g, 0), entry, "kt");
+    LLVMValueRef j = gen_add(g, LLVMBuildMul(B, kt, tn, ""), col);
+    LLVMValueRef jin = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntSLT, j, lk, ""),
+                                    LLVMBuildICmp(B, LLVMIntSLT, kt, nvis, ""), "");
+    LLVMValueRef r = gen_add(g, r0, rstart);
+    /* Threads past Lk (or past the diagonal bound) evaluate nothing: any = 0, all = 1. */
+    LLVMBuildCondBr(B, LLVMBuildAnd(B, jin, LLVMBuildICmp(B, LLVMIntSLT, r, rend, ""), ""), rows, red);
+
+    LLVMPositionBuilderAtEnd(B, rows);
+    LLVMBuildBr(B, row);
+    LLVMPositionBuilderAtEnd(B, row);
+    LLVMValueRef ri = phi1(g, r, rows, "r");
+    LLVMValueRef any = phi1(g, LLVMConstInt(g->i1, 0, 0), rows, "any");
+    LLVMValueRef all = phi1(g, LLVMConstInt(g->i1, 1, 0), rows, "all");
+    env->idx[IX_I] = gen_add(g, ri, qoff);
+    env->idx[IX_J] = j;
+    env->score = env->qk = NULL;
+    LLVMValueRef vis = cg_hook_emit(env, ak->hook[HOOK_MASK]);
+    if (!vis) return false;
+    LLVMValueRef any1 = LLVMBuildOr(B, any, vis, ""), all1 = LLVMBuildAnd(B, all, vis, "");
+    LLVMValueRef ri1 = gen_add(g, ri, step);
+    LLVMBasicBlockRef row_end = LLVMGetInsertBlock(B);
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, ri1, rend, ""), row, red);
+    add_in(ri, ri1, row_end);
+    add_in(any, any1, row_end);
+    add_in(all, all1, row_end);
+
+    LLVMPositionBuilderAtEnd(B, red);
+    LLVMValueRef anyr = LLVMBuildPhi(B, g->i1, ""), allr = LLVMBuildPhi(B, g->i1, "");
+    add_in(anyr, LLVMConstInt(g->i1, 0, 0), kt_head);
+    add_in(anyr, any1, row_end);
+    add_in(allr, LLVMConstInt(g->i1, 1, 0), kt_head);
+    add_in(allr, all1, row_end);
+    LLVMValueRef a32 = LLVMBuildZExt(B, anyr, g->i32, ""), l32 = LLVMBuildZExt(B, allr, g->i32, "");
+    LLVMValueRef some = gen_call(g, "llvm.nvvm.barrier0.or", g->i32, &g->i32, 1, &a32);
+    LLVMValueRef every = gen_call(g, "llvm.nvvm.barrier0.and", g->i32, &g->i32, 1, &l32);
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""), st, next);
+
+    LLVMPositionBuilderAtEnd(B, st);
+    LLVMValueRef cls = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntEQ, some, gen_i32(g, 0), ""),
+                                       LLVMConstInt(g->i8, TILE_EMPTY, 0),
+        LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntNE, every, gen_i32(g, 0), ""),
+                        LLVMConstInt(g->i8, TILE_FULL, 0), LLVMConstInt(g->i8, TILE_PARTIAL, 0), ""), "");
+    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, row_base, LLVMBuildSExt(B, kt, g->i64, ""), ""),
+                                       g->p1, "");
+    LLVMBuildStore(B, cls, p);
+    LLVMBuildBr(B, next);
+
+    LLVMPositionBuilderAtEnd(B, next);
+    LLVMValueRef kt1 = gen_add(g, kt, gen_i32(g, 1));
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kt1, nkt, ""), kt_head, done);
+    add_in(kt, kt1, next);
+
+    LLVMPositionBuilderAtEnd(B, done);
+    LLVMBuildRetVoid(B);
+    return true;
+}
+
+bool cg_ptx_build_map(Gen *g)
+{
+    const AirKernel *ak = g->c->air;
+    if (g->c->mask != PTX_MASK_HOOK || !ak) return true;
+    AirUses *u = pass_uses(g->a, ak);
+    if (!u) return false;
+    if (!u->hook[HOOK_MASK].tensors) return true;   /* maps of other masks are built on the host */
+    char name[256];
+    snprintf(name, sizeof name, "%s_map", g->c->entry);
+    LLVMValueRef fa = g->fn, aa = g->args;
+    LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
+    g->fn = LLVMAddFunction(g->M, name, LLVMFunctionType(g->vd, &pty, 1, 0));
+    LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
+    unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
+    unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, LLVMArrayType2(g->i8, sizeof(AbiArgs))));
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
+    g->args = LLVMGetParam(g->fn, 0);
+    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
+    bool ok = build_map_body(g);
+    g->fn = fa;
+    g->args = aa;
+    return ok;
+}
