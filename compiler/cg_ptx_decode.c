@@ -374,7 +374,8 @@ static bool build_combine(Gen *g, const char *name)
         M = mx;
     }
     LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, L, zero, "");
-    LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFDiv(B, f, L, ""), zero, "");
+    LLVMValueRef rl = gen_call(g, "llvm.nvvm.rcp.rn.f", g->f32, &g->f32, 1, &L);   /* once a row */
+    LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, f, rl, ""), zero, "");
     LLVMValueRef os2, ob = cg_ptx_head_base(g, c->to, s.b, h, &os2, 2);
     ob = gen_add(g, ob, LLVMBuildMul(B, i64of(g, qi), os2, ""));
     for (int k = 0; k < nd; k++) {
@@ -389,7 +390,8 @@ static bool build_combine(Gen *g, const char *name)
         LLVMBasicBlockRef nx3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""));
         LLVMValueRef ls2, lb = cg_ptx_head_base(g, c->tlse, s.b, h, &ls2, 4);
         lb = gen_add(g, lb, LLVMBuildMul(B, i64of(g, qi), ls2, ""));
-        LLVMValueRef lg = LLVMBuildFAdd(B, M, cg_log2(&g->cg, LLVMBuildSelect(B, pos, L, gen_f32(g, 1.0f), "")), "");
+        LLVMValueRef l1 = LLVMBuildSelect(B, pos, L, gen_f32(g, 1.0f), "");
+        LLVMValueRef lg = LLVMBuildFAdd(B, M, gen_call(g, "llvm.nvvm.lg2.approx.f", g->f32, &g->f32, 1, &l1), "");
         LLVMValueRef lse = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, lg, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
         store_f32(g, lb, lse);
         if_end(g, nx3);
