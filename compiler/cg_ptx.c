@@ -106,11 +106,11 @@ static void annotate(Gen *g, const char *key, int v)
                                 LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, md, 3)));
 }
 
-static void declare_kernel(Gen *g)
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
 {
     LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
     LLVMTypeRef fty = LLVMFunctionType(g->vd, &pty, 1, 0);
-    g->fn = LLVMAddFunction(g->M, g->c->entry, fty);
+    g->fn = LLVMAddFunction(g->M, name, fty);
     LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
     /* AbiArgs by value: `ptr byval([N x i8]) align 8`, read with ld.param. */
     LLVMTypeRef abi = LLVMArrayType2(g->i8, sizeof(AbiArgs));
@@ -119,11 +119,13 @@ static void declare_kernel(Gen *g)
     LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, abi));
     LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
     g->args = LLVMGetParam(g->fn, 0);
-    g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
-    LLVMSetLinkage(g->smem, LLVMExternalLinkage);
-    LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
-    annotate(g, "maxntidx", g->NT);
-    annotate(g, "minctasm", g->c->tile.min_ctas > 1 ? g->c->tile.min_ctas : 1);
+    if (!g->smem) {
+        g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
+        LLVMSetLinkage(g->smem, LLVMExternalLinkage);
+        LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
+    }
+    annotate(g, "maxntidx", threads);
+    annotate(g, "minctasm", min_ctas > 1 ? min_ctas : 1);
     LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
 }
 
@@ -211,9 +213,10 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
     g.d = d;
     g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
                     g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
-    declare_kernel(&g);
+    cg_ptx_declare(&g, c->entry, g.NT, c->tile.min_ctas);
     bool ok = cg_ptx_build_fa(&g) && cg_ptx_build_map(&g);
     if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
+    ok = ok && (!c->decode || cg_ptx_build_decode(&g));
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);
     LLVMDisposeModule(g.M);
@@ -306,6 +309,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     }
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
     c->entry = k->name;
+    c->decode = true;
     return true;
 }
 
@@ -318,6 +322,7 @@ static bool ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diag
     plan->tile_n = c.tile.block_n;
     plan->skip_tile_map = c.mask != PTX_MASK_HOOK;   /* the skeleton bounds causal itself */
     cg_ptx_launch_shape(&c, &plan->tile_m, &plan->threads, &plan->smem_bytes);
+    cg_ptx_decode_plan(&c, plan);
     return true;
 }
 

@@ -44,6 +44,7 @@ typedef struct PtxConfig {
     int32_t tq, tk, tv, to, tlse;  /* slots in AbiArgs.t; tlse = -1: no LSE output */
     PtxTile tile;
     const char *entry;        /* kernel symbol */
+    bool decode;              /* also emit the split-KV decode entries (cg_ptx_decode.c) */
 } PtxConfig;
 
 extern const Target target_ptx_sm80;
@@ -54,6 +55,8 @@ PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask);
 /* Derived launch numbers of a config: CTA rows, threads, dynamic shared memory bytes. */
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads,
                          int32_t *smem_bytes);
+/* Records the decode entries of c in the plan (names, threads, shared memory, rows). */
+void cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan);
 /* Generates the kernel of `c` as LLVM IR text (EMIT_LLVM) or PTX (EMIT_ASM) into out. */
 bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d);
 

@@ -28,6 +28,12 @@ typedef struct Gen {
     CgHookEnv env;   /* leaves of the spec's hooks (when c->air) */
 } Gen;
 
+/* Adds a kernel entry `name` (AbiArgs by value) to g->M, makes it g->fn and positions the
+ * builder in its entry block. */
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas);
+/* cg_ptx_decode.c: adds the split-KV decode entry and its combine entry to g->M. */
+bool cg_ptx_build_decode(Gen *g);
+
 /* Fills the derived fields of g from g->c (no LLVM objects needed). */
 void cg_ptx_shape(Gen *g, const PtxConfig *c);
 

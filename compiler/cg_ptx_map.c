@@ -152,15 +152,7 @@ bool cg_ptx_build_map(Gen *g)
     char name[256];
     snprintf(name, sizeof name, "%s_map", g->c->entry);
     LLVMValueRef fa = g->fn, aa = g->args;
-    LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
-    g->fn = LLVMAddFunction(g->M, name, LLVMFunctionType(g->vd, &pty, 1, 0));
-    LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
-    unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
-    unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
-    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, LLVMArrayType2(g->i8, sizeof(AbiArgs))));
-    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
-    g->args = LLVMGetParam(g->fn, 0);
-    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
+    cg_ptx_declare(g, name, MAP_THREADS, 1);
     bool ok = build_map_body(g);
     g->fn = fa;
     g->args = aa;

@@ -78,4 +78,15 @@ typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q
 typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int64_t tile0,
                                  int64_t tile1, float *part);
 
+/* GPU split-KV decode entries, generated when KernelPlan.decode_rows > 0 (`<entry>_decode` and
+ * `<entry>_decode_combine`) and used by the
+ * runtime when Lq * (Hq / Hkv) <= decode_rows. Rows r = g * Lq + i of a kv head's group as
+ * above. The decode entry reads these AbiArgs fields differently from the per-head entry:
+ * tiles = an f32 workspace, tile_m = splits, tile_n = keys per split (a multiple of 32).
+ * Grid (ceil(splits / 4) * ceil(R / 4), Hkv, B) with R = (Hq / Hkv) * Lq, decode_threads
+ * threads: each warp is one (split, 4 rows); it writes row r of split s of (b, hk) at
+ * part[(((b * Hkv + hk) * R + r) * splits + s) * (Dv + 2)]: O[Dv], m, l in the log2 units of the
+ * CPU split above. `<entry>_decode_combine`, grid (R, Hkv, B), 128 threads, the same AbiArgs,
+ * folds the sink in and writes o and lse. */
+
 #endif

@@ -29,6 +29,10 @@ typedef struct KernelPlan {
      * kernel_abi.h): its work item covers all query heads of one kv head, up to group_rows
      * rows ((Hq / Hkv) * Lq) for Lq <= group_lq. 0: only the per-head entry (AOT headers). */
     int32_t group_rows, group_lq;
+    /* GPU: decode_rows > 0 when the module also has the split-KV decode entries
+     * `<entry>_decode` (decode_threads threads, decode_smem bytes of dynamic shared memory)
+     * and `<entry>_decode_combine` (kernel_abi.h), used for Lq * (Hq / Hkv) <= decode_rows. */
+    int32_t decode_threads, decode_smem, decode_rows;
     bool skip_tile_map;      /* the kernel bounds and masks its tiles itself (no mask, or
                                 j <= i on the GPU): the runtime passes AbiArgs.tiles = NULL and
                                 builds no map; false keeps the map (the safe default) */

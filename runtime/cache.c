@@ -152,7 +152,7 @@ char *rt_cache_path(const char *dir, const char *key)
 /* ---- entries ------------------------------------------------------------------------------- */
 
 static const char file_magic[8] = {'A', 'T', 'T', 'N', 'K', 'C', '0', '1'};
-enum { FILE_VERSION = 2, HEADER_SIZE = 8 + 4 + 8 + 32 };
+enum { FILE_VERSION = 3, HEADER_SIZE = 8 + 4 + 8 + 32 };
 
 typedef struct Buf {
     unsigned char *p;
@@ -203,6 +203,9 @@ unsigned char *rt_entry_pack(const RtEntry *e, size_t *len)
     put_i32(&b, e->plan.group_rows);
     put_i32(&b, e->plan.group_lq);
     put_i32(&b, e->plan.skip_tile_map);
+    put_i32(&b, e->plan.decode_threads);
+    put_i32(&b, e->plan.decode_smem);
+    put_i32(&b, e->plan.decode_rows);
     put_bytes(&b, e->code.data, e->code.size);
     if (b.failed) {
         free(b.p);
@@ -275,6 +278,9 @@ bool rt_entry_unpack(Arena *a, const unsigned char *p, size_t len, RtEntry *e)
     e->plan.group_rows = get_i32(&r);
     e->plan.group_lq = get_i32(&r);
     e->plan.skip_tile_map = get_i32(&r) != 0;
+    e->plan.decode_threads = get_i32(&r);
+    e->plan.decode_smem = get_i32(&r);
+    e->plan.decode_rows = get_i32(&r);
     e->code.data = get_bytes(&r, a, &e->code.size);
     return !r.bad && r.off == len;
 }

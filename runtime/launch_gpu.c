@@ -281,6 +281,7 @@ static AttnStatus device_side_map(const AttnKernel *k, RtGpuMaps *m, const AbiAr
 
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
+    if (rt_gpu_decode_fits(k, args)) return rt_launch_gpu_decode(k, args, o);
     const AbiTensor *q = &args->t[k->air->tq];
     int64_t qblocks = rt_query_blocks(k, args);
     if (qblocks > INT32_MAX || q->shape[1] > 65535 || q->shape[0] > 65535)

@@ -36,6 +36,8 @@ struct AttnKernel {
     AbiCpuEntry cpu_entry;
     AbiCpuGroupEntry cpu_group_entry; /* NULL when plan.group_rows == 0 (kernel_abi.h) */
     void *gpu;                /* GPU: the loaded module and function (rt_backend.c) */
+    struct RtGpuDecode *decode; /* GPU: the split-KV decode entries and their workspace
+                                   (launch_gpu_decode.c); NULL when the plan has none */
     struct RtGpuMaps *maps;   /* GPU: the kernel's device tile maps (launch_gpu.c); NULL when
                                  it takes none */
     bool cache_hit;           /* came from the disk cache (tests and `attnc run` report it) */
@@ -125,6 +127,13 @@ typedef struct RtGpuMaps RtGpuMaps;
 /* The per-kernel map state, made at load (none for kernels that take no map) and freed. */
 AttnStatus rt_gpu_maps_new(AttnKernel *k);
 void rt_gpu_maps_free(AttnKernel *k);
+/* launch_gpu_decode.c: loads the decode entries at kernel load (none when the plan has none),
+ * whether a launch takes them (Lq * (Hq / Hkv) <= plan.decode_rows), launches them, frees. */
+typedef struct RtGpuDecode RtGpuDecode;
+AttnStatus rt_gpu_decode_load(AttnKernel *k);
+void rt_gpu_decode_free(AttnKernel *k);
+bool rt_gpu_decode_fits(const AttnKernel *k, const AbiArgs *args);
+AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
 
 /* Validates, builds the tile map and launches on the kernel's device (attn_launch and
  * attn_launch_aot). */

@@ -203,12 +203,14 @@ AttnStatus rt_gpu_load(AttnKernel *k)
     AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, k->plan.entry,
                                    k->plan.threads, k->plan.smem_bytes, ck);
     if (st == ATTN_OK) k->gpu = ck;
+    if (st == ATTN_OK) st = rt_gpu_decode_load(k);
     return st == ATTN_OK ? rt_gpu_maps_new(k) : st;
 }
 
 void rt_gpu_free(AttnKernel *k)
 {
     rt_gpu_maps_free(k);
+    rt_gpu_decode_free(k);
     k->gpu = NULL;   /* modules stay in the driver's cache */
 }
 

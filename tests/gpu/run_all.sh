@@ -57,6 +57,22 @@ for spec in "$ex"/*.attn; do
   done
 done
 
+# 2b. the split-KV decode entries (Lq * Hq / Hkv <= 64): GQA groups 1, 4, 8 and MQA, Lq 1..4,
+#     odd Lk, causal / window / sink / ALiBi / Dk != Dv specs, bf16 and f16
+for spec in causal sliding_window gpt_oss alibi mla gemma2_local; do
+  [ -f "$ex/$spec.attn" ] || continue
+  "$attnc" --target=sm_90a --emit=ptx "$ex/$spec.attn" -o /dev/null 2>/dev/null || continue
+  for hh in "-D Hq=8 -D Hkv=8" "-D Hq=32 -D Hkv=8" "-D Hq=32 -D Hkv=4" "-D Hq=16 -D Hkv=1"; do
+    for sz in "-D Lq=1 -D Lk=1001" "-D Lq=3 -D Lk=333" "-D Lq=4 -D Lk=4099" "-D Lq=2 -D Lk=37"; do
+      for dtype in bf16 f16; do
+        out=$("$attnc" run "$ex/$spec.attn" --target=sm_90a -D B=2 $hh $sz --dtype $dtype --repeat 1 2>&1)
+        if echo "$out" | grep -q "^PASS"; then ok "decode $spec $hh $sz $dtype"
+        else bad "decode $spec $hh $sz $dtype"; echo "$out" | tail -6; fi
+      done
+    done
+  done
+done
+
 # 3. compute-sanitizer
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for spec in causal documents gemma2_local; do

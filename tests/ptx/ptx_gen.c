@@ -27,6 +27,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--mask")) c.mask = strcmp(v, "causal") ? PTX_MASK_NONE : PTX_MASK_CAUSAL, i++;
         else if (!strcmp(a, "--dtype")) c.dtype = strcmp(v, "f16") ? DT_BF16 : DT_F16, i++;
         else if (!strcmp(a, "--lse")) c.tlse = 4;
+        else if (!strcmp(a, "--decode")) c.decode = true;
         else if (!strcmp(a, "--tile")) tile = v, i++;
         else if (!strcmp(a, "--entry")) c.entry = v, i++;
         else if (!strcmp(a, "-o")) out = v, i++;

@@ -1,0 +1,409 @@
+/* cg_ptx_decode.c: the split-KV ("flash-decoding") entries of the GPU targets, added to the
+ * module next to the FlashAttention-2 entry and used by the runtime when the query heads of a
+ * kv head have few rows between them (Lq * (Hq / Hkv) <= decode_rows; ABI in kernel_abi.h).
+ *
+ * Decode is memory-bound: every K and V element must be read from memory once, and each one
+ * feeds all G = Hq / Hkv query heads of its group. So a warp takes one split of the keys of one
+ * (b, kv head) and 4 rows of the group (r = g * Lq + i), and computes on CUDA cores in f32:
+ *   - scores: lane l owns key kb + l of a 32-key step and loads its K row in 16-byte chunks;
+ *     the 4 query rows sit in shared memory as f32 (broadcast reads). Hooks (score, mask) are
+ *     emitted per element through cg_hook_emit with i = row + q_offset.
+ *   - online softmax per row in log2 units: warp max by butterfly shuffles, ex2.approx, the
+ *     running sum kept per lane (all lanes share m, so they rescale alike) and summed once.
+ *   - O += P V: lanes switch to owning 8 columns of V (16 bytes) each, in 32 / CL key groups
+ *     when Dv / 8 < 32 lanes; p comes from the key's lane by shuffle. The key groups' partial O
+ *     are summed by shuffles after the loop.
+ * Each warp writes its unnormalised (O, m, l) to the workspace; the combine entry merges the
+ * splits (one CTA per row), folds the sink in and writes o in its dtype and lse. Warps of a CTA
+ * share nothing but the CTA: no barrier, only a warp sync after Q is staged. */
+#include "cg_ptx_gen.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum { DEC_WARPS = 4, DEC_RC = 4, DEC_ROWS = 64, DEC_COMBINE_THREADS = 128 };
+
+void cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan)
+{
+    plan->decode_rows = c->decode ? DEC_ROWS : 0;
+    plan->decode_threads = 32 * DEC_WARPS;
+    plan->decode_smem = DEC_WARPS * DEC_RC * c->dk * 4;
+}
+
+static LLVMValueRef sreg(Gen *g, const char *r)
+{
+    char name[64];
+    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", r);
+    return cg_ptx_sreg(g, name);
+}
+
+static LLVMValueRef shfl(Gen *g, bool bfly, LLVMValueRef v, LLVMValueRef x)
+{
+    LLVMTypeRef ts[4] = {g->i32, g->f32, g->i32, g->i32};
+    LLVMValueRef a[4] = {gen_i32(g, -1), v, x, gen_i32(g, 31)};
+    return gen_call(g, bfly ? "llvm.nvvm.shfl.sync.bfly.f32" : "llvm.nvvm.shfl.sync.idx.f32",
+                    g->f32, ts, 4, a);
+}
+
+static LLVMValueRef warp_reduce(Gen *g, LLVMValueRef v, bool is_max)
+{
+    for (int s = 16; s >= 1; s >>= 1) {
+        LLVMValueRef o = shfl(g, true, v, gen_i32(g, s));
+        v = is_max ? gen_fmax(g, v, o) : LLVMBuildFAdd(g->B, v, o, "");
+    }
+    return v;
+}
+
+/* 8 elements at byte address a (i64, 16-byte aligned) as f32. */
+static void load8(Gen *g, LLVMValueRef a, LLVMValueRef out[8])
+{
+    LLVMBuilderRef B = g->B;
+    LLVMTypeRef v4 = LLVMVectorType(g->i32, 4);
+    LLVMValueRef w = LLVMBuildLoad2(B, v4, LLVMBuildIntToPtr(B, a, g->p1, ""), "");
+    LLVMSetAlignment(w, 16);
+    if (g->c->dtype == DT_BF16) {
+        for (int e = 0; e < 4; e++) {
+            LLVMValueRef x = LLVMBuildExtractElement(B, w, gen_i32(g, e), "");
+            out[2 * e] = LLVMBuildBitCast(B, LLVMBuildShl(B, x, gen_i32(g, 16), ""), g->f32, "");
+            out[2 * e + 1] = LLVMBuildBitCast(B, LLVMBuildAnd(B, x, gen_i32(g, (int32_t)0xffff0000), ""),
+                                              g->f32, "");
+        }
+        return;
+    }
+    LLVMValueRef h = LLVMBuildBitCast(B, w, LLVMVectorType(LLVMHalfTypeInContext(g->C), 8), "");
+    for (int e = 0; e < 8; e++)
+        out[e] = LLVMBuildFPExt(B, LLVMBuildExtractElement(B, h, gen_i32(g, e), ""), g->f32, "");
+}
+
+static void store_f32(Gen *g, LLVMValueRef a, LLVMValueRef v)
+{
+    LLVMValueRef s = LLVMBuildStore(g->B, v, LLVMBuildIntToPtr(g->B, a, g->p1, ""));
+    LLVMSetAlignment(s, 4);
+}
+
+static LLVMValueRef load_f32(Gen *g, LLVMValueRef a)
+{
+    LLVMValueRef v = LLVMBuildLoad2(g->B, g->f32, LLVMBuildIntToPtr(g->B, a, g->p1, ""), "");
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+
+/* Opens `if (cond)`; returns the block to continue in (pass it to if_end). */
+static LLVMBasicBlockRef if_begin(Gen *g, LLVMValueRef cond)
+{
+    LLVMBasicBlockRef then = gen_block(g, "if"), next = gen_block(g, "endif");
+    LLVMBuildCondBr(g->B, cond, then, next);
+    LLVMPositionBuilderAtEnd(g->B, then);
+    return next;
+}
+
+static void if_end(Gen *g, LLVMBasicBlockRef next)
+{
+    LLVMBuildBr(g->B, next);
+    LLVMPositionBuilderAtEnd(g->B, next);
+}
+
+static LLVMValueRef i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->B, v, g->i64, ""); }
+
+/* What both entries compute from the grid and the shapes. */
+typedef struct DecShape {
+    LLVMValueRef b, hk, lq, lk, hkv, grp, rows, nsplit, qoff, part;
+} DecShape;
+
+static void dec_shape(Gen *g, DecShape *s)
+{
+    const PtxConfig *c = g->c;
+    LLVMBuilderRef B = g->B;
+    s->hk = sreg(g, "ctaid.y");
+    s->b = sreg(g, "ctaid.z");
+    s->lq = cg_ptx_shape32(g, c->tq, 2);
+    s->lk = cg_ptx_shape32(g, c->tk, 2);
+    s->hkv = cg_ptx_shape32(g, c->tk, 1);
+    s->grp = LLVMBuildUDiv(B, cg_ptx_shape32(g, c->tq, 1), s->hkv, "");
+    s->rows = LLVMBuildMul(B, s->grp, s->lq, "");
+    s->nsplit = gen_arg(g, offsetof(AbiArgs, tile_m), g->i32);
+    s->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->i64), g->i32, "");
+    s->part = gen_arg(g, offsetof(AbiArgs, tiles), g->i64);
+}
+
+/* Byte address of the workspace row (r, split) of (b, hk). */
+static LLVMValueRef part_row(Gen *g, const DecShape *s, LLVMValueRef r, LLVMValueRef split)
+{
+    LLVMBuilderRef B = g->B;
+    LLVMValueRef x = gen_add(g, LLVMBuildMul(B, s->b, s->hkv, ""), s->hk);
+    x = gen_add(g, LLVMBuildMul(B, i64of(g, x), i64of(g, s->rows), ""), i64of(g, r));
+    x = gen_add(g, LLVMBuildMul(B, x, i64of(g, s->nsplit), ""), i64of(g, split));
+    return gen_add(g, s->part, LLVMBuildMul(B, x, gen_i64(g, (g->c->dv + 2) * 4), ""));
+}
+
+static bool env_open(Gen *g)
+{
+    const AirKernel *ak = g->c->air;
+    if (!ak) return true;
+    if (!cg_hook_env_init(&g->env, &g->cg, ak, g->c->target_name, 1)) return false;
+    g->env.nvptx = true;
+    cg_hook_preload(&g->env, g->args);
+    return true;
+}
+
+static int hook(const Gen *g, int h) { return g->c->air ? g->c->air->hook[h] : -1; }
+
+/* The decode entry: one warp per (split, 4 rows). */
+static bool build_split(Gen *g, const char *name)
+{
+    const PtxConfig *c = g->c;
+    LLVMBuilderRef B = g->B;
+    cg_ptx_declare(g, name, 32 * DEC_WARPS, 1);
+    if (!env_open(g)) return false;
+    int32_t hscale = hook(g, HOOK_SCALE), hscore = hook(g, HOOK_SCORE), hmask = hook(g, HOOK_MASK);
+    DecShape s;
+    dec_shape(g, &s);
+    LLVMValueRef tid = sreg(g, "tid.x");
+    LLVMValueRef lane = LLVMBuildAnd(B, tid, gen_i32(g, 31), "lane");
+    LLVMValueRef warp = LLVMBuildLShr(B, tid, gen_i32(g, 5), "warp");
+    LLVMValueRef nrc = LLVMBuildUDiv(B, gen_add(g, s.rows, gen_i32(g, DEC_RC - 1)), gen_i32(g, DEC_RC), "");
+    LLVMValueRef bx = sreg(g, "ctaid.x");
+    LLVMValueRef rc = LLVMBuildURem(B, bx, nrc, "");
+    LLVMValueRef split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), warp);
+    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, tile_n), g->i32);
+    LLVMBasicBlockRef work = gen_block(g, "work"), out = gen_block(g, "out");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, split, s.nsplit, ""), work, out);
+    LLVMPositionBuilderAtEnd(B, out);
+    LLVMBuildRetVoid(B);
+    LLVMPositionBuilderAtEnd(B, work);
+
+    /* Q rows to shared memory as f32 (zeros for rows past R); their h and i for the hooks. */
+    int dk = c->dk, dv = c->dv;
+    LLVMValueRef qsm = LLVMBuildMul(B, warp, gen_i32(g, DEC_RC * dk * 4), "");
+    LLVMValueRef hrow[DEC_RC], irow[DEC_RC], scale[DEC_RC];
+    LLVMValueRef zero = gen_f32(g, 0.0f), ninf = gen_f32(g, -INFINITY), log2e = gen_f32(g, 1.4426950408889634f);
+    LLVMValueRef hk0 = LLVMBuildMul(B, s.hk, s.grp, "");
+    for (int rr = 0; rr < DEC_RC; rr++) {
+        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
+        LLVMValueRef valid = LLVMBuildICmp(B, LLVMIntSLT, r, s.rows, "");
+        LLVMValueRef rq = LLVMBuildSelect(B, valid, r, gen_i32(g, 0), "");
+        LLVMValueRef gi = LLVMBuildUDiv(B, rq, s.lq, "");
+        LLVMValueRef qi = LLVMBuildSub(B, rq, LLVMBuildMul(B, gi, s.lq, ""), "");
+        hrow[rr] = gen_add(g, hk0, gi);
+        irow[rr] = gen_add(g, qi, s.qoff);
+        LLVMValueRef qs2, qb = cg_ptx_head_base(g, c->tq, s.b, hrow[rr], &qs2, 2);
+        qb = gen_add(g, qb, LLVMBuildMul(B, i64of(g, qi), qs2, ""));
+        for (int e0 = 0; e0 < dk; e0 += 32) {
+            LLVMValueRef e = gen_min(g, gen_add(g, lane, gen_i32(g, e0)), gen_i32(g, dk - 1));
+            LLVMValueRef a = gen_add(g, qb, LLVMBuildMul(B, i64of(g, e), gen_i64(g, 2), ""));
+            LLVMValueRef v = cg_load_f32(&g->cg, LLVMBuildIntToPtr(B, a, g->p1, ""), c->dtype);
+            v = LLVMBuildSelect(B, valid, v, zero, "");
+            LLVMValueRef so = gen_add(g, qsm, LLVMBuildMul(B, gen_add(g, e, gen_i32(g, rr * dk)), gen_i32(g, 4), ""));
+            LLVMBuildStore(B, v, gen_smem(g, so));
+        }
+        scale[rr] = gen_f32(g, c->scale);
+        if (hscale >= 0 && c->air->nodes[hscale].op != OP_CONST) {
+            g->env.idx[IX_B] = s.b, g->env.idx[IX_H] = hrow[rr], g->env.idx[IX_I] = irow[rr];
+            g->env.idx[IX_J] = NULL;
+            g->env.score = g->env.qk = NULL;
+            if (!(scale[rr] = cg_hook_emit(&g->env, hscale))) return false;
+        }
+    }
+    LLVMValueRef all = gen_i32(g, -1);
+    gen_call(g, "llvm.nvvm.bar.warp.sync", g->vd, &g->i32, 1, &all);
+
+    /* Keys [j0, j1) of this split; a causal bound ends them at the last row's diagonal. */
+    LLVMValueRef kend = s.lk;
+    if (c->mask == PTX_MASK_CAUSAL || c->causal_bound) kend = gen_min(g, kend, gen_add(g, s.qoff, s.lq));
+    LLVMValueRef j0 = LLVMBuildMul(B, split, slen, "");
+    LLVMValueRef j1 = gen_min(g, gen_add(g, j0, slen), kend);
+    LLVMValueRef ks2, kbase = cg_ptx_head_base(g, c->tk, s.b, s.hk, &ks2, 2);
+    LLVMValueRef vs2, vbase = cg_ptx_head_base(g, c->tv, s.b, s.hk, &vs2, 2);
+    int nch = dv / 8, CL = 1;
+    while (CL < nch) CL <<= 1;
+    int KL = 32 / CL;
+    LLVMValueRef kg = LLVMBuildUDiv(B, lane, gen_i32(g, CL), "");
+    LLVMValueRef cl = LLVMBuildAnd(B, lane, gen_i32(g, CL - 1), "");
+    LLVMValueRef vcol = LLVMBuildMul(B, gen_min(g, cl, gen_i32(g, nch - 1)), gen_i32(g, 16), "");
+
+    enum { NC = 2 * DEC_RC + 8 * DEC_RC };
+    LLVMValueRef init[NC];
+    for (int i = 0; i < NC; i++) init[i] = i < DEC_RC ? ninf : zero;
+    CgLoop lp;
+    cg_loop_begin(&g->cg, &lp, i64of(g, j0), i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
+    LLVMValueRef *m = lp.carried, *l = lp.carried + DEC_RC, *o = lp.carried + 2 * DEC_RC;
+    LLVMValueRef nx[NC];
+    LLVMValueRef kb = LLVMBuildTrunc(B, lp.iv, g->i32, "");
+    LLVMValueRef j = gen_add(g, kb, lane);
+    LLVMValueRef vj = LLVMBuildICmp(B, LLVMIntSLT, j, j1, "");
+    LLVMValueRef jlast = LLVMBuildSub(B, j1, gen_i32(g, 1), "");
+    LLVMValueRef krow = gen_add(g, kbase, LLVMBuildMul(B, i64of(g, gen_min(g, j, jlast)), ks2, ""));
+    LLVMValueRef acc[DEC_RC];
+    for (int rr = 0; rr < DEC_RC; rr++) acc[rr] = zero;
+    LLVMTypeRef v4f = LLVMVectorType(g->f32, 4);
+    for (int ch = 0; ch < dk / 8; ch++) {
+        LLVMValueRef kf[8];
+        load8(g, gen_add(g, krow, gen_i64(g, ch * 16)), kf);
+        for (int rr = 0; rr < DEC_RC; rr++)
+            for (int h = 0; h < 2; h++) {
+                LLVMValueRef so = gen_add(g, qsm, gen_i32(g, ((rr * dk) + ch * 8 + h * 4) * 4));
+                LLVMValueRef q = LLVMBuildLoad2(B, v4f, gen_smem(g, so), "");
+                LLVMSetAlignment(q, 16);
+                LLVMSetVolatile(q, 1);   /* re-read per step: hoisted out of the loop, Q would
+                                            take DEC_RC * Dk registers and spill */
+                for (int e = 0; e < 4; e++)
+                    acc[rr] = gen_fma(g, LLVMBuildExtractElement(B, q, gen_i32(g, e), ""), kf[h * 4 + e], acc[rr]);
+            }
+    }
+    LLVMValueRef p[DEC_RC];
+    for (int rr = 0; rr < DEC_RC; rr++) {
+        LLVMValueRef z = LLVMBuildFMul(B, acc[rr], scale[rr], "");
+        g->env.idx[IX_B] = s.b, g->env.idx[IX_H] = hrow[rr], g->env.idx[IX_I] = irow[rr];
+        g->env.idx[IX_J] = j;
+        if (hscore >= 0) {
+            g->env.qk = acc[rr];
+            g->env.score = z;
+            if (!(z = cg_hook_emit(&g->env, hscore))) return false;
+        }
+        LLVMValueRef vis = vj;
+        if (c->mask == PTX_MASK_CAUSAL)
+            vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLE, j, irow[rr], ""), "");
+        if (c->mask == PTX_MASK_HOOK) {
+            g->env.score = g->env.qk = NULL;
+            LLVMValueRef mv = cg_hook_emit(&g->env, hmask);
+            if (!mv) return false;
+            vis = LLVMBuildAnd(B, vis, mv, "");
+        }
+        LLVMValueRef sv = LLVMBuildSelect(B, vis, LLVMBuildFMul(B, z, log2e, ""), ninf, "");
+        LLVMValueRef mn = gen_fmax(g, m[rr], warp_reduce(g, sv, true));
+        LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mn, ninf, ""), zero, mn, "");
+        LLVMValueRef alpha = cg_ptx_ex2(g, LLVMBuildFSub(B, m[rr], mb, ""));
+        p[rr] = cg_ptx_ex2(g, LLVMBuildFSub(B, sv, mb, ""));
+        nx[rr] = mn;
+        nx[DEC_RC + rr] = gen_fma(g, l[rr], alpha, p[rr]);
+        for (int e = 0; e < 8; e++) nx[2 * DEC_RC + rr * 8 + e] = LLVMBuildFMul(B, o[rr * 8 + e], alpha, "");
+    }
+    for (int t = 0; t < CL; t++) {   /* key t * KL + kg of the step, 8 columns a lane */
+        LLVMValueRef jj = gen_add(g, kg, gen_i32(g, t * KL));
+        LLVMValueRef jv = gen_min(g, gen_add(g, kb, jj), jlast);
+        LLVMValueRef vf[8];
+        load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
+        for (int rr = 0; rr < DEC_RC; rr++) {
+            LLVMValueRef pj = shfl(g, false, p[rr], jj);
+            for (int e = 0; e < 8; e++) {
+                LLVMValueRef *x = &nx[2 * DEC_RC + rr * 8 + e];
+                *x = gen_fma(g, pj, vf[e], *x);
+            }
+        }
+    }
+    cg_loop_end(&g->cg, &lp, nx);
+
+    /* Sum l over the lanes and O over the key groups; write (O, m, l) of each valid row. */
+    for (int rr = 0; rr < DEC_RC; rr++) {
+        LLVMValueRef lt = warp_reduce(g, l[rr], false);
+        for (int e = 0; e < 8; e++)
+            for (int sh = CL; sh < 32; sh <<= 1)
+                o[rr * 8 + e] = LLVMBuildFAdd(B, o[rr * 8 + e], shfl(g, true, o[rr * 8 + e], gen_i32(g, sh)), "");
+        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
+        LLVMBasicBlockRef done = if_begin(g, LLVMBuildICmp(B, LLVMIntSLT, r, s.rows, ""));
+        LLVMValueRef row = part_row(g, &s, r, split);
+        LLVMValueRef own = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, kg, gen_i32(g, 0), ""),
+                                        LLVMBuildICmp(B, LLVMIntULT, cl, gen_i32(g, nch), ""), "");
+        LLVMBasicBlockRef d2 = if_begin(g, own);
+        LLVMValueRef ob = gen_add(g, row, i64of(g, LLVMBuildMul(B, cl, gen_i32(g, 32), "")));
+        for (int e = 0; e < 8; e++) store_f32(g, gen_add(g, ob, gen_i64(g, e * 4)), o[rr * 8 + e]);
+        if_end(g, d2);
+        LLVMBasicBlockRef d3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, lane, gen_i32(g, 0), ""));
+        store_f32(g, gen_add(g, row, gen_i64(g, dv * 4)), m[rr]);
+        store_f32(g, gen_add(g, row, gen_i64(g, dv * 4 + 4)), lt);
+        if_end(g, d3);
+        if_end(g, done);
+    }
+    LLVMBuildRetVoid(B);
+    return true;
+}
+
+/* The combine entry: one CTA per (row, kv head, b); threads over the columns of o. */
+static bool build_combine(Gen *g, const char *name)
+{
+    const PtxConfig *c = g->c;
+    LLVMBuilderRef B = g->B;
+    cg_ptx_declare(g, name, DEC_COMBINE_THREADS, 1);
+    if (!env_open(g)) return false;
+    int32_t hsink = hook(g, HOOK_SINK);
+    DecShape s;
+    dec_shape(g, &s);
+    LLVMValueRef tid = sreg(g, "tid.x"), r = sreg(g, "ctaid.x");
+    LLVMValueRef gi = LLVMBuildUDiv(B, r, s.lq, "");
+    LLVMValueRef qi = LLVMBuildSub(B, r, LLVMBuildMul(B, gi, s.lq, ""), "");
+    LLVMValueRef h = gen_add(g, LLVMBuildMul(B, s.hk, s.grp, ""), gi);
+    LLVMValueRef row0 = part_row(g, &s, r, gen_i32(g, 0));
+    LLVMValueRef zero = gen_f32(g, 0.0f), ninf = gen_f32(g, -INFINITY);
+    enum { ND = (256 + DEC_COMBINE_THREADS - 1) / DEC_COMBINE_THREADS };
+    int nd = (c->dv + DEC_COMBINE_THREADS - 1) / DEC_COMBINE_THREADS, dv = c->dv;
+    LLVMValueRef col[ND];
+    for (int k = 0; k < nd; k++)
+        col[k] = gen_min(g, gen_add(g, tid, gen_i32(g, k * DEC_COMBINE_THREADS)), gen_i32(g, dv - 1));
+    LLVMValueRef init[2 + ND] = {ninf, zero};
+    for (int k = 0; k < nd; k++) init[2 + k] = zero;
+    CgLoop lp;   /* online merge of the splits: M, L, O[columns] */
+    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), i64of(g, s.nsplit), gen_i64(g, 1), 2 + nd, init, "splits");
+    LLVMValueRef row = gen_add(g, row0, LLVMBuildMul(B, lp.iv, gen_i64(g, (dv + 2) * 4), ""));
+    LLVMValueRef ms = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4)));
+    LLVMValueRef ls = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4 + 4)));
+    LLVMValueRef mn = gen_fmax(g, lp.carried[0], ms);
+    LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mn, ninf, ""), zero, mn, "");
+    LLVMValueRef a = cg_ptx_ex2(g, LLVMBuildFSub(B, lp.carried[0], mb, ""));
+    LLVMValueRef w = cg_ptx_ex2(g, LLVMBuildFSub(B, ms, mb, ""));
+    LLVMValueRef nx[2 + ND];
+    nx[0] = mn;
+    nx[1] = gen_fma(g, lp.carried[1], a, LLVMBuildFMul(B, w, ls, ""));
+    for (int k = 0; k < nd; k++) {
+        LLVMValueRef os = load_f32(g, gen_add(g, row, i64of(g, LLVMBuildMul(B, col[k], gen_i32(g, 4), ""))));
+        nx[2 + k] = gen_fma(g, lp.carried[2 + k], a, LLVMBuildFMul(B, w, os, ""));
+    }
+    cg_loop_end(&g->cg, &lp, nx);
+    LLVMValueRef M = lp.carried[0], L = lp.carried[1], f = gen_f32(g, 1.0f);
+    if (hsink >= 0) {   /* the sink joins the denominator with a zero value */
+        g->env.idx[IX_B] = s.b, g->env.idx[IX_H] = h, g->env.idx[IX_I] = gen_add(g, qi, s.qoff);
+        g->env.idx[IX_J] = NULL;
+        g->env.score = g->env.qk = NULL;
+        LLVMValueRef sk = cg_hook_emit(&g->env, hsink);
+        if (!sk) return false;
+        sk = LLVMBuildFMul(B, sk, gen_f32(g, 1.4426950408889634f), "");
+        LLVMValueRef mx = gen_fmax(g, M, sk);
+        LLVMValueRef mb2 = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mx, ninf, ""), zero, mx, "");
+        f = cg_ptx_ex2(g, LLVMBuildFSub(B, M, mb2, ""));
+        L = gen_fma(g, L, f, cg_ptx_ex2(g, LLVMBuildFSub(B, sk, mb2, "")));
+        M = mx;
+    }
+    LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, L, zero, "");
+    LLVMValueRef rl = gen_call(g, "llvm.nvvm.rcp.rn.f", g->f32, &g->f32, 1, &L);   /* once a row */
+    LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, f, rl, ""), zero, "");
+    LLVMValueRef os2, ob = cg_ptx_head_base(g, c->to, s.b, h, &os2, 2);
+    ob = gen_add(g, ob, LLVMBuildMul(B, i64of(g, qi), os2, ""));
+    for (int k = 0; k < nd; k++) {
+        LLVMValueRef d = gen_add(g, tid, gen_i32(g, k * DEC_COMBINE_THREADS));
+        LLVMBasicBlockRef nx2 = if_begin(g, LLVMBuildICmp(B, LLVMIntSLT, d, gen_i32(g, dv), ""));
+        LLVMValueRef a2 = gen_add(g, ob, i64of(g, LLVMBuildMul(B, d, gen_i32(g, 2), "")));
+        cg_store_from_f32(&g->cg, LLVMBuildFMul(B, lp.carried[2 + k], inv, ""),
+                          LLVMBuildIntToPtr(B, a2, g->p1, ""), c->dtype);
+        if_end(g, nx2);
+    }
+    if (c->tlse >= 0) {
+        LLVMBasicBlockRef nx3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""));
+        LLVMValueRef ls2, lb = cg_ptx_head_base(g, c->tlse, s.b, h, &ls2, 4);
+        lb = gen_add(g, lb, LLVMBuildMul(B, i64of(g, qi), ls2, ""));
+        LLVMValueRef l1 = LLVMBuildSelect(B, pos, L, gen_f32(g, 1.0f), "");
+        LLVMValueRef lg = LLVMBuildFAdd(B, M, gen_call(g, "llvm.nvvm.lg2.approx.f", g->f32, &g->f32, 1, &l1), "");
+        LLVMValueRef lse = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, lg, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
+        store_f32(g, lb, lse);
+        if_end(g, nx3);
+    }
+    LLVMBuildRetVoid(B);
+    return true;
+}
+
+bool cg_ptx_build_decode(Gen *g)
+{
+    const char *split = arena_printf(g->a, "%s_decode", g->c->entry);
+    const char *comb = arena_printf(g->a, "%s_decode_combine", g->c->entry);
+    if (!split || !comb) return false;
+    return build_split(g, split) && build_combine(g, comb);
+}
