@@ -68,11 +68,13 @@ typedef struct Driver {
 #undef X
 } Driver;
 
-/* A cached module: (device, PTX text, entry) -> function. */
+/* A cached function: (device, PTX text, entry) -> function. Entries of one PTX text share its
+ * module (and its copy of the text): the driver JIT-compiles a module once, whichever of its
+ * entries (attention, map, decode, combine) is asked for first. */
 typedef struct ModEntry {
     struct ModEntry *next;
     int device;
-    uint64_t hash;
+    uint64_t hash, ptx_hash;
     char *ptx;
     char *entry;
     CUmodule mod;
@@ -224,7 +226,7 @@ AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_
 {
     AttnStatus s = rt_cuda_set_device(device);
     if (s != ATTN_OK) return s;
-    uint64_t h = fnv1a(entry, fnv1a(ptx, 0xcbf29ce484222325ull));
+    uint64_t ph = fnv1a(ptx, 0xcbf29ce484222325ull), h = fnv1a(entry, ph);
     pthread_mutex_lock(&cu.lock);
     ModEntry *e = cu.mods;
     while (e && !(e->device == device && e->hash == h && !strcmp(e->entry, entry) &&
@@ -237,7 +239,12 @@ AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_
         void *vals[4] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err};
         CUmodule mod = NULL;
         CUfunction fn = NULL;
-        CUresult r = cu.d.cuModuleLoadDataEx(&mod, ptx, 4, opts, vals);
+        const ModEntry *same = cu.mods;
+        while (same && !(same->device == device && same->ptx_hash == ph && !strcmp(same->ptx, ptx)))
+            same = same->next;
+        CUresult r = 0;
+        if (same) mod = same->mod;
+        else r = cu.d.cuModuleLoadDataEx(&mod, ptx, 4, opts, vals);
         if (r != 0) {
             char msg[512];
             s = cu_check(r, "cuModuleLoadDataEx");
@@ -247,12 +254,14 @@ AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_
         if (s == ATTN_OK) s = CU(cuModuleGetFunction, (&fn, mod, entry));
         if (s == ATTN_OK) {
             ModEntry *ne = calloc(1, sizeof *ne);
-            char *p = ne ? strdup(ptx) : NULL, *n = ne ? strdup(entry) : NULL;
+            char *p = !ne ? NULL : same ? same->ptx : strdup(ptx);
+            char *n = ne ? strdup(entry) : NULL;
             if (!ne || !p || !n) {
-                free(ne); free(p); free(n);
+                free(ne); free(n);
+                if (!same) free(p);
                 s = rt_fail(ATTN_ERR_NOMEM, "out of memory caching a CUDA module");
             } else {
-                *ne = (ModEntry){cu.mods, device, h, p, n, mod, fn, 0};
+                *ne = (ModEntry){cu.mods, device, h, ph, p, n, mod, fn, 0};
                 cu.mods = e = ne;
             }
         }
