@@ -41,6 +41,7 @@ typedef struct Skel {
     /* Head-group entry (cg_cpu_group.c): row r is query row r % rows_lq of query head
      * hfirst + r / rows_lq; NULL rows_lq means row r is query row r of head hi. */
     LLVMValueRef rows_lq, hfirst;
+    LLVMBasicBlockRef tile_go;   /* between cg_cpu_tile_map_begin and cg_cpu_tile_enter */
 } Skel;
 
 static inline LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
@@ -99,6 +100,10 @@ LLVMValueRef cg_cpu_scale(Skel *k);
 enum { CPU_ROWS_MAX = 4 };
 /* Most rows (query heads of a kv head x query rows) of a head-group work item. */
 enum { CPU_GROUP_ROWS = 64 };
+LLVMBasicBlockRef cg_cpu_tile_map_begin(Skel *k, LLVMValueRef has_map);
+void cg_cpu_tile_enter(Skel *k, LLVMBasicBlockRef pre, LLVMValueRef cls8, LLVMValueRef iv,
+                       LLVMBasicBlockRef *skip, LLVMValueRef *n0, LLVMValueRef *nvalid,
+                       LLVMValueRef *need_mask);
 bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef need_mask);
 
 /* cg_cpu_group.c: the head-group entry `<plan->entry>_kvgroup` (kernel_abi.h). */

@@ -113,28 +113,11 @@ static bool key_tiles(Skel *k, LLVMValueRef group)
     LLVMValueRef tiles = cg_abi_field(cg, k->args, offsetof(AbiArgs, tiles), cg->t_ptr);
     CgLoop lt;
     cg_loop_begin(cg, &lt, LLVMGetParam(k->fn, 3), t1, i64c(k, 1), 0, NULL, "gktile");
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(k->b), rd = cg_block(cg, "gtilemap"), go = cg_block(cg, "gtile");
-    LLVMBuildCondBr(k->b, LLVMBuildIsNotNull(k->b, tiles, ""), rd, go);
-    LLVMPositionBuilderAtEnd(k->b, rd);
+    LLVMBasicBlockRef pre = cg_cpu_tile_map_begin(k, LLVMBuildIsNotNull(k->b, tiles, ""));
     LLVMValueRef cmap = group_class(k, tiles, lt.iv, group);
-    LLVMBasicBlockRef rdend = LLVMGetInsertBlock(k->b);
-    LLVMBuildBr(k->b, go);
-    LLVMPositionBuilderAtEnd(k->b, go);
-    LLVMValueRef cls = LLVMBuildPhi(k->b, cg->t_i8, "class");
-    LLVMValueRef vals[2] = {LLVMConstInt(cg->t_i8, TILE_PARTIAL, 0), cmap};
-    LLVMBasicBlockRef bbs[2] = {pre, rdend};
-    LLVMAddIncoming(cls, vals, bbs, 2);
-    LLVMBasicBlockRef body = cg_block(cg, "gtilebody"), skip = cg_block(cg, "gtileskip");
-    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, cls, LLVMConstInt(cg->t_i8, TILE_EMPTY, 0), ""),
-                    skip, body);
-    LLVMPositionBuilderAtEnd(k->b, body);
-    LLVMValueRef n0 = mul(k, lt.iv, i64c(k, tn));
-    LLVMValueRef nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, n0, ""));
-    LLVMValueRef need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), "ragged");
-    if (k->k->hook[HOOK_MASK] >= 0)
-        need_mask = LLVMBuildOr(
-            k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
-            need_mask, "need_mask");
+    LLVMBasicBlockRef skip;
+    LLVMValueRef n0, nvalid, need_mask;
+    cg_cpu_tile_enter(k, pre, cmap, lt.iv, &skip, &n0, &nvalid, &need_mask);
     if (!cg_cpu_rows_tile(k, n0, nvalid, need_mask)) return false;
     LLVMBuildBr(k->b, skip);
     LLVMPositionBuilderAtEnd(k->b, skip);

@@ -368,6 +368,48 @@ static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
     cg_loop_end(cg, &lr, NULL);
 }
 
+/* Opens the read of a tile's class: branches on has_map to a block where the caller reads it.
+ * Returns the block before the branch, for cg_cpu_tile_enter's phi. */
+LLVMBasicBlockRef cg_cpu_tile_map_begin(Skel *k, LLVMValueRef has_map)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(k->b), rd = cg_block(k->cg, "tilemap");
+    k->tile_go = cg_block(k->cg, "tile");
+    LLVMBuildCondBr(k->b, has_map, rd, k->tile_go);
+    LLVMPositionBuilderAtEnd(k->b, rd);
+    return pre;
+}
+
+/* Closes the class read (cls8, read in the current block; PARTIAL without a map), skips an
+ * EMPTY tile to *skip, and in the tile's body gives its first key, its valid keys and whether
+ * the mask must run: on PARTIAL tiles (all tiles without a map) and on the ragged last tile,
+ * whose padding keys must be hidden; with no mask hook only the latter. */
+void cg_cpu_tile_enter(Skel *k, LLVMBasicBlockRef pre, LLVMValueRef cls8, LLVMValueRef iv,
+                       LLVMBasicBlockRef *skip, LLVMValueRef *n0, LLVMValueRef *nvalid,
+                       LLVMValueRef *need_mask)
+{
+    CgLlvm *cg = k->cg;
+    int tn = k->s.tile_n;
+    LLVMBasicBlockRef rdend = LLVMGetInsertBlock(k->b);
+    LLVMBuildBr(k->b, k->tile_go);
+    LLVMPositionBuilderAtEnd(k->b, k->tile_go);
+    LLVMValueRef cls = LLVMBuildPhi(k->b, cg->t_i8, "class");
+    LLVMValueRef vals[2] = {LLVMConstInt(cg->t_i8, TILE_PARTIAL, 0), cls8};
+    LLVMBasicBlockRef bbs[2] = {pre, rdend};
+    LLVMAddIncoming(cls, vals, bbs, 2);
+    LLVMBasicBlockRef body = cg_block(cg, "tilebody");
+    *skip = cg_block(cg, "tileskip");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, cls, LLVMConstInt(cg->t_i8, TILE_EMPTY, 0), ""),
+                    *skip, body);
+    LLVMPositionBuilderAtEnd(k->b, body);
+    *n0 = mul(k, iv, i64c(k, tn));
+    *nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, *n0, ""));
+    *need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, *nvalid, i64c(k, tn), "ragged");
+    if (k->k->hook[HOOK_MASK] >= 0)
+        *need_mask = LLVMBuildOr(
+            k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
+            *need_mask, "need_mask");
+}
+
 static bool key_tiles(Skel *k)
 {
     CgLlvm *cg = k->cg;
@@ -382,29 +424,11 @@ static bool key_tiles(Skel *k)
     CgLoop lt;
     cg_loop_begin(cg, &lt, i64c(k, 0), ntiles, i64c(k, 1), 0, NULL, "ktile");
     /* The tile class: read only when there is a map (NULL = every tile PARTIAL). */
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(k->b), rd = cg_block(cg, "tilemap"), go = cg_block(cg, "tile");
-    LLVMBuildCondBr(k->b, has_map, rd, go);
-    LLVMPositionBuilderAtEnd(k->b, rd);
+    LLVMBasicBlockRef pre = cg_cpu_tile_map_begin(k, has_map);
     LLVMValueRef cls8 = LLVMBuildLoad2(k->b, cg->t_i8, cg_gep(cg, cg->t_i8, tiles, add(k, tbase, lt.iv)), "");
-    LLVMBuildBr(k->b, go);
-    LLVMPositionBuilderAtEnd(k->b, go);
-    LLVMValueRef cls = LLVMBuildPhi(k->b, cg->t_i8, "class");
-    LLVMValueRef vals[2] = {LLVMConstInt(cg->t_i8, TILE_PARTIAL, 0), cls8};
-    LLVMBasicBlockRef bbs[2] = {pre, rd};
-    LLVMAddIncoming(cls, vals, bbs, 2);
-    LLVMBasicBlockRef body = cg_block(cg, "tilebody"), skip = cg_block(cg, "tileskip");
-    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, cls, LLVMConstInt(cg->t_i8, TILE_EMPTY, 0), ""),
-                    skip, body);
-    LLVMPositionBuilderAtEnd(k->b, body);
-    LLVMValueRef n0 = mul(k, lt.iv, i64c(k, tn));
-    LLVMValueRef nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, n0, ""));
-    /* The mask runs on PARTIAL tiles (all tiles without a map) and on the ragged last tile,
-     * whose padding keys must be hidden; with no mask hook only the latter. */
-    LLVMValueRef need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, nvalid, i64c(k, tn), "ragged");
-    if (ak->hook[HOOK_MASK] >= 0)
-        need_mask = LLVMBuildOr(
-            k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
-            need_mask, "need_mask");
+    LLVMBasicBlockRef skip;
+    LLVMValueRef n0, nvalid, need_mask;
+    cg_cpu_tile_enter(k, pre, cls8, lt.iv, &skip, &n0, &nvalid, &need_mask);
     LLVMBasicBlockRef rows = cg_block(cg, "fewrows"), wide = cg_block(cg, "rowvectors");
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLE, k->nrows, i64c(k, CPU_ROWS_MAX), ""), rows, wide);
     LLVMPositionBuilderAtEnd(k->b, rows);
