@@ -4,6 +4,7 @@
 #define ATTNC_TEST_RUN_KERNEL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,27 @@ typedef struct Buf {
     double *ref;        /* the stored values as f64 (inputs), or NULL */
     int64_t n;
 } Buf;
+
+/* Whether this CPU can run x86-64-v4 (AVX-512 F, BW, VL, DQ) code. */
+static inline bool test_host_has_v4(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+/* The CPU targets this machine runs: x86-64-v3, x86-64-v4 when it has AVX-512 (else a line
+ * saying it is skipped), native. Returns how many were written into targets[3]. */
+static inline int test_cpu_targets(const char *targets[3])
+{
+    int n = 0;
+    targets[n++] = "x86-64-v3";
+    if (test_host_has_v4())
+        targets[n++] = "x86-64-v4";
+    else
+        printf("skip x86-64-v4 runs: this CPU has no AVX-512\n");
+    targets[n++] = "native";
+    return n;
+}
 
 static inline float bf16_round(float x)
 {

@@ -195,14 +195,8 @@ int main(void)
         {"GQA 4 alibi per head Lq 2", DT_F32, DT_F32, 96, 96, 2, 8, 2, 2, 555, HK_ALIBI, 0, 1, {1, 3, 0}},
     };
     int fails = test_fits();
-    const char *targets[3] = {"x86-64-v3", NULL, NULL};
-    int nt = 1;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        targets[nt++] = "x86-64-v4";
-    else
-        printf("skip x86-64-v4 runs: this CPU has no AVX-512\n");
-    targets[nt++] = "native";
+    const char *targets[3];
+    int nt = test_cpu_targets(targets);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < nt; t++) fails += run_case(&cases[i], targets[t]);
     printf("%d failure(s)\n", fails);
