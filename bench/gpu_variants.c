@@ -5,7 +5,8 @@
  * median of 10; the time includes what attn_launch does besides the kernel, e.g. uploading the
  * tile map). TFLOPS count the visible pairs exactly: 4 * B * H * pairs * D.
  *
- *   gpu_variants [L]        (needs a CUDA GPU; prints SKIP without one) */
+ *   gpu_variants [L [NAME]]   (needs a CUDA GPU; prints SKIP without one; NAME: only the
+ *                              variants whose name contains it) */
 #include "attn.h"
 #include "cuda.h"
 
@@ -106,6 +107,7 @@ static void tensor(AttnTensor *t, RtDevPtr p, AttnDtype dt, int rank, const int6
 int main(int argc, char **argv)
 {
     if (argc > 1) L = atoi(argv[1]);
+    const char *only = argc > 2 ? argv[2] : NULL;
     if (!rt_cuda_available()) {
         rt_cuda_init();
         printf("SKIP: %s\n", attn_last_error());
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
     int fails = 0;
     for (int vi = 0; vi < (int)(sizeof variants / sizeof variants[0]); vi++) {
         const Variant *va = &variants[vi];
+        if (only && !strstr(va->name, only)) continue;
         AttnCompileOptions co = {.target = "sm_90a"};
         AttnKernel *k = NULL;
         CK(attn_compile(va->spec, va->name, &co, &k));

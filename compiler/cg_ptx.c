@@ -11,6 +11,7 @@
  * LLVMParseCommandLineOptions. Every other LLVM
  * object (context, module, target machine) belongs to one compilation. */
 #include "cg_ptx_gen.h"
+#include "ptx_text.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
@@ -29,7 +30,7 @@
  *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
  *             causal:  64 x 128, 4 warps, 3 CTAs/SM
  *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
- *             causal (and any mask hook): 128 x 128, 8 warps
+ *             causal (and any mask hook): 128 x 64, 8 warps, 2 CTAs/SM
  *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
  * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
  * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
@@ -40,7 +41,7 @@ PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
     if (sm >= 90) {
         if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
                                    : (PtxTile){8, 1, 128, 2, false, true, 2};
-        if (d <= 128) return causal ? (PtxTile){8, 1, 128, 2, false, true, 1}
+        if (d <= 128) return causal ? (PtxTile){8, 1, 64, 2, false, true, 2}
                                     : (PtxTile){16, 1, 64, 2, false, true, 1};
         return (PtxTile){8, 1, 64, 2, false, true, 1};
     }
@@ -168,14 +169,12 @@ static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blo
     return out->data != NULL;
 }
 
-bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d)
+/* Which kernels one LLVM module holds. */
+enum { UNIT_MAIN = 1, UNIT_DECODE = 2 };   /* attention (+ map); decode + combine */
+
+/* Builds the kernels of `parts` in one LLVM module and prints it. */
+static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a, Blob *out, Diags *d)
 {
-    if (kind == EMIT_OBJ) {
-        diag_error_noloc(d, "GPU targets emit PTX or LLVM IR, not object files");
-        diag_hint(d, "use --emit=ptx (and ptxas for a cubin)");
-        return false;
-    }
-    pthread_once(&ptx_once, ptx_init);
     const char *triple = "nvptx64-nvidia-cuda";
     LLVMTargetRef target;
     char *msg = NULL;
@@ -213,16 +212,83 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
     g.d = d;
     g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
                     g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
-    cg_ptx_declare(&g, c->entry, g.NT, c->tile.min_ctas);
-    bool ok = cg_ptx_build_fa(&g) && cg_ptx_build_map(&g);
-    if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
-    ok = ok && (!c->decode || cg_ptx_build_decode(&g));
+    bool ok = true;
+    if (parts & UNIT_MAIN) {
+        cg_ptx_declare(&g, c->entry, g.NT, c->tile.min_ctas);
+        ok = cg_ptx_build_fa(&g) && cg_ptx_build_map(&g);
+        if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
+    }
+    ok = ok && (!(parts & UNIT_DECODE) || cg_ptx_build_decode(&g));
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);
     LLVMDisposeModule(g.M);
     LLVMContextDispose(g.C);
     LLVMDisposeTargetMachine(tm);
     return ok;
+}
+
+/* The decode unit, built on a thread of its own beside the main one. */
+typedef struct DecodeJob {
+    const PtxConfig *c;
+    Arena a;
+    Diags d;
+    Blob out;
+    bool ok;
+} DecodeJob;
+
+static void *decode_job(void *p)
+{
+    DecodeJob *j = p;
+    j->ok = generate_unit(j->c, UNIT_DECODE, EMIT_ASM, &j->a, &j->out, &j->d);
+    return NULL;
+}
+
+/* PTX is emitted as two LLVM modules, the attention kernel (and its map kernel) and the decode
+ * entries, compiled on two threads: LLVM's time for the decode entries about equals the main
+ * kernel's, and the compile should cost one of them, not both. The decode text is appended
+ * without its header (the two headers are the same; `smem` is declared by the first), so the
+ * result is one PTX module as before. LLVM IR output stays one module on one thread. */
+bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d)
+{
+    if (kind == EMIT_OBJ) {
+        diag_error_noloc(d, "GPU targets emit PTX or LLVM IR, not object files");
+        diag_hint(d, "use --emit=ptx (and ptxas for a cubin)");
+        return false;
+    }
+    pthread_once(&ptx_once, ptx_init);
+    if (!c->decode || kind == EMIT_LLVM)
+        return generate_unit(c, UNIT_MAIN | (c->decode ? UNIT_DECODE : 0), kind, a, out, d);
+    DecodeJob j = {.c = c};
+    arena_init(&j.a);
+    diags_init(&j.d, &j.a, NULL);
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, decode_job, &j) == 0;
+    bool ok = generate_unit(c, UNIT_MAIN, kind, a, out, d);
+    if (threaded) pthread_join(th, NULL);
+    else decode_job(&j);
+    for (size_t i = 0; i < j.d.count; i++)
+        if (j.d.items[i].level == DIAG_ERROR) diag_error_noloc(d, "%s", j.d.items[i].msg);
+    if (ok && j.ok) {
+        const char *text = (const char *)j.out.data, *body = ptx_next_entry(text);
+        /* The header dropped may declare nothing but what the main one declares. */
+        for (const char *p = text; body && p < body; p = strchr(p, '\n') + 1)
+            if (!strncmp(p, ".global", 7) || !strncmp(p, ".const", 6) ||
+                (!strncmp(p, ".extern", 7) && !strstr(p, " smem[]")))
+                body = NULL;
+        size_t n = body ? strlen(body) : 0;
+        unsigned char *m = arena_alloc(a, out->size + n + 2);
+        if ((ok = m != NULL && body != NULL)) {
+            memcpy(m, out->data, out->size);
+            m[out->size] = '\n';
+            memcpy(m + out->size + 1, body, n + 1);
+            out->data = m;
+            out->size += n + 1;
+        } else {
+            diag_error_noloc(d, "internal error: the decode entries' PTX has no kernel");
+        }
+    }
+    arena_free(&j.a);
+    return ok && j.ok;
 }
 
 /* ---- Target: plan and emit from AIR --------------------------------------------------------- */

@@ -136,6 +136,63 @@ bool cg_ptx_build_fa(Gen *g)
     LLVMBasicBlockRef skip_from = LLVMGetInsertBlock(B);
     LLVMPositionBuilderAtEnd(B, body);
 
+    /* Visibility, only where needed (the tile crosses Lk, or is PARTIAL for the mask), as bits
+     * in i32 words: evaluated before S = Q K^T so that the mask's loads and temporaries do not
+     * compete with S's registers (with S live, a side-tensor mask spilled). */
+    LLVMValueRef k0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "k0");
+    LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
+    if (c->mask == PTX_MASK_CAUSAL) {
+        LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
+                                     LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""));
+        LLVMValueRef geo = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN - 1)), ipos0, "");
+        LLVMValueRef part = LLVMBuildSelect(B, has_map,
+            LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), geo, "");
+        need = LLVMBuildOr(B, need, part, "");
+    } else if (c->mask == PTX_MASK_HOOK) {   /* every tile, unless the map says FULL */
+        need = LLVMBuildOr(B, need, LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), "");
+    }
+    int nwords = (MT * NN * 4 + 31) / 32;
+    LLVMValueRef visw[MAXM * MAXN / 8];
+    {
+        LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
+        LLVMBasicBlockRef mk = gen_block(g, "vis"), join = gen_block(g, "vis.join");
+        LLVMBuildCondBr(B, need, mk, join);
+        LLVMPositionBuilderAtEnd(B, mk);
+        LLVMValueRef w[MAXM * MAXN / 8];
+        for (int x = 0; x < nwords; x++) w[x] = gen_i32(g, 0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int half = 0; half < 2; half++) {
+                LLVMValueRef ipos = row_pos(g, &t, mt, half);
+                g->env.idx[IX_I] = ipos;
+                for (int nt = 0; nt < NN; nt++)
+                    for (int e = 0; e < 2; e++) {
+                        LLVMValueRef j = key_pos(g, &t, k0, nt, e);
+                        LLVMValueRef ok = LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, "");
+                        if (c->mask == PTX_MASK_CAUSAL)
+                            ok = LLVMBuildAnd(B, ok, LLVMBuildICmp(B, LLVMIntSLE, j, ipos, ""), "");
+                        if (c->mask == PTX_MASK_HOOK) {
+                            g->env.idx[IX_J] = j;
+                            g->env.score = g->env.qk = NULL;
+                            LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
+                            if (!vis) return false;
+                            ok = LLVMBuildAnd(B, ok, vis, "");
+                        }
+                        int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
+                        w[bit / 32] = LLVMBuildOr(B, w[bit / 32], LLVMBuildShl(B,
+                            LLVMBuildZExt(B, ok, g->i32, ""), gen_i32(g, bit % 32), ""), "");
+                    }
+            }
+        LLVMBuildBr(B, join);
+        LLVMBasicBlockRef mk_end = LLVMGetInsertBlock(B);
+        LLVMPositionBuilderAtEnd(B, join);
+        for (int x = 0; x < nwords; x++) {
+            visw[x] = LLVMBuildPhi(B, g->i32, "visw");
+            LLVMValueRef vals[2] = {gen_i32(g, -1), w[x]};
+            LLVMBasicBlockRef from[2] = {pre, mk_end};
+            LLVMAddIncoming(visw[x], vals, from, 2);
+        }
+    }
+
     LLVMValueRef so = cg_ptx_stage_off(g, kb);
     /* S = Q K^T */
     Frag s[MAXM][MAXN];
@@ -171,7 +228,6 @@ bool cg_ptx_build_fa(Gen *g)
         }
     }
 
-    LLVMValueRef k0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "k0");
     if (scale_each)   /* to log2 units, through the score hook if there is one */
         for (int mt = 0; mt < MT; mt++)
             for (int e4 = 0; e4 < 4; e4++) {
@@ -189,18 +245,7 @@ bool cg_ptx_build_fa(Gen *g)
                 }
             }
 
-    /* Mask only where needed: the tile crosses Lk, or is PARTIAL for the mask. */
-    LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
-    if (c->mask == PTX_MASK_CAUSAL) {
-        LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
-                                     LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""));
-        LLVMValueRef geo = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN - 1)), ipos0, "");
-        LLVMValueRef part = LLVMBuildSelect(B, has_map,
-            LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), geo, "");
-        need = LLVMBuildOr(B, need, part, "");
-    } else if (c->mask == PTX_MASK_HOOK) {   /* every tile, unless the map says FULL */
-        need = LLVMBuildOr(B, need, LLVMBuildICmp(B, LLVMIntEQ, cls, gen_i32(g, TILE_PARTIAL), ""), "");
-    }
+    /* Masked elements to -inf where the bits were evaluated. */
     {
         LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
         LLVMBasicBlockRef mk = gen_block(g, "mask"), join = gen_block(g, "mask.join");
@@ -208,26 +253,13 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMPositionBuilderAtEnd(B, mk);
         Frag sm[MAXM][MAXN];
         for (int mt = 0; mt < MT; mt++)
-            for (int half = 0; half < 2; half++) {
-                LLVMValueRef ipos = row_pos(g, &t, mt, half);
-                g->env.idx[IX_I] = ipos;
-                for (int nt = 0; nt < NN; nt++)
-                    for (int e = 0; e < 2; e++) {
-                        LLVMValueRef j = key_pos(g, &t, k0, nt, e);
-                        LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntSGE, j, t.lk, "");
-                        if (c->mask == PTX_MASK_CAUSAL)
-                            bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, ipos, ""), "");
-                        if (c->mask == PTX_MASK_HOOK) {
-                            g->env.idx[IX_J] = j;
-                            g->env.score = g->env.qk = NULL;
-                            LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
-                            if (!vis) return false;
-                            bad = LLVMBuildOr(B, bad, LLVMBuildNot(B, vis, ""), "");
-                        }
-                        LLVMValueRef *x = &s[mt][nt].v[half * 2 + e];
-                        sm[mt][nt].v[half * 2 + e] = LLVMBuildSelect(B, bad, ninf, *x, "");
-                    }
-            }
+            for (int nt = 0; nt < NN; nt++)
+                for (int e4 = 0; e4 < 4; e4++) {
+                    int bit = (mt * NN + nt) * 4 + e4;
+                    LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
+                    LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");
+                    sm[mt][nt].v[e4] = LLVMBuildSelect(B, bad, ninf, s[mt][nt].v[e4], "");
+                }
         LLVMBuildBr(B, join);
         LLVMPositionBuilderAtEnd(B, join);
         for (int mt = 0; mt < MT; mt++)

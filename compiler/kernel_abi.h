@@ -89,4 +89,11 @@ typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int
  * CPU split above. `<entry>_decode_combine`, grid (R, Hkv, B), 128 threads, the same AbiArgs,
  * folds the sink in and writes o and lse. */
 
+/* GPU tile-map entry `<entry>_map` (masks that read side tensors): 256 threads a CTA, grid
+ * (ceil(Lq / tile_m) * chunks, map heads, map batches) with chunks = ceil(nkt / ABI_MAP_CHUNK)
+ * for nkt = ceil(Lk / tile_n) key tiles (at least 1): CTA x covers query tile x / chunks and
+ * key tiles (x % chunks) * ABI_MAP_CHUNK .. + ABI_MAP_CHUNK - 1, so that a long sequence gives
+ * the map kernel many CTAs, not one per query tile. */
+enum { ABI_MAP_THREADS = 256, ABI_MAP_CHUNK = 4 };
+
 #endif

@@ -4,6 +4,7 @@
  * with the 12.0 signatures declared below (CUDA 13 changed some, e.g. cuCtxSynchronize_v2
  * takes a context; asking by version keeps us on the one we declare). */
 #include "cuda.h"
+#include "ptx_text.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -68,13 +69,14 @@ typedef struct Driver {
 #undef X
 } Driver;
 
-/* A cached function: (device, PTX text, entry) -> function. Entries of one PTX text share its
- * module (and its copy of the text): the driver JIT-compiles a module once, whichever of its
- * entries (attention, map, decode, combine) is asked for first. */
+/* A cached function: (device, PTX text, entry) -> function. Each entry is JIT-compiled in a
+ * module of its own (the text's header and that entry alone, ptx_entry_module): the driver's
+ * JIT costs about as much per entry as the entry is long, so a module's decode and map entries
+ * cost nothing until they are first asked for. */
 typedef struct ModEntry {
     struct ModEntry *next;
     int device;
-    uint64_t hash, ptx_hash;
+    uint64_t hash;
     char *ptx;
     char *entry;
     CUmodule mod;
@@ -221,12 +223,35 @@ static uint64_t fnv1a(const char *s, uint64_t h)
     return h;
 }
 
+/* PTX text of a module with the header of `ptx` (everything before its first kernel) and the
+ * kernel `entry` alone, malloc'd; NULL when the text cannot be cut that way (no such entry,
+ * or device functions that entries may share): then the whole text is loaded. */
+static char *ptx_entry_module(const char *ptx, const char *entry)
+{
+    const char *first = ptx_next_entry(ptx);
+    if (!first || strstr(ptx, ".func ")) return NULL;
+    size_t n = strlen(entry);
+    for (const char *e = first; e; e = ptx_next_entry(e + 1)) {
+        const char *name = strstr(e, ".entry ") + 7;
+        if (strncmp(name, entry, n) || (name[n] != '(' && name[n] != ' ' && name[n] != '\n')) continue;
+        const char *end = ptx_next_entry(e + 1);
+        size_t head = (size_t)(first - ptx), body = end ? (size_t)(end - e) : strlen(e);
+        char *m = malloc(head + body + 1);
+        if (!m) return NULL;
+        memcpy(m, ptx, head);
+        memcpy(m + head, e, body);
+        m[head + body] = '\0';
+        return m;
+    }
+    return NULL;
+}
+
 AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_t threads,
                           int32_t smem_bytes, RtCudaKernel *out)
 {
     AttnStatus s = rt_cuda_set_device(device);
     if (s != ATTN_OK) return s;
-    uint64_t ph = fnv1a(ptx, 0xcbf29ce484222325ull), h = fnv1a(entry, ph);
+    uint64_t h = fnv1a(entry, fnv1a(ptx, 0xcbf29ce484222325ull));
     pthread_mutex_lock(&cu.lock);
     ModEntry *e = cu.mods;
     while (e && !(e->device == device && e->hash == h && !strcmp(e->entry, entry) &&
@@ -239,12 +264,9 @@ AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_
         void *vals[4] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err};
         CUmodule mod = NULL;
         CUfunction fn = NULL;
-        const ModEntry *same = cu.mods;
-        while (same && !(same->device == device && same->ptx_hash == ph && !strcmp(same->ptx, ptx)))
-            same = same->next;
-        CUresult r = 0;
-        if (same) mod = same->mod;
-        else r = cu.d.cuModuleLoadDataEx(&mod, ptx, 4, opts, vals);
+        char *one = ptx_entry_module(ptx, entry);
+        CUresult r = cu.d.cuModuleLoadDataEx(&mod, one ? one : ptx, 4, opts, vals);
+        free(one);
         if (r != 0) {
             char msg[512];
             s = cu_check(r, "cuModuleLoadDataEx");
@@ -254,14 +276,12 @@ AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_
         if (s == ATTN_OK) s = CU(cuModuleGetFunction, (&fn, mod, entry));
         if (s == ATTN_OK) {
             ModEntry *ne = calloc(1, sizeof *ne);
-            char *p = !ne ? NULL : same ? same->ptx : strdup(ptx);
-            char *n = ne ? strdup(entry) : NULL;
+            char *p = ne ? strdup(ptx) : NULL, *n = ne ? strdup(entry) : NULL;
             if (!ne || !p || !n) {
-                free(ne); free(n);
-                if (!same) free(p);
+                free(ne); free(n); free(p);
                 s = rt_fail(ATTN_ERR_NOMEM, "out of memory caching a CUDA module");
             } else {
-                *ne = (ModEntry){cu.mods, device, h, ph, p, n, mod, fn, 0};
+                *ne = (ModEntry){cu.mods, device, h, p, n, mod, fn, 0};
                 cu.mods = e = ne;
             }
         }

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAP_SLOTS = 4, MAP_THREADS = 256, KEY_MAX = 8 + 2 * ABI_MAX_PARAMS + ABI_MAX_SYMS };
+enum { MAP_SLOTS = 4, KEY_MAX = 8 + 2 * ABI_MAX_PARAMS + ABI_MAX_SYMS };
 
 typedef struct MapSlot {
     int64_t key[KEY_MAX];
@@ -64,11 +64,11 @@ AttnStatus rt_gpu_maps_new(AttnKernel *k)
     pthread_mutex_init(&m->lock, NULL);
     k->maps = m;
     const RtCudaKernel *ck = k->gpu;
-    if (k->mask->tensors && MAP_THREADS % k->plan.tile_n == 0) {
+    if (k->mask->tensors && ABI_MAP_THREADS % k->plan.tile_n == 0) {
         char name[256];
         snprintf(name, sizeof name, "%s_map", k->plan.entry);
         /* Absent from PTX generated elsewhere: then the map is built on the host. */
-        m->has_mapk = rt_cuda_kernel(ck->device, (const char *)k->code.data, name, MAP_THREADS, 0,
+        m->has_mapk = rt_cuda_kernel(ck->device, (const char *)k->code.data, name, ABI_MAP_THREADS, 0,
                                      &m->mapk) == ATTN_OK;
     }
     return ATTN_OK;
@@ -269,7 +269,9 @@ static AttnStatus device_side_map(const AttnKernel *k, RtGpuMaps *m, const AbiAr
     ma.tiles = (const uint8_t *)(uintptr_t)s->dev;
     ma.tile_sb = sb, ma.tile_sh = sh, ma.tile_sq = sq;
     ma.tile_m = tm, ma.tile_n = tn;
-    uint32_t gx = (uint32_t)((q->shape[2] + tm - 1) / tm);
+    int64_t nkt = (a->t[k->air->tk].shape[2] + tn - 1) / tn;
+    int64_t chunks = (nkt + ABI_MAP_CHUNK - 1) / ABI_MAP_CHUNK;
+    uint32_t gx = (uint32_t)((q->shape[2] + tm - 1) / tm * (chunks > 1 ? chunks : 1));
     uint32_t gy = k->mask->per_h ? (uint32_t)q->shape[1] : 1, gz = k->mask->per_b ? (uint32_t)q->shape[0] : 1;
     st = rt_cuda_launch(&m->mapk, gx, gy, gz, stream, &ma);
     if (st == ATTN_OK) st = rt_cuda_event_record(s->ready, stream);

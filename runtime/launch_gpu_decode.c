@@ -7,7 +7,11 @@
  * The workspace belongs to the kernel: allocated on first use, grown (never per launch) when a
  * launch needs more. One mutex guards it; a launch on another stream than the last one waits
  * for that launch's event first, and growing waits on the host for it (the old buffer may be
- * read until then). No tile map: the split entry evaluates the mask on every element. */
+ * read until then). No tile map: the split entry evaluates the mask on every element.
+ *
+ * The two entries are JIT-compiled by the driver at the first launch that takes this path, not
+ * when the kernel is loaded: they cost as much driver time as the attention kernel itself, and
+ * most kernels never see a decode-shaped launch. */
 #include "rt.h"
 #include "cuda.h"
 
@@ -20,6 +24,7 @@ enum { DEC_ROWS_PER_WARP = 4, DEC_WARPS = 4, DEC_MIN_SPLIT = 256, DEC_WARPS_PER_
 
 struct RtGpuDecode {
     RtCudaKernel split, combine;
+    bool loaded;       /* split and combine are JIT-compiled (at the first decode launch) */
     int sm_count;
     pthread_mutex_t lock;
     RtDevPtr ws;
@@ -32,8 +37,21 @@ AttnStatus rt_gpu_decode_load(AttnKernel *k)
 {
     k->decode = NULL;
     if (k->plan.decode_rows <= 0) return ATTN_OK;
+    RtCudaDevice info;
+    AttnStatus st = rt_cuda_device_info(0, &info);
+    if (st != ATTN_OK) return st;
     RtGpuDecode *d = calloc(1, sizeof *d);
     if (!d) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
+    d->sm_count = info.sm_count > 0 ? info.sm_count : 1;
+    pthread_mutex_init(&d->lock, NULL);
+    k->decode = d;
+    return ATTN_OK;
+}
+
+/* The split and combine entries, on first use; d->lock held. */
+static AttnStatus decode_entries(const AttnKernel *k, RtGpuDecode *d)
+{
+    if (d->loaded) return ATTN_OK;
     const char *ptx = (const char *)k->code.data;
     char name[512];
     snprintf(name, sizeof name, "%s_decode", k->plan.entry);
@@ -41,16 +59,8 @@ AttnStatus rt_gpu_decode_load(AttnKernel *k)
                                    &d->split);
     snprintf(name, sizeof name, "%s_decode_combine", k->plan.entry);
     if (st == ATTN_OK) st = rt_cuda_kernel(0, ptx, name, 128, 0, &d->combine);
-    RtCudaDevice info;
-    if (st == ATTN_OK) st = rt_cuda_device_info(0, &info);
-    if (st != ATTN_OK) {
-        free(d);
-        return st;
-    }
-    d->sm_count = info.sm_count > 0 ? info.sm_count : 1;
-    pthread_mutex_init(&d->lock, NULL);
-    k->decode = d;
-    return ATTN_OK;
+    d->loaded = st == ATTN_OK;
+    return st;
 }
 
 void rt_gpu_decode_free(AttnKernel *k)
@@ -98,8 +108,8 @@ AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const 
     a.tile_sb = a.tile_sh = a.tile_sq = 0;
     void *stream = o->stream;
     pthread_mutex_lock(&d->lock);
-    AttnStatus st = ATTN_OK;
-    if (d->ws_bytes < bytes) {   /* grow: nothing may still read the old buffer */
+    AttnStatus st = decode_entries(k, d);
+    if (st == ATTN_OK && d->ws_bytes < bytes) {   /* grow: nothing may still read the old buffer */
         if (d->done) st = rt_cuda_event_wait(d->done);
         if (st == ATTN_OK) {
             rt_cuda_free(d->ws);
@@ -108,7 +118,7 @@ AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const 
             st = rt_cuda_malloc(d->split.device, bytes, &d->ws);
             if (st == ATTN_OK) d->ws_bytes = bytes;
         }
-    } else if (d->done && d->stream != stream) {
+    } else if (st == ATTN_OK && d->done && d->stream != stream) {
         st = rt_cuda_stream_wait(stream, d->done);
     }
     if (st == ATTN_OK && !d->done) st = rt_cuda_event_new(&d->done);

@@ -577,6 +577,9 @@ def main():
     fresh = tempfile.mkdtemp(prefix="bench-torch-cache-")
     for var, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
         os.environ.setdefault(var, os.path.join(fresh, sub))
+    # attnc's cold compile ends in the driver's PTX JIT; without this the driver's own cache
+    # (~/.nv/ComputeCache) could serve a PTX text that an earlier run on this machine compiled.
+    os.environ.setdefault("CUDA_CACHE_DISABLE", "1")
     import torch
     if not torch.cuda.is_available():
         print("no CUDA device: this benchmark needs a GPU")
@@ -598,6 +601,7 @@ def main():
     cases = make_cases(args.quick)
     log = lambda s: print(s, flush=True)
     meta = meta_info()
+    meta["cuda_cache_disable"] = os.environ.get("CUDA_CACHE_DISABLE")
     meta.update(peers_only=args.peers_only, quick=args.quick, implementations=impls,
                 timing="triton.testing.do_bench(warmup=25 ms, rep=100 ms, return_mode=median), "
                        "L2 flushed between repetitions",
