@@ -136,9 +136,10 @@ bool cg_ptx_build_fa(Gen *g)
     LLVMBasicBlockRef skip_from = LLVMGetInsertBlock(B);
     LLVMPositionBuilderAtEnd(B, body);
 
-    /* Visibility, only where needed (the tile crosses Lk, or is PARTIAL for the mask), as bits
-     * in i32 words: evaluated before S = Q K^T so that the mask's loads and temporaries do not
-     * compete with S's registers (with S live, a side-tensor mask spilled). */
+    /* The mask only where needed: the tile crosses Lk, or is PARTIAL for the mask. A mask hook
+     * is evaluated before S = Q K^T, into bits of i32 words, so that its loads and temporaries
+     * do not compete with S's registers (with S live, a side-tensor mask spilled 168 bytes);
+     * the bounds and `j <= i` are cheap and are applied after it. */
     LLVMValueRef k0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "k0");
     LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
     if (c->mask == PTX_MASK_CAUSAL) {
@@ -153,7 +154,7 @@ bool cg_ptx_build_fa(Gen *g)
     }
     int nwords = (MT * NN * 4 + 31) / 32;
     LLVMValueRef visw[MAXM * MAXN / 8];
-    {
+    if (c->mask == PTX_MASK_HOOK) {
         LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
         LLVMBasicBlockRef mk = gen_block(g, "vis"), join = gen_block(g, "vis.join");
         LLVMBuildCondBr(B, need, mk, join);
@@ -162,24 +163,18 @@ bool cg_ptx_build_fa(Gen *g)
         for (int x = 0; x < nwords; x++) w[x] = gen_i32(g, 0);
         for (int mt = 0; mt < MT; mt++)
             for (int half = 0; half < 2; half++) {
-                LLVMValueRef ipos = row_pos(g, &t, mt, half);
-                g->env.idx[IX_I] = ipos;
+                g->env.idx[IX_I] = row_pos(g, &t, mt, half);
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
                         LLVMValueRef j = key_pos(g, &t, k0, nt, e);
-                        LLVMValueRef ok = LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, "");
-                        if (c->mask == PTX_MASK_CAUSAL)
-                            ok = LLVMBuildAnd(B, ok, LLVMBuildICmp(B, LLVMIntSLE, j, ipos, ""), "");
-                        if (c->mask == PTX_MASK_HOOK) {
-                            g->env.idx[IX_J] = j;
-                            g->env.score = g->env.qk = NULL;
-                            LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
-                            if (!vis) return false;
-                            ok = LLVMBuildAnd(B, ok, vis, "");
-                        }
+                        g->env.idx[IX_J] = j;
+                        g->env.score = g->env.qk = NULL;
+                        LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
+                        if (!vis) return false;
+                        vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
                         w[bit / 32] = LLVMBuildOr(B, w[bit / 32], LLVMBuildShl(B,
-                            LLVMBuildZExt(B, ok, g->i32, ""), gen_i32(g, bit % 32), ""), "");
+                            LLVMBuildZExt(B, vis, g->i32, ""), gen_i32(g, bit % 32), ""), "");
                     }
             }
         LLVMBuildBr(B, join);
@@ -245,7 +240,7 @@ bool cg_ptx_build_fa(Gen *g)
                 }
             }
 
-    /* Masked elements to -inf where the bits were evaluated. */
+    /* Masked elements to -inf. */
     {
         LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
         LLVMBasicBlockRef mk = gen_block(g, "mask"), join = gen_block(g, "mask.join");
@@ -255,9 +250,17 @@ bool cg_ptx_build_fa(Gen *g)
         for (int mt = 0; mt < MT; mt++)
             for (int nt = 0; nt < NN; nt++)
                 for (int e4 = 0; e4 < 4; e4++) {
-                    int bit = (mt * NN + nt) * 4 + e4;
-                    LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
-                    LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");
+                    LLVMValueRef bad;
+                    if (c->mask == PTX_MASK_HOOK) {   /* the bits hold the bound too */
+                        int bit = (mt * NN + nt) * 4 + e4;
+                        LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
+                        bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");
+                    } else {
+                        LLVMValueRef j = key_pos(g, &t, k0, nt, e4 & 1);
+                        bad = LLVMBuildICmp(B, LLVMIntSGE, j, t.lk, "");
+                        if (c->mask == PTX_MASK_CAUSAL)
+                            bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, row_pos(g, &t, mt, e4 >> 1), ""), "");
+                    }
                     sm[mt][nt].v[e4] = LLVMBuildSelect(B, bad, ninf, s[mt][nt].v[e4], "");
                 }
         LLVMBuildBr(B, join);
