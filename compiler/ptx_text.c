@@ -1,6 +1,7 @@
 /* ptx_text.c: finding kernel declarations in PTX text (ptx_text.h). */
 #include "ptx_text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *ptx_next_entry(const char *p)
@@ -10,6 +11,26 @@ const char *ptx_next_entry(const char *p)
         while (line > p && line[-1] != '\n') line--;
         if (line == q || !strncmp(line, ".visible .entry ", 16) || !strncmp(line, ".weak .entry ", 13))
             return line;
+    }
+    return NULL;
+}
+
+char *ptx_entry_module(const char *ptx, const char *entry)
+{
+    const char *first = ptx_next_entry(ptx);
+    if (!first || strstr(ptx, ".func ")) return NULL;
+    size_t n = strlen(entry);
+    for (const char *e = first; e; e = ptx_next_entry(e + 1)) {
+        const char *name = strstr(e, ".entry ") + 7;
+        if (strncmp(name, entry, n) || (name[n] != '(' && name[n] != ' ' && name[n] != '\n')) continue;
+        const char *end = ptx_next_entry(e + 1);
+        size_t head = (size_t)(first - ptx), body = end ? (size_t)(end - e) : strlen(e);
+        char *m = malloc(head + body + 1);
+        if (!m) return NULL;
+        memcpy(m, ptx, head);
+        memcpy(m + head, e, body);
+        m[head + body] = '\0';
+        return m;
     }
     return NULL;
 }

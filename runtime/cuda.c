@@ -223,29 +223,6 @@ static uint64_t fnv1a(const char *s, uint64_t h)
     return h;
 }
 
-/* PTX text of a module with the header of `ptx` (everything before its first kernel) and the
- * kernel `entry` alone, malloc'd; NULL when the text cannot be cut that way (no such entry,
- * or device functions that entries may share): then the whole text is loaded. */
-static char *ptx_entry_module(const char *ptx, const char *entry)
-{
-    const char *first = ptx_next_entry(ptx);
-    if (!first || strstr(ptx, ".func ")) return NULL;
-    size_t n = strlen(entry);
-    for (const char *e = first; e; e = ptx_next_entry(e + 1)) {
-        const char *name = strstr(e, ".entry ") + 7;
-        if (strncmp(name, entry, n) || (name[n] != '(' && name[n] != ' ' && name[n] != '\n')) continue;
-        const char *end = ptx_next_entry(e + 1);
-        size_t head = (size_t)(first - ptx), body = end ? (size_t)(end - e) : strlen(e);
-        char *m = malloc(head + body + 1);
-        if (!m) return NULL;
-        memcpy(m, ptx, head);
-        memcpy(m + head, e, body);
-        m[head + body] = '\0';
-        return m;
-    }
-    return NULL;
-}
-
 AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_t threads,
                           int32_t smem_bytes, RtCudaKernel *out)
 {

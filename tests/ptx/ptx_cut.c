@@ -1,0 +1,68 @@
+/* ptx_cut: cuts a PTX module into one module per kernel the way the runtime hands them to the
+ * driver (ptx_entry_module) and writes each as DIR/<entry>.ptx for ptxas; checks that every
+ * kernel is found, that each piece holds exactly one `.entry` and the whole header, and that an
+ * unknown name or a prefix of a name is refused.
+ *   ptx_cut MODULE.ptx DIR        prints the entry names, one a line; exit 1 on a failed check */
+#include "ptx_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fails;
+
+static void check(int ok, const char *what, const char *name)
+{
+    if (!ok) {
+        fprintf(stderr, "FAIL %s: %s\n", name, what);
+        fails++;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: ptx_cut MODULE.ptx DIR\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) { perror(argv[1]); return 2; }
+    static char text[1 << 22];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *first = ptx_next_entry(text);
+    check(first != NULL, "no kernel in the module", argv[1]);
+    int count = 0;
+    for (const char *e = first; e; e = ptx_next_entry(e + 1)) {
+        char name[256];
+        if (sscanf(strstr(e, ".entry ") + 7, "%255[A-Za-z0-9_$]", name) != 1) continue;
+        count++;
+        char *m = ptx_entry_module(text, name);
+        check(m != NULL, "not cut out", name);
+        if (!m) continue;
+        const char *only = ptx_next_entry(m);
+        char got[256] = "";
+        check(only && !ptx_next_entry(only + 1), "the piece holds more than one kernel", name);
+        if (only) sscanf(strstr(only, ".entry ") + 7, "%255[A-Za-z0-9_$]", got);
+        check(!strcmp(got, name), "the piece holds another kernel", name);
+        check(!strncmp(m, text, (size_t)(first - text)), "the piece lost the header", name);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.ptx", argv[2], name);
+        FILE *o = fopen(path, "wb");
+        if (!o || fputs(m, o) < 0 || fclose(o)) { perror(path); return 2; }
+        printf("%s\n", name);
+        /* A name one character short is no kernel here (every kernel's name is longer than
+         * the names it extends): it must not match the kernel it is a prefix of. */
+        name[strlen(name) - 1] = '\0';
+        char pat[300];
+        snprintf(pat, sizeof pat, ".entry %s(", name);
+        char *p = ptx_entry_module(text, name);
+        check(strstr(text, pat) != NULL || p == NULL, "a prefix of a kernel's name matched it", name);
+        free(p);
+        free(m);
+    }
+    check(count > 0, "no kernels", argv[1]);
+    check(ptx_entry_module(text, "no_such_kernel") == NULL, "an unknown name was cut", argv[1]);
+    return fails ? 1 : 0;
+}
