@@ -10,6 +10,7 @@
 #include "cg_llvm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
@@ -416,9 +417,56 @@ static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
     return v;
 }
 
+/* ---- splitting a hook by the index it varies with ------------------------------------------- */
+
+enum { DEP_KEEP = 1, DEP_VARY = 2, DEP_LOAD = 4, DEP_OTHER = 8 };
+
+/* Adds the maximal nodes under id whose deps are exactly KEEP | LOAD to out (once each). */
+static void split_visit(const AirKernel *k, const uint8_t *dep, uint8_t *seen, int32_t id,
+                        int32_t *out, int *n, int max)
+{
+    if (seen[id] || *n >= max) return;
+    seen[id] = 1;
+    if (dep[id] == (DEP_KEEP | DEP_LOAD)) {
+        out[(*n)++] = id;
+        return;
+    }
+    const AirNode *nd = &k->nodes[id];
+    for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++)
+        split_visit(k, dep, seen, nd->args[a], out, n, max);
+}
+
+int cg_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary, int32_t *out,
+                  int max)
+{
+    if (root < 0 || root >= k->nnodes) return 0;
+    uint8_t *dep = calloc((size_t)k->nnodes * 2, 1);
+    if (!dep) return 0;
+    for (int32_t id = 0; id <= root; id++) {   /* operands come before their users */
+        const AirNode *nd = &k->nodes[id];
+        uint8_t d = 0;
+        switch (nd->op) {
+        case OP_IDX: d = nd->ref == (int32_t)keep ? DEP_KEEP : nd->ref == (int32_t)vary ? DEP_VARY
+                       : nd->ref == IX_T ? DEP_OTHER : 0; break;
+        case OP_SCORE: case OP_QK: case OP_RVAR: case OP_STATE: case OP_BLOCK:
+        case OP_ROW: case OP_BLOCKMEAN: case OP_SUM: d = DEP_OTHER; break;
+        case OP_LOAD: d = DEP_LOAD; break;
+        default: break;
+        }
+        if (nd->ty.kind != TY_I32 && nd->ty.kind != TY_F32 && nd->ty.kind != TY_BOOL) d |= DEP_OTHER;
+        for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++) d |= dep[nd->args[a]];
+        dep[id] = d;
+    }
+    int n = 0;
+    split_visit(k, dep, dep + k->nnodes, root, out, &n, max);
+    free(dep);
+    return n;
+}
+
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)
 {
     memset(env->memo, 0, sizeof(LLVMValueRef) * (size_t)env->k->nnodes);
+    for (int p = 0; p < env->npreset; p++) env->memo[env->preset_id[p]] = env->preset_val[p];
     LLVMValueRef v = emit_node(env, root);
     if (!v) return NULL;
     if (env->k->nodes[root].ty.kind == TY_F32) v = as_f32(env->cg, v);

@@ -33,7 +33,8 @@
  *             causal (and any mask hook): 128 x 64, 8 warps, 2 CTAs/SM
  *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
  * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
- * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row). */
+ * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row),
+ * then 2 x tile_n i32 per staged mask value (PtxConfig.staged). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
 {
     int32_t d = dk > dv ? dk : dv;
@@ -72,7 +73,8 @@ void cg_ptx_shape(Gen *g, const PtxConfig *c)
     g->off_kv = g->BM * qrow;
     g->voff = g->BN * qrow;
     g->stage_bytes = g->BN * (qrow + vrow);
-    g->smem_bytes = g->off_kv + c->tile.stages * g->stage_bytes;
+    g->off_keys = g->off_kv + c->tile.stages * g->stage_bytes;
+    g->smem_bytes = g->off_keys + 2 * c->nstaged * g->BN * 4;
 }
 
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, int32_t *smem)
@@ -374,6 +376,8 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         return false;
     }
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
+    if (c->mask == PTX_MASK_HOOK)
+        c->nstaged = cg_hook_split(k, k->hook[HOOK_MASK], IX_J, IX_I, c->staged, PTX_MAX_STAGED);
     c->entry = k->name;
     c->decode = true;
     return true;

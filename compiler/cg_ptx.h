@@ -32,6 +32,8 @@ typedef struct PtxTile {
  * ends at the diagonal); HOOK: the spec's mask hook, emitted per score element. */
 typedef enum { PTX_MASK_NONE, PTX_MASK_CAUSAL, PTX_MASK_HOOK } PtxMask;
 
+enum { PTX_MAX_STAGED = 4 };
+
 typedef struct PtxConfig {
     int32_t sm;               /* 80 or 90 (sm_90a) */
     AirDtype dtype;           /* q, k, v and o: DT_BF16 or DT_F16 */
@@ -45,6 +47,10 @@ typedef struct PtxConfig {
     PtxTile tile;
     const char *entry;        /* kernel symbol */
     bool decode;              /* also emit the split-KV decode entries (cg_ptx_decode.c) */
+    /* Mask sub-expressions that read side tensors and depend on the key alone (`doc[b, j]`):
+     * evaluated once per key of a tile into shared memory, not per score element. */
+    int32_t nstaged;
+    int32_t staged[PTX_MAX_STAGED];
 } PtxConfig;
 
 extern const Target target_ptx_sm80;

@@ -41,6 +41,46 @@ static LLVMValueRef key_pos(Gen *g, const Thread *t, LLVMValueRef k0, int nt, in
                                   gen_i32(g, nt * 8 + e)));
 }
 
+/* Shared-memory byte offset of staged value s of key column col (i32) in the slot of tile kb. */
+static LLVMValueRef key_slot(Gen *g, LLVMValueRef kb, int s, LLVMValueRef col)
+{
+    LLVMBuilderRef B = g->B;
+    LLVMValueRef par = LLVMBuildAnd(B, kb, gen_i32(g, 1), "");
+    LLVMValueRef row = gen_add(g, LLVMBuildMul(B, par, gen_i32(g, g->c->nstaged), ""), gen_i32(g, s));
+    return gen_add(g, gen_i32(g, g->off_keys),
+                   LLVMBuildShl(B, gen_add(g, LLVMBuildMul(B, row, gen_i32(g, g->BN), ""), col),
+                                gen_i32(g, 2), ""));
+}
+
+/* Evaluates the staged mask values (PtxConfig.staged) of key tile kb, one key per thread of
+ * the first BN, into the tile's parity slot. Tile kb is read after the barrier that opens its
+ * iteration, and the slot is next written in iteration kb + 1, after the barrier that every
+ * reader of tile kb has passed: no barrier of its own is needed. */
+static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
+{
+    const PtxConfig *c = g->c;
+    if (c->nstaged == 0) return true;
+    LLVMBuilderRef B = g->B;
+    LLVMBasicBlockRef st = gen_block(g, "keys"), join = gen_block(g, "keys.join");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->tid, gen_i32(g, g->BN), ""), st, join);
+    LLVMPositionBuilderAtEnd(B, st);
+    g->env.idx[IX_I] = NULL;
+    g->env.idx[IX_J] = gen_add(g, LLVMBuildMul(B, kb, gen_i32(g, g->BN), ""), t->tid);
+    g->env.score = g->env.qk = NULL;
+    g->env.npreset = 0;
+    for (int s = 0; s < c->nstaged; s++) {
+        LLVMValueRef v = cg_hook_emit(&g->env, c->staged[s]);
+        if (!v) return false;
+        g->key_ty[s] = LLVMTypeOf(v);
+        if (g->key_ty[s] == g->i1) v = LLVMBuildZExt(B, v, g->i32, "");
+        else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->i32, "");
+        LLVMBuildStore(B, v, gen_smem(g, key_slot(g, kb, s, t->tid)));
+    }
+    LLVMBuildBr(B, join);
+    LLVMPositionBuilderAtEnd(B, join);
+    return true;
+}
+
 bool cg_ptx_build_fa(Gen *g)
 {
     const PtxConfig *c = g->c;
@@ -80,6 +120,7 @@ bool cg_ptx_build_fa(Gen *g)
         cg_ptx_load_kv(g, &t, gen_add(g, t.kb0, gen_i32(g, s)));
         cg_ptx_commit(g);
     }
+    if (!stage_keys(g, &t, t.kb0)) return false;
     Frag qr[MAXM][16];
     if (c->tile.q_in_regs) {
         cg_ptx_wait_group(g, c->tile.stages - 1);
@@ -111,6 +152,7 @@ bool cg_ptx_build_fa(Gen *g)
     gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
     cg_ptx_load_kv(g, &t, gen_add(g, kb, gen_i32(g, c->tile.stages - 1)));
     cg_ptx_commit(g);
+    if (!stage_keys(g, &t, gen_add(g, kb, gen_i32(g, 1)))) return false;
 
     /* Tile class from the map (NULL map: PARTIAL, i.e. decided by the geometry below). */
     LLVMBasicBlockRef body = gen_block(g, "kbody"), latch = gen_block(g, "klatch");
@@ -161,6 +203,20 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMPositionBuilderAtEnd(B, mk);
         LLVMValueRef w[MAXM * MAXN / 8];
         for (int x = 0; x < nwords; x++) w[x] = gen_i32(g, 0);
+        /* This thread's keys' staged values, read once for all its rows. */
+        LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];
+        LLVMValueRef col0 = LLVMBuildShl(B, t.t4, gen_i32(g, 1), "");
+        for (int nt = 0; nt < NN; nt++)
+            for (int e = 0; e < 2; e++)
+                for (int s = 0; s < c->nstaged; s++) {
+                    LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
+                    LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
+                    if (g->key_ty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
+                    else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
+                    kv[nt][e][s] = v;
+                }
+        g->env.npreset = c->nstaged;
+        g->env.preset_id = c->staged;
         for (int mt = 0; mt < MT; mt++)
             for (int half = 0; half < 2; half++) {
                 g->env.idx[IX_I] = row_pos(g, &t, mt, half);
@@ -169,6 +225,7 @@ bool cg_ptx_build_fa(Gen *g)
                         LLVMValueRef j = key_pos(g, &t, k0, nt, e);
                         g->env.idx[IX_J] = j;
                         g->env.score = g->env.qk = NULL;
+                        g->env.preset_val = kv[nt][e];
                         LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
@@ -177,6 +234,7 @@ bool cg_ptx_build_fa(Gen *g)
                             LLVMBuildZExt(B, vis, g->i32, ""), gen_i32(g, bit % 32), ""), "");
                     }
             }
+        g->env.npreset = 0;
         LLVMBuildBr(B, join);
         LLVMBasicBlockRef mk_end = LLVMGetInsertBlock(B);
         LLVMPositionBuilderAtEnd(B, join);

@@ -16,8 +16,11 @@
  * exact, which the map's contract (FULL and EMPTY exact, PARTIAL possibly conservative)
  * allows. When the mask implies j <= i, key tiles past the CTA's last diagonal are written
  * EMPTY without evaluating them (the attention kernel never reads them). The cost is one mask
- * evaluation per (row, key) below the diagonal: a few instructions each, next to the
- * attention's 4 D flops. */
+ * evaluation per (row, key) below the diagonal, next to the attention's 4 D flops. The parts
+ * of the mask that read side tensors and depend on i alone (`doc[b, i]`) are evaluated once
+ * per row of the query tile into shared memory, those that depend on j alone once per key and
+ * thread, so that an element costs a few compares, not two global loads with their index
+ * arithmetic (71 -> see bench/NOTES.md, run 11). */
 #include "cg_ptx_gen.h"
 #include "pass.h"
 
@@ -81,6 +84,46 @@ static bool build_map_body(Gen *g)
     LLVMValueRef col = LLVMBuildURem(B, tid, tn, ""), rstart = LLVMBuildUDiv(B, tid, tn, "");
     LLVMValueRef step = LLVMBuildUDiv(B, gen_i32(g, ABI_MAP_THREADS), tn, "");
 
+    /* Row values: staged for rows r0 .. rend - 1, which tile_m (== g->BM) bounds. */
+    int32_t pid[2 * PTX_MAX_STAGED];
+    LLVMValueRef pval[2 * PTX_MAX_STAGED];
+    LLVMTypeRef rty[PTX_MAX_STAGED];
+    int nrs = cg_hook_split(ak, ak->hook[HOOK_MASK], IX_I, IX_J, pid, PTX_MAX_STAGED);
+    if (nrs * g->BM * 4 > ABI_MAP_SMEM) nrs = 0;
+    int ncs = cg_hook_split(ak, ak->hook[HOOK_MASK], IX_J, IX_I, pid + nrs, PTX_MAX_STAGED);
+    if (nrs > 0) {
+        LLVMBasicBlockRef bad = gen_block(g, "bad.tile_m"), ok = gen_block(g, "rows.stage");
+        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, tm, gen_i32(g, g->BM), ""), bad, ok);
+        LLVMPositionBuilderAtEnd(B, bad);   /* the runtime passes the plan's tile_m: a bug */
+        gen_call(g, "llvm.trap", g->vd, NULL, 0, NULL);
+        LLVMBuildUnreachable(B);
+        LLVMPositionBuilderAtEnd(B, ok);
+        LLVMBasicBlockRef pre = LLVMGetInsertBlock(B), sl = gen_block(g, "rows.loop");
+        LLVMBasicBlockRef sx = gen_block(g, "rows.staged");
+        LLVMValueRef n = LLVMBuildSub(B, rend, r0, "");
+        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, tid, n, ""), sl, sx);
+        LLVMPositionBuilderAtEnd(B, sl);
+        LLVMValueRef rr = phi1(g, tid, pre, "rr");
+        env->idx[IX_I] = gen_add(g, gen_add(g, r0, rr), qoff);
+        env->idx[IX_J] = NULL;
+        env->score = env->qk = NULL;
+        env->npreset = 0;
+        for (int s = 0; s < nrs; s++) {
+            LLVMValueRef v = cg_hook_emit(env, pid[s]);
+            if (!v) return false;
+            rty[s] = LLVMTypeOf(v);
+            if (rty[s] == g->i1) v = LLVMBuildZExt(B, v, g->i32, "");
+            else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->i32, "");
+            LLVMValueRef off = LLVMBuildShl(B, gen_add(g, rr, gen_i32(g, s * g->BM)), gen_i32(g, 2), "");
+            LLVMBuildStore(B, v, gen_smem(g, off));
+        }
+        LLVMValueRef rr1 = gen_add(g, rr, gen_i32(g, ABI_MAP_THREADS));
+        add_in(rr, rr1, LLVMGetInsertBlock(B));
+        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, rr1, n, ""), sl, sx);
+        LLVMPositionBuilderAtEnd(B, sx);
+        gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
+    }
+
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef kt_head = gen_block(g, "kt"), rows = gen_block(g, "rows");
     LLVMBasicBlockRef row = gen_block(g, "row"), red = gen_block(g, "reduce");
@@ -98,15 +141,33 @@ static bool build_map_body(Gen *g)
     LLVMBuildCondBr(B, LLVMBuildAnd(B, jin, LLVMBuildICmp(B, LLVMIntSLT, r, rend, ""), ""), rows, red);
 
     LLVMPositionBuilderAtEnd(B, rows);
-    LLVMBuildBr(B, row);
-    LLVMPositionBuilderAtEnd(B, row);
-    LLVMValueRef ri = phi1(g, r, rows, "r");
-    LLVMValueRef any = phi1(g, LLVMConstInt(g->i1, 0, 0), rows, "any");
-    LLVMValueRef all = phi1(g, LLVMConstInt(g->i1, 1, 0), rows, "all");
-    env->idx[IX_I] = gen_add(g, ri, qoff);
+    env->idx[IX_I] = NULL;   /* this thread's key's values, for all its rows */
     env->idx[IX_J] = j;
     env->score = env->qk = NULL;
+    env->npreset = 0;
+    for (int s = 0; s < ncs; s++)
+        if (!(pval[nrs + s] = cg_hook_emit(env, pid[nrs + s]))) return false;
+    LLVMBasicBlockRef rows_end = LLVMGetInsertBlock(B);
+    LLVMBuildBr(B, row);
+    LLVMPositionBuilderAtEnd(B, row);
+    LLVMValueRef ri = phi1(g, r, rows_end, "r");
+    LLVMValueRef any = phi1(g, LLVMConstInt(g->i1, 0, 0), rows_end, "any");
+    LLVMValueRef all = phi1(g, LLVMConstInt(g->i1, 1, 0), rows_end, "all");
+    for (int s = 0; s < nrs; s++) {
+        LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
+                                        gen_i32(g, 2), "");
+        LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, off), "");
+        if (rty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
+        else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
+        pval[s] = v;
+    }
+    env->idx[IX_I] = gen_add(g, ri, qoff);
+    env->idx[IX_J] = j;
+    env->npreset = nrs + ncs;
+    env->preset_id = pid;
+    env->preset_val = pval;
     LLVMValueRef vis = cg_hook_emit(env, ak->hook[HOOK_MASK]);
+    env->npreset = 0;
     if (!vis) return false;
     LLVMValueRef any1 = LLVMBuildOr(B, any, vis, ""), all1 = LLVMBuildAnd(B, all, vis, "");
     LLVMValueRef ri1 = gen_add(g, ri, step);

@@ -93,7 +93,8 @@ typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int
  * (ceil(Lq / tile_m) * chunks, map heads, map batches) with chunks = ceil(nkt / ABI_MAP_CHUNK)
  * for nkt = ceil(Lk / tile_n) key tiles (at least 1): CTA x covers query tile x / chunks and
  * key tiles (x % chunks) * ABI_MAP_CHUNK .. + ABI_MAP_CHUNK - 1, so that a long sequence gives
- * the map kernel many CTAs, not one per query tile. */
-enum { ABI_MAP_THREADS = 256, ABI_MAP_CHUNK = 4 };
+ * the map kernel many CTAs, not one per query tile. It is launched with ABI_MAP_SMEM bytes of
+ * dynamic shared memory (the mask's per-row values of its query tile). */
+enum { ABI_MAP_THREADS = 256, ABI_MAP_CHUNK = 4, ABI_MAP_SMEM = 4096 };
 
 #endif

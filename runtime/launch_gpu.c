@@ -68,7 +68,7 @@ AttnStatus rt_gpu_maps_new(AttnKernel *k)
         char name[256];
         snprintf(name, sizeof name, "%s_map", k->plan.entry);
         /* Absent from PTX generated elsewhere: then the map is built on the host. */
-        m->has_mapk = rt_cuda_kernel(ck->device, (const char *)k->code.data, name, ABI_MAP_THREADS, 0,
+        m->has_mapk = rt_cuda_kernel(ck->device, (const char *)k->code.data, name, ABI_MAP_THREADS, ABI_MAP_SMEM,
                                      &m->mapk) == ATTN_OK;
     }
     return ATTN_OK;

@@ -7,7 +7,7 @@
 #     shapes (B 2 with L 333; Lq 77 < Lk 300; decode), through `attnc run` (f64 reference);
 #     specs the GPU targets refuse (recurrences, selectors) are listed as not supported;
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
-#     gemma2_local) at small shapes.
+#     longformer, gemma2_local) at small shapes.
 # Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
 # failure. Without a GPU it says so and exits 0.
 build=${1:-build}; ex=${2:-examples}
@@ -75,7 +75,7 @@ done
 
 # 3. compute-sanitizer
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  for spec in causal documents gemma2_local; do
+  for spec in causal documents longformer gemma2_local; do
     for tool in memcheck racecheck; do
       out=$(compute-sanitizer --tool $tool --error-exitcode 3 "$attnc" run "$ex/$spec.attn" \
             --target=sm_90a -D B=1 -D Hq=2 -D Hkv=2 -D Lq=130 -D Lk=190 --repeat 1 2>&1)
