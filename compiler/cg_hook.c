@@ -463,6 +463,28 @@ int cg_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary
     return n;
 }
 
+static bool loads_left(const AirKernel *k, uint8_t *seen, int32_t id)
+{
+    if (seen[id]) return false;
+    seen[id] = 1;
+    const AirNode *nd = &k->nodes[id];
+    if (nd->op == OP_LOAD || nd->op == OP_ROW || nd->op == OP_BLOCKMEAN) return true;
+    for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++)
+        if (loads_left(k, seen, nd->args[a])) return true;
+    return false;
+}
+
+bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n)
+{
+    if (root < 0 || root >= k->nnodes) return false;
+    uint8_t *seen = calloc((size_t)k->nnodes, 1);
+    if (!seen) return true;
+    for (int i = 0; i < n; i++) seen[ids[i]] = 1;   /* evaluated elsewhere: not entered */
+    bool left = loads_left(k, seen, root);
+    free(seen);
+    return left;
+}
+
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)
 {
     memset(env->memo, 0, sizeof(LLVMValueRef) * (size_t)env->k->nnodes);

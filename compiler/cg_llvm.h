@@ -177,6 +177,8 @@ void cg_hook_preload(CgHookEnv *env, LLVMValueRef args);
  * to out and returns how many (0 when memory ran out: nothing is split then). */
 int cg_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary, int32_t *out,
                   int max);
+/* True when the hook at `root` reads a side tensor outside the sub-expressions ids[0 .. n). */
+bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n);
 /* Emits the hook program rooted at `root`; the result has env->lanes lanes (i1 for bool
  * hooks, f32 or i32 otherwise). NULL after a diagnostic. */
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root);

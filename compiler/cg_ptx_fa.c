@@ -81,6 +81,73 @@ static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
     return true;
 }
 
+/* The mask hook split for the skeleton: its row values (sub-expressions that read side tensors
+ * and depend on i alone) are evaluated once per row of this thread, before the key loop; its
+ * key values (PtxConfig.staged) come from shared memory per tile. With no side-tensor read left
+ * per element, the mask is evaluated after S = Q K^T like `j <= i` (fused); otherwise into bits
+ * before it, so that its loads do not compete with S's registers (with S live, a mask that
+ * loaded per element spilled 168 bytes). */
+typedef struct MaskPre {
+    int nrow;                                   /* ids: row values, then c->staged */
+    int32_t ids[2 * PTX_MAX_STAGED];
+    LLVMValueRef val[MAXM][2][2 * PTX_MAX_STAGED];   /* per (mt, half): row values */
+    LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];   /* per (nt, e): key values of the tile */
+    bool fused;
+} MaskPre;
+
+static bool mask_pre(Gen *g, const Thread *t, MaskPre *p)
+{
+    const PtxConfig *c = g->c;
+    const AirKernel *ak = c->air;
+    int32_t root = ak->hook[HOOK_MASK];
+    p->nrow = cg_hook_split(ak, root, IX_I, IX_J, p->ids, PTX_MAX_STAGED);
+    for (int s = 0; s < c->nstaged; s++) p->ids[p->nrow + s] = c->staged[s];
+    p->fused = !cg_hook_loads_left(ak, root, p->ids, p->nrow + c->nstaged);
+    g->env.idx[IX_J] = NULL;
+    g->env.score = g->env.qk = NULL;
+    g->env.npreset = 0;
+    for (int mt = 0; mt < c->tile.mtiles; mt++)
+        for (int half = 0; half < 2; half++) {
+            g->env.idx[IX_I] = row_pos(g, t, mt, half);
+            for (int s = 0; s < p->nrow; s++)
+                if (!(p->val[mt][half][s] = cg_hook_emit(&g->env, p->ids[s]))) return false;
+        }
+    return true;
+}
+
+/* This thread's keys' staged values in tile kb, read once for all its rows. */
+static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
+{
+    LLVMBuilderRef B = g->B;
+    LLVMValueRef col0 = LLVMBuildShl(B, t->t4, gen_i32(g, 1), "");
+    for (int nt = 0; nt < g->BN / 8; nt++)
+        for (int e = 0; e < 2; e++)
+            for (int s = 0; s < g->c->nstaged; s++) {
+                LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
+                LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
+                if (g->key_ty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
+                else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
+                p->kv[nt][e][s] = v;
+            }
+}
+
+/* The mask hook at element (row mt/half, key nt/e = j), from the row and key values. */
+static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, int mt, int half, int nt,
+                              int e, LLVMValueRef j)
+{
+    LLVMValueRef *v = p->val[mt][half];
+    for (int s = 0; s < g->c->nstaged; s++) v[p->nrow + s] = p->kv[nt][e][s];
+    g->env.idx[IX_I] = row_pos(g, t, mt, half);
+    g->env.idx[IX_J] = j;
+    g->env.score = g->env.qk = NULL;
+    g->env.npreset = p->nrow + g->c->nstaged;
+    g->env.preset_id = p->ids;
+    g->env.preset_val = v;
+    LLVMValueRef vis = cg_hook_emit(&g->env, g->c->air->hook[HOOK_MASK]);
+    g->env.npreset = 0;
+    return vis;
+}
+
 bool cg_ptx_build_fa(Gen *g)
 {
     const PtxConfig *c = g->c;
@@ -121,6 +188,8 @@ bool cg_ptx_build_fa(Gen *g)
         cg_ptx_commit(g);
     }
     if (!stage_keys(g, &t, t.kb0)) return false;
+    MaskPre mpre = {0};
+    if (c->mask == PTX_MASK_HOOK && !mask_pre(g, &t, &mpre)) return false;
     Frag qr[MAXM][16];
     if (c->tile.q_in_regs) {
         cg_ptx_wait_group(g, c->tile.stages - 1);
@@ -196,52 +265,33 @@ bool cg_ptx_build_fa(Gen *g)
     }
     int nwords = (MT * NN * 4 + 31) / 32;
     LLVMValueRef visw[MAXM * MAXN / 8];
-    if (c->mask == PTX_MASK_HOOK) {
-        LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
+    if (c->mask == PTX_MASK_HOOK && !mpre.fused) {
+        LLVMBasicBlockRef from0 = LLVMGetInsertBlock(B);
         LLVMBasicBlockRef mk = gen_block(g, "vis"), join = gen_block(g, "vis.join");
         LLVMBuildCondBr(B, need, mk, join);
         LLVMPositionBuilderAtEnd(B, mk);
         LLVMValueRef w[MAXM * MAXN / 8];
         for (int x = 0; x < nwords; x++) w[x] = gen_i32(g, 0);
-        /* This thread's keys' staged values, read once for all its rows. */
-        LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];
-        LLVMValueRef col0 = LLVMBuildShl(B, t.t4, gen_i32(g, 1), "");
-        for (int nt = 0; nt < NN; nt++)
-            for (int e = 0; e < 2; e++)
-                for (int s = 0; s < c->nstaged; s++) {
-                    LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
-                    LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
-                    if (g->key_ty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
-                    else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
-                    kv[nt][e][s] = v;
-                }
-        g->env.npreset = c->nstaged;
-        g->env.preset_id = c->staged;
+        load_keys(g, &t, kb, &mpre);
         for (int mt = 0; mt < MT; mt++)
-            for (int half = 0; half < 2; half++) {
-                g->env.idx[IX_I] = row_pos(g, &t, mt, half);
+            for (int half = 0; half < 2; half++)
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
                         LLVMValueRef j = key_pos(g, &t, k0, nt, e);
-                        g->env.idx[IX_J] = j;
-                        g->env.score = g->env.qk = NULL;
-                        g->env.preset_val = kv[nt][e];
-                        LLVMValueRef vis = cg_hook_emit(&g->env, ak->hook[HOOK_MASK]);
+                        LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, half, nt, e, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
                         w[bit / 32] = LLVMBuildOr(B, w[bit / 32], LLVMBuildShl(B,
                             LLVMBuildZExt(B, vis, g->i32, ""), gen_i32(g, bit % 32), ""), "");
                     }
-            }
-        g->env.npreset = 0;
         LLVMBuildBr(B, join);
         LLVMBasicBlockRef mk_end = LLVMGetInsertBlock(B);
         LLVMPositionBuilderAtEnd(B, join);
         for (int x = 0; x < nwords; x++) {
             visw[x] = LLVMBuildPhi(B, g->i32, "visw");
             LLVMValueRef vals[2] = {gen_i32(g, -1), w[x]};
-            LLVMBasicBlockRef from[2] = {pre, mk_end};
+            LLVMBasicBlockRef from[2] = {from0, mk_end};
             LLVMAddIncoming(visw[x], vals, from, 2);
         }
     }
@@ -305,11 +355,18 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMBuildCondBr(B, need, mk, join);
         LLVMPositionBuilderAtEnd(B, mk);
         Frag sm[MAXM][MAXN];
+        if (mpre.fused) load_keys(g, &t, kb, &mpre);
         for (int mt = 0; mt < MT; mt++)
             for (int nt = 0; nt < NN; nt++)
                 for (int e4 = 0; e4 < 4; e4++) {
                     LLVMValueRef bad;
-                    if (c->mask == PTX_MASK_HOOK) {   /* the bits hold the bound too */
+                    if (mpre.fused) {
+                        LLVMValueRef j = key_pos(g, &t, k0, nt, e4 & 1);
+                        LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, e4 >> 1, nt, e4 & 1, j);
+                        if (!vis) return false;
+                        vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
+                        bad = LLVMBuildNot(B, vis, "");
+                    } else if (c->mask == PTX_MASK_HOOK) {   /* the bits hold the bound too */
                         int bit = (mt * NN + nt) * 4 + e4;
                         LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
                         bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");

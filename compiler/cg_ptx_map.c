@@ -39,6 +39,33 @@ static void add_in(LLVMValueRef phi, LLVMValueRef v, LLVMBasicBlockRef from)
     LLVMAddIncoming(phi, &v, &from, 1);
 }
 
+/* The mask at (row ri, key j): the row values (pid[0 .. nrs)) from shared memory, the key
+ * values (pid[nrs ..)) already in pval. */
+static LLVMValueRef row_vis(Gen *g, LLVMValueRef ri, LLVMValueRef r0, LLVMValueRef j,
+                            LLVMValueRef qoff, int nrs, int ncs, const int32_t *pid,
+                            LLVMValueRef *pval, LLVMTypeRef *rty)
+{
+    LLVMBuilderRef B = g->B;
+    CgHookEnv *env = &g->env;
+    for (int s = 0; s < nrs; s++) {
+        LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
+                                        gen_i32(g, 2), "");
+        LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, off), "");
+        if (rty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
+        else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
+        pval[s] = v;
+    }
+    env->idx[IX_I] = gen_add(g, ri, qoff);
+    env->idx[IX_J] = j;
+    env->score = env->qk = NULL;
+    env->npreset = nrs + ncs;
+    env->preset_id = pid;
+    env->preset_val = pval;
+    LLVMValueRef vis = cg_hook_emit(env, g->c->air->hook[HOOK_MASK]);
+    env->npreset = 0;
+    return vis;
+}
+
 /* The body: g->fn is the map entry, the builder at its entry block. */
 static bool build_map_body(Gen *g)
 {
@@ -147,27 +174,39 @@ static bool build_map_body(Gen *g)
     env->npreset = 0;
     for (int s = 0; s < ncs; s++)
         if (!(pval[nrs + s] = cg_hook_emit(env, pid[nrs + s]))) return false;
-    LLVMBasicBlockRef rows_end = LLVMGetInsertBlock(B);
-    LLVMBuildBr(B, row);
+    /* A full query tile (the common case) is unrolled: each thread's rows are compile-time
+     * offsets, with no bound check and no loop per element. */
+    int step_c = ABI_MAP_THREADS / g->BN, rpt = g->BM / step_c;
+    bool unroll = ABI_MAP_THREADS % g->BN == 0 && g->BM % step_c == 0;
+    LLVMBasicBlockRef unr_end = NULL;
+    LLVMValueRef uany = NULL, uall = NULL;
+    LLVMBasicBlockRef rows_end = LLVMGetInsertBlock(B);   /* the loop's way in */
+    if (unroll) {
+        LLVMValueRef full = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, LLVMBuildSub(B, rend, r0, ""),
+                                                          gen_i32(g, g->BM), ""),
+                                         LLVMBuildICmp(B, LLVMIntEQ, tn, gen_i32(g, g->BN), ""), "");
+        LLVMBasicBlockRef unr = gen_block(g, "rows.full");
+        LLVMBuildCondBr(B, full, unr, row);
+        LLVMPositionBuilderAtEnd(B, unr);
+        uany = LLVMConstInt(g->i1, 0, 0);
+        uall = LLVMConstInt(g->i1, 1, 0);
+        for (int u = 0; u < rpt; u++) {
+            LLVMValueRef vis = row_vis(g, gen_add(g, r, gen_i32(g, u * step_c)), r0, j, qoff,
+                                       nrs, ncs, pid, pval, rty);
+            if (!vis) return false;
+            uany = LLVMBuildOr(B, uany, vis, "");
+            uall = LLVMBuildAnd(B, uall, vis, "");
+        }
+        unr_end = LLVMGetInsertBlock(B);
+        LLVMBuildBr(B, red);
+    } else {
+        LLVMBuildBr(B, row);
+    }
     LLVMPositionBuilderAtEnd(B, row);
     LLVMValueRef ri = phi1(g, r, rows_end, "r");
     LLVMValueRef any = phi1(g, LLVMConstInt(g->i1, 0, 0), rows_end, "any");
     LLVMValueRef all = phi1(g, LLVMConstInt(g->i1, 1, 0), rows_end, "all");
-    for (int s = 0; s < nrs; s++) {
-        LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
-                                        gen_i32(g, 2), "");
-        LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, off), "");
-        if (rty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
-        else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
-        pval[s] = v;
-    }
-    env->idx[IX_I] = gen_add(g, ri, qoff);
-    env->idx[IX_J] = j;
-    env->npreset = nrs + ncs;
-    env->preset_id = pid;
-    env->preset_val = pval;
-    LLVMValueRef vis = cg_hook_emit(env, ak->hook[HOOK_MASK]);
-    env->npreset = 0;
+    LLVMValueRef vis = row_vis(g, ri, r0, j, qoff, nrs, ncs, pid, pval, rty);
     if (!vis) return false;
     LLVMValueRef any1 = LLVMBuildOr(B, any, vis, ""), all1 = LLVMBuildAnd(B, all, vis, "");
     LLVMValueRef ri1 = gen_add(g, ri, step);
@@ -183,6 +222,10 @@ static bool build_map_body(Gen *g)
     add_in(anyr, any1, row_end);
     add_in(allr, LLVMConstInt(g->i1, 1, 0), kt_head);
     add_in(allr, all1, row_end);
+    if (unroll) {
+        add_in(anyr, uany, unr_end);
+        add_in(allr, uall, unr_end);
+    }
     LLVMValueRef a32 = LLVMBuildZExt(B, anyr, g->i32, ""), l32 = LLVMBuildZExt(B, allr, g->i32, "");
     LLVMValueRef some = gen_call(g, "llvm.nvvm.barrier0.or", g->i32, &g->i32, 1, &a32);
     LLVMValueRef every = gen_call(g, "llvm.nvvm.barrier0.and", g->i32, &g->i32, 1, &l32);
