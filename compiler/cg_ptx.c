@@ -376,7 +376,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         return false;
     }
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
-    if (c->mask == PTX_MASK_HOOK)
+    if (c->mask == PTX_MASK_HOOK && c->tile.block_n <= 32 * c->tile.warps)   /* a key a thread */
         c->nstaged = cg_hook_split(k, k->hook[HOOK_MASK], IX_J, IX_I, c->staged, PTX_MAX_STAGED);
     c->entry = k->name;
     c->decode = true;
