@@ -3,6 +3,7 @@
  * attention with scalar hooks; no selectors or recurrences yet) and picks the register
  * blocking; emit() builds the skeleton (cg_cpu_kernel.c) and hands it to cg_llvm_finish. */
 #include "cg_cpu.h"
+#include "pass.h"
 
 #include <string.h>
 
@@ -116,6 +117,20 @@ static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan
     return ok;
 }
 
-const Target target_cpu_v4 = {.name = "x86-64-v4", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};
-const Target target_cpu_v3 = {.name = "x86-64-v3", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};
-const Target target_cpu_native = {.name = "native", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit};
+/* --explain: how the map of a side-tensor mask is built for this target (the runtime
+ * builds it with mask_tile_map on the host, runtime/rt_backend.c). */
+static char *cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
+                         const Source *src, Arena *a)
+{
+    (void)plan, (void)src;
+    AirUses *u = pass_uses(a, k);
+    if (!u) return NULL;
+    if (!u->hook[HOOK_MASK].tensors) return arena_printf(a, "%s", "");
+    return arena_printf(a, "  on %s the map is built on the host at each launch from each tile's [min, max] "
+                           "of the side tensors (O(Lq + Lk) reads per batch and head); PARTIAL tiles "
+                           "evaluate the mask element by element.\n", t->name);
+}
+
+const Target target_cpu_v4 = {.name = "x86-64-v4", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};
+const Target target_cpu_v3 = {.name = "x86-64-v3", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};
+const Target target_cpu_native = {.name = "native", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};

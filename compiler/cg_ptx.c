@@ -11,6 +11,7 @@
  * LLVMParseCommandLineOptions. Every other LLVM
  * object (context, module, target machine) belongs to one compilation. */
 #include "cg_ptx_gen.h"
+#include "pass.h"
 #include "ptx_text.h"
 
 #include <llvm-c/Analysis.h>
@@ -405,5 +406,54 @@ static bool ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan
     return cg_ptx_generate(&c, kind, a, out, d);
 }
 
-const Target target_ptx_sm80 = {.name = "sm_80", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit};
-const Target target_ptx_sm90a = {.name = "sm_90a", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit};
+/* The source text of node id (its location in the spec), for --explain. */
+static const char *quote(Arena *a, const Source *src, const AirKernel *k, int32_t id)
+{
+    Loc l = k->nodes[id].loc;
+    if (!src || !src->text || l.end <= l.begin || l.end > src->len) return "(an expression)";
+    return arena_printf(a, "`%.*s`", (int)(l.end - l.begin), src->text + l.begin);
+}
+
+/* --explain: the CTA, where the mask is evaluated, and how a side-tensor mask is read. */
+static char *ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
+                         const Source *src, Arena *a)
+{
+    Diags d;
+    diags_init(&d, a, NULL);
+    PtxConfig c;
+    if (!ptx_config(t, k, &c, &d)) return arena_printf(a, "%s", "");
+    char *s = arena_printf(a, "  on %s a CTA is %d threads (%s) with %d bytes of shared memory; ", t->name,
+                           plan->threads, c.tile.wgmma ? "wgmma, one warpgroup per 64 rows" : "mma.sync",
+                           plan->smem_bytes);
+    if (c.mask == PTX_MASK_NONE)
+        s = arena_printf(a, "%sno mask: only tiles crossing Lk are bounds-checked.\n", s);
+    else if (c.mask == PTX_MASK_CAUSAL)
+        s = arena_printf(a, "%sthe key loop ends at the CTA's diagonal; `j <= i` is applied on the "
+                            "tiles that cross it.\n", s);
+    else
+        s = arena_printf(a, "%s%sthe mask is evaluated on PARTIAL tiles and tiles crossing Lk only.\n",
+                         s, c.causal_bound ? "the key loop ends at the CTA's diagonal (the mask implies "
+                                             "j <= i); " : "");
+    AirUses *u = pass_uses(a, k);
+    if (!u || !s) return NULL;
+    if (c.mask != PTX_MASK_HOOK || !u->hook[HOOK_MASK].tensors) return s;
+    int32_t root = k->hook[HOOK_MASK], rows[PTX_MAX_STAGED], ids[2 * PTX_MAX_STAGED];
+    int nrow = cg_hook_split(k, root, IX_I, IX_J, rows, PTX_MAX_STAGED);
+    s = arena_printf(a, "%s  the map is rebuilt at each launch by the kernel %s_map, which evaluates the "
+                        "mask on every (i, j)%s (O(Lq x Lk) per batch, and per head where the mask "
+                        "reads h).\n", s, c.entry, c.causal_bound ? " up to the diagonal" : "");
+    for (int r = 0; r < nrow && s; r++)
+        s = arena_printf(a, "%s  %s: loaded once per query row, not per (i, j).\n", s, quote(a, src, k, rows[r]));
+    for (int r = 0; r < c.nstaged && s; r++)
+        s = arena_printf(a, "%s  %s: loaded once per key of each key tile, into shared memory.\n", s,
+                         quote(a, src, k, c.staged[r]));
+    memcpy(ids, rows, sizeof(int32_t) * (size_t)nrow);
+    memcpy(ids + nrow, c.staged, sizeof(int32_t) * (size_t)c.nstaged);
+    bool left = cg_hook_loads_left(k, root, ids, nrow + c.nstaged);
+    return s ? arena_printf(a, "%s  %s\n", s, left
+        ? "a side-tensor read depends on both i and j: the mask is evaluated per element into bits before S = QK^T."
+        : "no side-tensor read is left per element: the mask is applied after S = QK^T.") : NULL;
+}
+
+const Target target_ptx_sm80 = {.name = "sm_80", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit, .explain = ptx_explain};
+const Target target_ptx_sm90a = {.name = "sm_90a", .is_gpu = true, .plan = ptx_plan, .emit = ptx_emit, .explain = ptx_explain};

@@ -173,6 +173,10 @@ static bool explain(Output *o, Diags *d)
                               plan.tile_m, plan.tile_n);
     if (!text) return false;
     fputs(text, stdout);
+    if (t && t->explain) {
+        if (!(text = t->explain(t, o->c.air, &plan, &o->src, o->a))) return false;
+        fputs(text, stdout);
+    }
     return true;
 }
 

@@ -20,7 +20,7 @@ char *mask_explain(Arena *a, const AirKernel *k, const MaskInfo *m, int64_t lq, 
         s = cat(a, s, "  no mask: every tile is FULL; the kernel never evaluates a mask.\n");
     } else if (m->tensors) {
         s = cat(a, s, arena_printf(a, "  the mask reads side tensors (%s): the tile map is computed at "
-                                      "launch from their contents, in O(Lq + Lk) per batch and head.\n",
+                                      "launch from their contents.\n",
                                    air_uses_str(a, k, &(AirUseSet){.tensors = m->tensors})));
     } else {
         AbiArgs args;

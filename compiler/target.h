@@ -51,6 +51,11 @@ typedef struct Target {
     /* Generates the kernel as LLVM IR text, assembly (PTX for GPUs) or an object file. */
     bool (*emit)(const struct Target *t, const AirKernel *k, const KernelPlan *plan,
                  EmitKind kind, Arena *a, Blob *out, Diags *d);
+    /* Optional, for --explain: what this target's kernel does with the spec, as lines of text
+     * (each starting with two spaces) in the arena; src is the spec's text, for quoting
+     * sub-expressions. NULL when memory ran out. */
+    char *(*explain)(const struct Target *t, const AirKernel *k, const KernelPlan *plan,
+                     const Source *src, Arena *a);
 } Target;
 
 /* The target of that name, or NULL (the caller reports the known names). */
