@@ -481,6 +481,10 @@ static AirType check_call(Sema *s, Expr *e)
     names[sema_nbuiltins] = "sum";
     const char *best = closest_name(e->name, names, (size_t)sema_nbuiltins + 1);
     if (best) sema_hint(s, "did you mean '%s'?", best);
+    else if (strstr(e->name, "i32") || strstr(e->name, "f32") || strstr(e->name, "float") ||
+             !strncmp(e->name, "int", 3) || strstr(e->name, "_int") || strstr(e->name, "toint"))
+        /* a conversion by another language's name */
+        sema_hint(s, "the conversions are int(x) (f32 to i32, truncating) and float(x) (i32 to f32)");
     else sema_suggest(s, e->name, NULL);
     return T_VOID;
 }
