@@ -72,9 +72,8 @@ static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
         LLVMValueRef v = cg_hook_emit(&g->env, c->staged[s]);
         if (!v) return false;
         g->key_ty[s] = LLVMTypeOf(v);
-        if (g->key_ty[s] == g->i1) v = LLVMBuildZExt(B, v, g->i32, "");
-        else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->i32, "");
-        LLVMBuildStore(B, v, gen_smem(g, key_slot(g, kb, s, t->tid)));
+        LLVMValueRef w = gen_to_word(g, v);
+        LLVMBuildStore(B, w, gen_smem(g, key_slot(g, kb, s, t->tid)));
     }
     LLVMBuildBr(B, join);
     LLVMPositionBuilderAtEnd(B, join);
@@ -125,9 +124,7 @@ static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
             for (int s = 0; s < g->c->nstaged; s++) {
                 LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
                 LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
-                if (g->key_ty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
-                else if (g->key_ty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
-                p->kv[nt][e][s] = v;
+                p->kv[nt][e][s] = gen_from_word(g, v, g->key_ty[s]);
             }
 }
 

@@ -104,6 +104,20 @@ static inline LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
     return v;
 }
 
+/* A hook value (i1, i32 or f32) as the i32 word that holds it in shared memory, and back. */
+static inline LLVMValueRef gen_to_word(Gen *g, LLVMValueRef v)
+{
+    if (LLVMTypeOf(v) == g->i1) return LLVMBuildZExt(g->B, v, g->i32, "");
+    if (LLVMTypeOf(v) == g->f32) return LLVMBuildBitCast(g->B, v, g->i32, "");
+    return v;
+}
+static inline LLVMValueRef gen_from_word(Gen *g, LLVMValueRef w, LLVMTypeRef ty)
+{
+    if (ty == g->i1) return LLVMBuildTrunc(g->B, w, g->i1, "");
+    if (ty == g->f32) return LLVMBuildBitCast(g->B, w, g->f32, "");
+    return w;
+}
+
 /* Pointer into the dynamic shared memory at byte offset `off` (i32). */
 static inline LLVMValueRef gen_smem(Gen *g, LLVMValueRef off)
 {

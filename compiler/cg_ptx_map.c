@@ -50,10 +50,7 @@ static LLVMValueRef row_vis(Gen *g, LLVMValueRef ri, LLVMValueRef r0, LLVMValueR
     for (int s = 0; s < nrs; s++) {
         LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
                                         gen_i32(g, 2), "");
-        LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, off), "");
-        if (rty[s] == g->i1) v = LLVMBuildTrunc(B, v, g->i1, "");
-        else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->f32, "");
-        pval[s] = v;
+        pval[s] = gen_from_word(g, LLVMBuildLoad2(B, g->i32, gen_smem(g, off), ""), rty[s]);
     }
     env->idx[IX_I] = gen_add(g, ri, qoff);
     env->idx[IX_J] = j;
@@ -139,10 +136,9 @@ static bool build_map_body(Gen *g)
             LLVMValueRef v = cg_hook_emit(env, pid[s]);
             if (!v) return false;
             rty[s] = LLVMTypeOf(v);
-            if (rty[s] == g->i1) v = LLVMBuildZExt(B, v, g->i32, "");
-            else if (rty[s] == g->f32) v = LLVMBuildBitCast(B, v, g->i32, "");
+            LLVMValueRef w = gen_to_word(g, v);
             LLVMValueRef off = LLVMBuildShl(B, gen_add(g, rr, gen_i32(g, s * g->BM)), gen_i32(g, 2), "");
-            LLVMBuildStore(B, v, gen_smem(g, off));
+            LLVMBuildStore(B, w, gen_smem(g, off));
         }
         LLVMValueRef rr1 = gen_add(g, rr, gen_i32(g, ABI_MAP_THREADS));
         add_in(rr, rr1, LLVMGetInsertBlock(B));
