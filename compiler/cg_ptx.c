@@ -35,7 +35,7 @@
  *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
  * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
  * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row),
- * then 2 x tile_n i32 per staged mask value (PtxConfig.staged). */
+ * then 2 x tile_n i32 per key value of the mask (PtxConfig.nstaged). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
 {
     int32_t d = dk > dv ? dk : dv;
@@ -337,6 +337,20 @@ static bool unsupported(Diags *d, const AirKernel *k, int32_t node, const char *
     return false;
 }
 
+/* Fills c's mask split (PtxConfig.presets) once, for the attention kernel, its map kernel and
+ * --explain. Key values are staged one key a thread, row values of a whole query tile fit the
+ * map kernel's ABI_MAP_SMEM: every row of the tile table allows both. */
+static void split_mask(const AirKernel *k, PtxConfig *c)
+{
+    int32_t rows = 16 * c->tile.mtiles * c->tile.warps, root = k->hook[HOOK_MASK];
+    if (c->mask != PTX_MASK_HOOK || c->tile.block_n > 32 * c->tile.warps ||
+        rows * 4 * PTX_MAX_STAGED > ABI_MAP_SMEM)
+        return;
+    c->nrowvals = cg_hook_split(k, root, IX_I, IX_J, c->presets, PTX_MAX_STAGED);
+    c->nstaged = cg_hook_split(k, root, IX_J, IX_I, c->presets + c->nrowvals, PTX_MAX_STAGED);
+    c->mask_fused = !cg_hook_loads_left(k, root, c->presets, c->nrowvals + c->nstaged);
+}
+
 static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags *d)
 {
     memset(c, 0, sizeof *c);
@@ -377,8 +391,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         return false;
     }
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
-    if (c->mask == PTX_MASK_HOOK && c->tile.block_n <= 32 * c->tile.warps)   /* a key a thread */
-        c->nstaged = cg_hook_split(k, k->hook[HOOK_MASK], IX_J, IX_I, c->staged, PTX_MAX_STAGED);
+    split_mask(k, c);
     c->entry = k->name;
     c->decode = true;
     return true;
@@ -437,20 +450,14 @@ static char *ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *
     AirUses *u = pass_uses(a, k);
     if (!u || !s) return NULL;
     if (c.mask != PTX_MASK_HOOK || !u->hook[HOOK_MASK].tensors) return s;
-    int32_t root = k->hook[HOOK_MASK], rows[PTX_MAX_STAGED], ids[2 * PTX_MAX_STAGED];
-    int nrow = cg_hook_split(k, root, IX_I, IX_J, rows, PTX_MAX_STAGED);
     s = arena_printf(a, "%s  the map is rebuilt at each launch by the kernel %s_map, which evaluates the "
                         "mask on every (i, j)%s (O(Lq x Lk) per batch, and per head where the mask "
                         "reads h).\n", s, c.entry, c.causal_bound ? " up to the diagonal" : "");
-    for (int r = 0; r < nrow && s; r++)
-        s = arena_printf(a, "%s  %s: loaded once per query row, not per (i, j).\n", s, quote(a, src, k, rows[r]));
-    for (int r = 0; r < c.nstaged && s; r++)
-        s = arena_printf(a, "%s  %s: loaded once per key of each key tile, into shared memory.\n", s,
-                         quote(a, src, k, c.staged[r]));
-    memcpy(ids, rows, sizeof(int32_t) * (size_t)nrow);
-    memcpy(ids + nrow, c.staged, sizeof(int32_t) * (size_t)c.nstaged);
-    bool left = cg_hook_loads_left(k, root, ids, nrow + c.nstaged);
-    return s ? arena_printf(a, "%s  %s\n", s, left
+    for (int r = 0; r < c.nrowvals + c.nstaged && s; r++)
+        s = arena_printf(a, "%s  %s: %s\n", s, quote(a, src, k, c.presets[r]), r < c.nrowvals
+                         ? "loaded once per query row, not per (i, j)."
+                         : "loaded once per key of each key tile, into shared memory.");
+    return s ? arena_printf(a, "%s  %s\n", s, !c.mask_fused
         ? "a side-tensor read depends on both i and j: the mask is evaluated per element into bits before S = QK^T."
         : "no side-tensor read is left per element: the mask is applied after S = QK^T.") : NULL;
 }

@@ -47,10 +47,13 @@ typedef struct PtxConfig {
     PtxTile tile;
     const char *entry;        /* kernel symbol */
     bool decode;              /* also emit the split-KV decode entries (cg_ptx_decode.c) */
-    /* Mask sub-expressions that read side tensors and depend on the key alone (`doc[b, j]`):
-     * evaluated once per key of a tile into shared memory, not per score element. */
-    int32_t nstaged;
-    int32_t staged[PTX_MAX_STAGED];
+    /* The mask hook split by cg_hook_split (mask hooks only): presets[0 .. nrowvals) read side
+     * tensors by i alone (`doc[b, i]`: evaluated once per query row), the next nstaged by j
+     * alone (`doc[b, j]`: once per key, staged in shared memory per key tile). mask_fused: no
+     * side-tensor read is left per element, so the mask is applied after S = QK^T. */
+    int32_t nrowvals, nstaged;
+    int32_t presets[2 * PTX_MAX_STAGED];
+    bool mask_fused;
 } PtxConfig;
 
 extern const Target target_ptx_sm80;

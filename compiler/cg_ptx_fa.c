@@ -41,7 +41,7 @@ static LLVMValueRef key_pos(Gen *g, const Thread *t, LLVMValueRef k0, int nt, in
                                   gen_i32(g, nt * 8 + e)));
 }
 
-/* Shared-memory byte offset of staged value s of key column col (i32) in the slot of tile kb. */
+/* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
 static LLVMValueRef key_slot(Gen *g, LLVMValueRef kb, int s, LLVMValueRef col)
 {
     LLVMBuilderRef B = g->B;
@@ -52,10 +52,10 @@ static LLVMValueRef key_slot(Gen *g, LLVMValueRef kb, int s, LLVMValueRef col)
                                 gen_i32(g, 2), ""));
 }
 
-/* Evaluates the staged mask values (PtxConfig.staged) of key tile kb, one key per thread of
- * the first BN, into the tile's parity slot. Tile kb is read after the barrier that opens its
- * iteration, and the slot is next written in iteration kb + 1, after the barrier that every
- * reader of tile kb has passed: no barrier of its own is needed. */
+/* Evaluates the mask's key values (PtxConfig.presets after the row values) of key tile kb, one
+ * key per thread of the first BN, into the tile's parity slot. Tile kb is read after the
+ * barrier that opens its iteration, and the slot is next written in iteration kb + 1, after the
+ * barrier that every reader of tile kb has passed: no barrier of its own is needed. */
 static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
 {
     const PtxConfig *c = g->c;
@@ -69,7 +69,7 @@ static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
     g->env.score = g->env.qk = NULL;
     g->env.npreset = 0;
     for (int s = 0; s < c->nstaged; s++) {
-        LLVMValueRef v = cg_hook_emit(&g->env, c->staged[s]);
+        LLVMValueRef v = cg_hook_emit(&g->env, c->presets[c->nrowvals + s]);
         if (!v) return false;
         g->key_ty[s] = LLVMTypeOf(v);
         LLVMValueRef w = gen_to_word(g, v);
@@ -80,41 +80,32 @@ static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
     return true;
 }
 
-/* The mask hook split for the skeleton: its row values (sub-expressions that read side tensors
- * and depend on i alone) are evaluated once per row of this thread, before the key loop; its
- * key values (PtxConfig.staged) come from shared memory per tile. With no side-tensor read left
- * per element, the mask is evaluated after S = Q K^T like `j <= i` (fused); otherwise into bits
+/* The values of the mask's split (PtxConfig.presets) for this thread: row values evaluated
+ * once per row before the key loop, key values read from shared memory per tile. With
+ * PtxConfig.mask_fused the mask is applied after S = Q K^T like `j <= i`; otherwise into bits
  * before it, so that its loads do not compete with S's registers (with S live, a mask that
  * loaded per element spilled 168 bytes). */
 typedef struct MaskPre {
-    int nrow;                                   /* ids: row values, then c->staged */
-    int32_t ids[2 * PTX_MAX_STAGED];
-    LLVMValueRef val[MAXM][2][2 * PTX_MAX_STAGED];   /* per (mt, half): row values */
-    LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];   /* per (nt, e): key values of the tile */
-    bool fused;
+    LLVMValueRef val[MAXM][2][2 * PTX_MAX_STAGED];   /* per (mt, half): row values, then keys */
+    LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];        /* per (nt, e): key values of the tile */
 } MaskPre;
 
 static bool mask_pre(Gen *g, const Thread *t, MaskPre *p)
 {
     const PtxConfig *c = g->c;
-    const AirKernel *ak = c->air;
-    int32_t root = ak->hook[HOOK_MASK];
-    p->nrow = cg_hook_split(ak, root, IX_I, IX_J, p->ids, PTX_MAX_STAGED);
-    for (int s = 0; s < c->nstaged; s++) p->ids[p->nrow + s] = c->staged[s];
-    p->fused = !cg_hook_loads_left(ak, root, p->ids, p->nrow + c->nstaged);
     g->env.idx[IX_J] = NULL;
     g->env.score = g->env.qk = NULL;
     g->env.npreset = 0;
     for (int mt = 0; mt < c->tile.mtiles; mt++)
         for (int half = 0; half < 2; half++) {
             g->env.idx[IX_I] = row_pos(g, t, mt, half);
-            for (int s = 0; s < p->nrow; s++)
-                if (!(p->val[mt][half][s] = cg_hook_emit(&g->env, p->ids[s]))) return false;
+            for (int s = 0; s < c->nrowvals; s++)
+                if (!(p->val[mt][half][s] = cg_hook_emit(&g->env, c->presets[s]))) return false;
         }
     return true;
 }
 
-/* This thread's keys' staged values in tile kb, read once for all its rows. */
+/* This thread's keys' values in tile kb, read once for all its rows. */
 static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
 {
     LLVMBuilderRef B = g->B;
@@ -132,15 +123,16 @@ static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
 static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, int mt, int half, int nt,
                               int e, LLVMValueRef j)
 {
+    const PtxConfig *c = g->c;
     LLVMValueRef *v = p->val[mt][half];
-    for (int s = 0; s < g->c->nstaged; s++) v[p->nrow + s] = p->kv[nt][e][s];
+    for (int s = 0; s < c->nstaged; s++) v[c->nrowvals + s] = p->kv[nt][e][s];
     g->env.idx[IX_I] = row_pos(g, t, mt, half);
     g->env.idx[IX_J] = j;
     g->env.score = g->env.qk = NULL;
-    g->env.npreset = p->nrow + g->c->nstaged;
-    g->env.preset_id = p->ids;
+    g->env.npreset = c->nrowvals + c->nstaged;
+    g->env.preset_id = c->presets;
     g->env.preset_val = v;
-    LLVMValueRef vis = cg_hook_emit(&g->env, g->c->air->hook[HOOK_MASK]);
+    LLVMValueRef vis = cg_hook_emit(&g->env, c->air->hook[HOOK_MASK]);
     g->env.npreset = 0;
     return vis;
 }
@@ -262,7 +254,7 @@ bool cg_ptx_build_fa(Gen *g)
     }
     int nwords = (MT * NN * 4 + 31) / 32;
     LLVMValueRef visw[MAXM * MAXN / 8];
-    if (c->mask == PTX_MASK_HOOK && !mpre.fused) {
+    if (c->mask == PTX_MASK_HOOK && !c->mask_fused) {
         LLVMBasicBlockRef from0 = LLVMGetInsertBlock(B);
         LLVMBasicBlockRef mk = gen_block(g, "vis"), join = gen_block(g, "vis.join");
         LLVMBuildCondBr(B, need, mk, join);
@@ -352,12 +344,12 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMBuildCondBr(B, need, mk, join);
         LLVMPositionBuilderAtEnd(B, mk);
         Frag sm[MAXM][MAXN];
-        if (mpre.fused) load_keys(g, &t, kb, &mpre);
+        if (c->mask_fused) load_keys(g, &t, kb, &mpre);
         for (int mt = 0; mt < MT; mt++)
             for (int nt = 0; nt < NN; nt++)
                 for (int e4 = 0; e4 < 4; e4++) {
                     LLVMValueRef bad;
-                    if (mpre.fused) {
+                    if (c->mask_fused) {
                         LLVMValueRef j = key_pos(g, &t, k0, nt, e4 & 1);
                         LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, e4 >> 1, nt, e4 & 1, j);
                         if (!vis) return false;

@@ -20,7 +20,7 @@ typedef struct Gen {
      * (bytes), offsets */
     int BM, BN, NT, DKP, DVP, QS, KS, VS;
     int off_q, off_kv, voff, stage_bytes, smem_bytes;
-    int off_keys;    /* c->staged values: 2 slots (key tile parity) x nstaged x BN i32 */
+    int off_keys;    /* c's key values: 2 slots (key tile parity) x nstaged x BN i32 */
     LLVMTypeRef key_ty[PTX_MAX_STAGED];   /* their LLVM types (i1, i32 or f32) */
     bool swz;        /* wgmma layout: 64-column chunks of 128-byte swizzled rows */
     LLVMTargetMachineRef tm;

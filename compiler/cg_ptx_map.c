@@ -109,12 +109,10 @@ static bool build_map_body(Gen *g)
     LLVMValueRef step = LLVMBuildUDiv(B, gen_i32(g, ABI_MAP_THREADS), tn, "");
 
     /* Row values: staged for rows r0 .. rend - 1, which tile_m (== g->BM) bounds. */
-    int32_t pid[2 * PTX_MAX_STAGED];
+    const int32_t *pid = c->presets;   /* the split of the mask (ptx_config) */
+    int nrs = c->nrowvals, ncs = c->nstaged;
     LLVMValueRef pval[2 * PTX_MAX_STAGED];
     LLVMTypeRef rty[PTX_MAX_STAGED];
-    int nrs = cg_hook_split(ak, ak->hook[HOOK_MASK], IX_I, IX_J, pid, PTX_MAX_STAGED);
-    if (nrs * g->BM * 4 > ABI_MAP_SMEM) nrs = 0;
-    int ncs = cg_hook_split(ak, ak->hook[HOOK_MASK], IX_J, IX_I, pid + nrs, PTX_MAX_STAGED);
     if (nrs > 0) {
         LLVMBasicBlockRef bad = gen_block(g, "bad.tile_m"), ok = gen_block(g, "rows.stage");
         LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, tm, gen_i32(g, g->BM), ""), bad, ok);
