@@ -60,7 +60,8 @@ class _CompileOptions(ctypes.Structure):
 
 
 class _LaunchOptions(ctypes.Structure):
-    _fields_ = [("stream", ctypes.c_void_p), ("num_threads", ctypes.c_int32)]
+    _fields_ = [("stream", ctypes.c_void_p), ("num_threads", ctypes.c_int32),
+                ("reuse_tile_map", ctypes.c_int32)]
 
 
 _P = ctypes.c_void_p
@@ -319,11 +320,15 @@ class Kernel:
                 raise AttnError("missing param '%s' (it has no default)" % name, "arg")
         return descs, params, devices, args
 
-    def __call__(self, stream=None, num_threads=0, **args):
+    def __call__(self, stream=None, num_threads=0, reuse_tile_map=False, **args):
         """Launches the kernel. CUDA kernels run on `stream` (a CUstream handle as an int, or
         a torch.cuda.Stream), else on torch's current stream of the tensors' device. CPU
         kernels use `num_threads` workers (0: all cores). Returns None; outputs are written
-        in place. (A spec param named `stream` or `num_threads` is shadowed by these.)"""
+        in place. reuse_tile_map=True (CUDA, masks that read side tensors such as doc ids)
+        promises that those tensors are the ones of this kernel's last launch, unchanged, so
+        the tile map built then serves again, as one FlexAttention BlockMask serves every
+        layer; other tensors or shapes rebuild it. (A spec param named `stream`,
+        `num_threads` or `reuse_tile_map` is shadowed by these.)"""
         descs, params, devices, rest = self._bind(args)
         if rest:
             known = [t.name for t in self.tensors] + list(self.params)
@@ -339,6 +344,7 @@ class Kernel:
                                 % (name, device, self.name), "arg")
         opts = _LaunchOptions()
         opts.num_threads = int(num_threads)
+        opts.reuse_tile_map = 1 if reuse_tile_map else 0
         if want_cuda:
             if stream is None and devices:
                 import torch

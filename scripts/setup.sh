@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 need="cmake make gcc libc6-dev llvm-19-dev libzstd-dev zlib1g-dev flex bison clang-19
-      libclang-rt-19-dev libopenblas-dev python3 pkg-config"
+      libclang-rt-19-dev libopenblas-dev python3 python3-numpy pkg-config"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

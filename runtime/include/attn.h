@@ -100,6 +100,13 @@ ATTN_API int32_t attn_kernel_param_index(const AttnKernel *k, const char *name);
 typedef struct AttnLaunchOptions {
     void *stream;         /* CUDA: a CUstream (NULL = the default stream); ignored on CPU */
     int32_t num_threads;  /* CPU: worker threads (0 = all cores); ignored on GPU */
+    /* CUDA, masks that read side tensors (doc ids): 1 promises that those tensors hold what
+     * they held at this kernel's last launch with the same tensors (addresses, shapes,
+     * strides) and sizes, so the tile map built then is used again instead of rebuilt; a
+     * launch whose key differs rebuilds it. As a FlexAttention BlockMask built once per batch
+     * serves every layer. Writing new ids in place and launching with 1 uses the stale map.
+     * Ignored on CPU, whose launches build their maps from the tensors each time. */
+    int32_t reuse_tile_map;
 } AttnLaunchOptions;
 
 ATTN_API AttnStatus attn_launch(AttnKernel *k, const AttnTensor *tensors, int32_t ntensors,

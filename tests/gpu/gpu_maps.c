@@ -3,7 +3,8 @@
  * packed documents (a map rebuilt from the doc ids at each launch) and softcap (the NVPTX
  * tanh). Each kernel is launched with shapes and params in an order that reuses, replaces and
  * returns to kept maps (more keys than the launcher keeps), documents with new ids under the
- * same shape, and finally from two threads at once (window and documents). Documents' maps are
+ * same shape, documents with reuse_tile_map (reuse_case), and finally from two threads at once
+ * (window and documents). Documents' maps are
  * built by the module's map kernel on the device. Each launch is compared with the reference:
  * relative Frobenius error of o < 1e-2, max |lse error| < 1e-3 over visible rows.
  *
@@ -141,6 +142,85 @@ static bool run_case(AttnKernel *kk, int ki, int B, int H, int L, double param, 
     return pass;
 }
 
+/* reuse_tile_map on the documents kernel. Two id tensors live at once (so their addresses
+ * differ): a launch on the other tensor must rebuild the map although reuse is asked, and a
+ * reused map must give the output of the launch that built it, bit for bit. */
+static bool reuse_case(AttnKernel *kk)
+{
+    enum { B = 2, H = 3, L = 413 };
+    size_t nx = (size_t)B * H * L * D, nl = (size_t)B * H * L, nd = (size_t)B * L;
+    uint64_t seed = 99;
+    uint16_t *hx[3], *out[4];
+    int32_t *doc[2];
+    float *ro = malloc(nx * 4), *rl = malloc(nl * 4), *hl = malloc(nl * 4);
+    for (int i = 0; i < 3; i++) {
+        hx[i] = malloc(nx * 2);
+        for (size_t e = 0; e < nx; e++) hx[i][e] = to_bf16((float)(urand(&seed) * 2 - 1));
+    }
+    for (int i = 0; i < 4; i++) out[i] = malloc(nx * 2);
+    for (int t = 0; t < 2; t++) {   /* sorted ids: 3 and 9 documents a row on average */
+        doc[t] = malloc(nd * 4);
+        for (int b = 0; b < B; b++)
+            for (int i = 0, id = 0; i < L; i++) {
+                if (i > 0 && urand(&seed) < (t ? 9.0 : 3.0) / L) id++;
+                doc[t][b * L + i] = id;
+            }
+    }
+    int64_t sx[4] = {B, H, L, D}, sl[3] = {B, H, L}, sd[2] = {B, L};
+    void *dx[4], *dl, *dd[2];
+    bool ok = true;
+    for (int i = 0; i < 4; i++) ok &= rt_dev_alloc(nx * 2, &dx[i]) == ATTN_OK;
+    ok &= rt_dev_alloc(nl * 4, &dl) == ATTN_OK;
+    for (int t = 0; t < 2; t++)
+        ok &= rt_dev_alloc(nd * 4, &dd[t]) == ATTN_OK && rt_dev_upload(dd[t], doc[t], nd * 4) == ATTN_OK;
+    for (int i = 0; i < 3; i++) ok &= rt_dev_upload(dx[i], hx[i], nx * 2) == ATTN_OK;
+    AttnTensor t[6];
+    for (int i = 0; i < 4; i++) tensor(&t[i], dx[i], ATTN_BF16, 4, sx);
+    tensor(&t[4], dl, ATTN_F32, 3, sl);
+    /* launches: ids 0 (built), ids 1 with reuse (rebuilt), ids 0 with reuse (rebuilt), ids 0
+     * with reuse (reused) */
+    static const int ids[4] = {0, 1, 0, 0}, reuse[4] = {0, 1, 1, 1};
+    AttnStatus st = ok ? ATTN_OK : ATTN_ERR_CUDA;
+    for (int r = 0; r < 4 && st == ATTN_OK; r++) {
+        tensor(&t[5], dd[ids[r]], ATTN_I32, 2, sd);
+        AttnLaunchOptions lo = {.reuse_tile_map = reuse[r]};
+        st = attn_launch(kk, t, 6, NULL, 0, &lo);
+        if (st == ATTN_OK) st = rt_dev_sync(NULL);
+        if (st == ATTN_OK) st = rt_dev_download(out[r], dx[3], nx * 2);
+        if (st == ATTN_OK && r < 2) st = rt_dev_download(hl, dl, nl * 4);
+        if (st != ATTN_OK || r >= 2) continue;
+        AttnTensor h[6];
+        memcpy(h, t, sizeof h);
+        for (int i = 0; i < 3; i++) h[i].data = hx[i];
+        h[3].data = ro, h[3].dtype = ATTN_F32;
+        h[4].data = rl;
+        h[5].data = doc[ids[r]];
+        st = attn_reference(kk, h, 6, NULL, 0);
+        double num = 0, den = 0, lerr = 0;
+        for (size_t e = 0; st == ATTN_OK && e < nx; e++) {
+            double g = from_bf16(out[r][e]), w = ro[e];
+            num += (g - w) * (g - w);
+            den += w * w;
+        }
+        for (size_t e = 0; st == ATTN_OK && e < nl; e++)
+            if (isfinite(rl[e])) lerr = fmax(lerr, fabs((double)hl[e] - rl[e]));
+        double rel = sqrt(num / (den > 0 ? den : 1));
+        ok &= rel < 1e-2 && lerr < 1e-3;
+        printf("%-4s reuse_tile_map launch %d (ids %d, reuse %d): rel err %.2e, lse err %.2e\n",
+               rel < 1e-2 && lerr < 1e-3 ? "ok" : "FAIL", r, ids[r], reuse[r], rel, lerr);
+    }
+    bool same = st == ATTN_OK && !memcmp(out[2], out[0], nx * 2) && !memcmp(out[3], out[0], nx * 2);
+    printf("%-4s reuse_tile_map: rebuilt and reused maps give launch 0's output bit for bit%s%s\n",
+           same ? "ok" : "FAIL", st == ATTN_OK ? "" : ": ", st == ATTN_OK ? "" : attn_last_error());
+    ok &= same;
+    for (int i = 0; i < 4; i++) rt_dev_free(dx[i]), free(out[i]);
+    for (int i = 0; i < 3; i++) free(hx[i]);
+    for (int i = 0; i < 2; i++) rt_dev_free(dd[i]), free(doc[i]);
+    rt_dev_free(dl);
+    free(ro), free(rl), free(hl);
+    return ok;
+}
+
 typedef struct Job {
     AttnKernel *k;
     int kind, seq;
@@ -179,6 +259,7 @@ int main(void)
         for (int c = 0; c < n; c++)
             failures += !run_case(k[ki], ki, cases[c][0], cases[c][1], cases[c][2], cases[c][3],
                                   (uint64_t)(7 + c * 31 + ki));
+    failures += !reuse_case(k[K_DOCS]);
     /* Two threads on one kernel: the kept window maps, then the documents map that each
      * launch rebuilds on the device into one shared buffer. */
     pthread_t th[4];

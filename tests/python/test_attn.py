@@ -47,13 +47,15 @@ def expect_error(fn, status, words, what):
 
 
 def reference(np, q, k, v, window):
-    """softmax(q k^T / sqrt(D), sliding-window causal mask) v in float64; the queries are the
+    """softmax(q k^T * scale, sliding-window causal mask) v in float64; the queries are the
     last Lq positions when Lq < Lk."""
     B, Hq, Lq, _ = q.shape
     Hkv, Lk = k.shape[1], k.shape[2]
     kk = np.repeat(k.astype(np.float64), Hq // Hkv, axis=1)
     vv = np.repeat(v.astype(np.float64), Hq // Hkv, axis=1)
-    s = q.astype(np.float64) @ kk.swapaxes(-1, -2) / math.sqrt(D)
+    # The default scale is an f32 constant of the spec (1/sqrt(D) rounded to f32), and the
+    # f64 reference evaluates the spec with that value.
+    s = q.astype(np.float64) @ kk.swapaxes(-1, -2) * float(np.float32(1 / math.sqrt(D)))
     i = np.arange(Lq)[:, None] + (Lk - Lq if Lq < Lk else 0)
     j = np.arange(Lk)[None, :]
     s = np.where((j <= i) & (i - j < window), s, -np.inf)
@@ -101,6 +103,10 @@ def main():
     kern(q=q, k=k, v=v, o=o, window=5)
     err = rel(np, o, reference(np, q, k, v, 5))
     check(err < 1e-5, "window=5 by name, no recompile: rel err %.2e" % err)
+    o[:] = np.nan
+    kern(q=q, k=k, v=v, o=o, window=5, reuse_tile_map=True)   # a CUDA option; the CPU ignores it
+    err = rel(np, o, reference(np, q, k, v, 5))
+    check(err < 1e-5, "reuse_tile_map accepted on the CPU: rel err %.2e" % err)
 
     qd = rng.standard_normal((B, Hq, 3, D), dtype=np.float32)     # decode-like: Lq < Lk
     od = np.full((B, Hq, 3, D), np.nan, dtype=np.float32)
