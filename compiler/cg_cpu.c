@@ -103,8 +103,9 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
 }
 
 static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
-                     Arena *a, Blob *out, Diags *d)
+                     const EmitSink *sink, Arena *a, Blob *out, Diags *d)
 {
+    (void)sink;   /* one object, printed at the end */
     cg_llvm_init_x86();
     CgLlvm cg;
     if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,

@@ -247,11 +247,14 @@ static void *decode_job(void *p)
 }
 
 /* PTX is emitted as two LLVM modules, the attention kernel (and its map kernel) and the decode
- * entries, compiled on two threads: LLVM's time for the decode entries about equals the main
- * kernel's, and the compile should cost one of them, not both. The decode text is appended
- * without its header (the two headers are the same; `smem` is declared by the first), so the
- * result is one PTX module as before. LLVM IR output stays one module on one thread. */
-bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d)
+ * entries, compiled on two threads: LLVM's time for the decode entries is more than the main
+ * kernel's, and the compile should cost one of them, not both. The main text goes to the sink
+ * as soon as it is printed, so that its load (the driver's JIT) runs while the decode entries
+ * are still being generated. The decode text is appended without its header (the two headers
+ * are the same; `smem` is declared by the first), so the result is one PTX module as before.
+ * LLVM IR output stays one module on one thread. */
+bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, const KernelPlan *plan,
+                     Arena *a, Blob *out, Diags *d)
 {
     if (kind == EMIT_OBJ) {
         diag_error_noloc(d, "GPU targets emit PTX or LLVM IR, not object files");
@@ -259,14 +262,18 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Dia
         return false;
     }
     pthread_once(&ptx_once, ptx_init);
-    if (!c->decode || kind == EMIT_LLVM)
-        return generate_unit(c, UNIT_MAIN | (c->decode ? UNIT_DECODE : 0), kind, a, out, d);
+    if (!c->decode || kind == EMIT_LLVM) {
+        bool ok = generate_unit(c, UNIT_MAIN | (c->decode ? UNIT_DECODE : 0), kind, a, out, d);
+        if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data, out->size);
+        return ok;
+    }
     DecodeJob j = {.c = c};
     arena_init(&j.a);
     diags_init(&j.d, &j.a, NULL);
     pthread_t th;
     bool threaded = pthread_create(&th, NULL, decode_job, &j) == 0;
     bool ok = generate_unit(c, UNIT_MAIN, kind, a, out, d);
+    if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data, out->size);
     if (threaded) pthread_join(th, NULL);
     else decode_job(&j);
     for (size_t i = 0; i < j.d.count; i++)
@@ -411,12 +418,11 @@ static bool ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diag
 }
 
 static bool ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
-                     Arena *a, Blob *out, Diags *d)
+                     const EmitSink *sink, Arena *a, Blob *out, Diags *d)
 {
-    (void)plan;
     PtxConfig c;
     if (!ptx_config(t, k, &c, d)) return false;
-    return cg_ptx_generate(&c, kind, a, out, d);
+    return cg_ptx_generate(&c, kind, kind == EMIT_ASM ? sink : NULL, plan, a, out, d);
 }
 
 /* The source text of node id (its location in the spec), for --explain. */

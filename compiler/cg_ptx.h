@@ -67,6 +67,7 @@ void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads,
 /* Records the decode entries of c in the plan (names, threads, shared memory, rows). */
 void cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan);
 /* Generates the kernel of `c` as LLVM IR text (EMIT_LLVM) or PTX (EMIT_ASM) into out. */
-bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, Arena *a, Blob *out, Diags *d);
+bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, const KernelPlan *plan,
+                     Arena *a, Blob *out, Diags *d);
 
 #endif

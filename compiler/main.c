@@ -196,7 +196,7 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
     diags_init(&d, &a, &o.src);
     const Target *t = target_find(cli->target);
     CompileRequest req = {text, len, path, cli->target, cli->defines, cli->ndefines,
-                          cli->kernel, EMIT_OBJ, true};
+                          cli->kernel, EMIT_OBJ, true, NULL};
     if (ok && (cli->emit & 1)) {
         o.ast = parse_source(&a, &d, &o.src);
         ok = o.ast && !d.errors;

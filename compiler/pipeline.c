@@ -41,5 +41,5 @@ bool pipeline_compile(Arena *a, Diags *d, const CompileRequest *req, Compiled *o
     out->target = find_target(d, req->target);
     if (!out->target) return false;
     if (!out->target->plan(out->target, out->air, &out->plan, d)) return false;
-    return out->target->emit(out->target, out->air, &out->plan, req->emit, a, &out->code, d);
+    return out->target->emit(out->target, out->air, &out->plan, req->emit, req->sink, a, &out->code, d);
 }

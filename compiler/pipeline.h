@@ -22,6 +22,7 @@ typedef struct CompileRequest {
     const char *kernel;      /* which `attention` of a multi-kernel file; NULL = the first */
     EmitKind emit;           /* what to generate (EMIT_OBJ for the CPU JIT, EMIT_ASM = PTX) */
     bool stop_after_air;     /* front end only: check, --emit=ast/air, --explain */
+    const EmitSink *sink;    /* NULL, or where the target hands parts of its code early */
 } CompileRequest;
 
 struct MaskInfo;

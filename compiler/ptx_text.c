@@ -25,11 +25,16 @@ char *ptx_entry_module(const char *ptx, const char *entry)
         if (strncmp(name, entry, n) || (name[n] != '(' && name[n] != ' ' && name[n] != '\n')) continue;
         const char *end = ptx_next_entry(e + 1);
         size_t head = (size_t)(first - ptx), body = end ? (size_t)(end - e) : strlen(e);
-        char *m = malloc(head + body + 1);
+        /* Ends with one newline whatever followed the kernel: the text is the runtime's module
+         * cache key, and the same kernel must give the same text in the compiler's first part
+         * and in the joined module (which has a blank line before the next part). */
+        while (body > 0 && (e[body - 1] == '\n' || e[body - 1] == ' ' || e[body - 1] == '\t')) body--;
+        char *m = malloc(head + body + 2);
         if (!m) return NULL;
         memcpy(m, ptx, head);
         memcpy(m + head, e, body);
-        m[head + body] = '\0';
+        m[head + body] = '\n';
+        m[head + body + 1] = '\0';
         return m;
     }
     return NULL;

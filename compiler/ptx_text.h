@@ -9,7 +9,8 @@
  * header (.version, .target, .address_size, shared declarations). */
 const char *ptx_next_entry(const char *p);
 
-/* PTX text of a module with the header of `ptx` and the kernel `entry` alone, malloc'd; NULL
+/* PTX text of a module with the header of `ptx` and the kernel `entry` alone (ending in one
+ * newline, so that it does not depend on what followed the kernel), malloc'd; NULL
  * when the text cannot be cut that way (no such entry; device functions, which entries may
  * share; out of memory): then the whole text is to be loaded. */
 char *ptx_entry_module(const char *ptx, const char *entry);

@@ -38,6 +38,16 @@ typedef struct KernelPlan {
                                 builds no map; false keeps the map (the safe default) */
 } KernelPlan;
 
+/* Optional, for a caller that loads the code it asked for: a target that prints its code in
+ * parts on several threads calls `part` with each part that the kernel's load needs as soon as
+ * that part is printed, before emit returns (the GPU targets: the attention kernel and its map
+ * kernel, while the decode entries, loaded on first use, are still being generated). `text`
+ * lives until emit returns; `part` may run on any thread. */
+typedef struct EmitSink {
+    void (*part)(void *ctx, const KernelPlan *plan, const char *text, size_t n);
+    void *ctx;
+} EmitSink;
+
 typedef struct Target {
     const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a",
                                 "reference" */
@@ -48,9 +58,10 @@ typedef struct Target {
     /* Checks the kernel can run on this target (errors: "not supported on this target yet"
      * with a location) and fills the plan. */
     bool (*plan)(const struct Target *t, const AirKernel *k, KernelPlan *plan, Diags *d);
-    /* Generates the kernel as LLVM IR text, assembly (PTX for GPUs) or an object file. */
+    /* Generates the kernel as LLVM IR text, assembly (PTX for GPUs) or an object file.
+     * sink: NULL, or where to hand parts of the code early (above). */
     bool (*emit)(const struct Target *t, const AirKernel *k, const KernelPlan *plan,
-                 EmitKind kind, Arena *a, Blob *out, Diags *d);
+                 EmitKind kind, const EmitSink *sink, Arena *a, Blob *out, Diags *d);
     /* Optional, for --explain: what this target's kernel does with the spec, as lines of text
      * (each starting with two spaces) in the arena; src is the spec's text, for quoting
      * sub-expressions. NULL when memory ran out. */

@@ -15,9 +15,9 @@ static bool ref_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
 }
 
 static bool ref_emit(const Target *t, const AirKernel *k, const KernelPlan *p, EmitKind kind,
-                     Arena *a, Blob *out, Diags *d)
+                     const EmitSink *sink, Arena *a, Blob *out, Diags *d)
 {
-    (void)t, (void)k, (void)p, (void)kind, (void)d;
+    (void)t, (void)k, (void)p, (void)kind, (void)sink, (void)d;
     out->data = arena_alloc(a, 1);
     out->size = 0;
     return out->data != NULL;

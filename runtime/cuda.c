@@ -45,6 +45,7 @@ enum {
     X(cuCtxSynchronize, (void))                                                       \
     X(cuModuleLoadDataEx, (CUmodule *, const void *, unsigned, int *, void **))       \
     X(cuModuleGetFunction, (CUfunction *, CUmodule, const char *))                    \
+    X(cuModuleUnload, (CUmodule))                                                     \
     X(cuFuncSetAttribute, (CUfunction, int, int))                                     \
     X(cuLaunchKernel, (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,  \
                                    unsigned, unsigned, CUstream, void **, void **))               \
@@ -73,6 +74,9 @@ typedef struct Driver {
  * module of its own (the text's header and that entry alone, ptx_entry_module): the driver's
  * JIT costs about as much per entry as the entry is long, so a module's decode and map entries
  * cost nothing until they are first asked for. */
+/* One loaded entry, keyed by the module text the driver compiled (the header and that entry
+ * alone, so the same entry found in a longer text is the same module). `loading`: a thread is
+ * compiling it with the lock released; others wait on cu.loaded. */
 typedef struct ModEntry {
     struct ModEntry *next;
     int device;
@@ -82,6 +86,7 @@ typedef struct ModEntry {
     CUmodule mod;
     CUfunction fn;
     int32_t smem_set;
+    bool loading;
 } ModEntry;
 
 /* Process-wide driver state: the library, its entry points, retained primary contexts and
@@ -93,9 +98,11 @@ static struct {
     Driver d;
     int ndev;
     pthread_mutex_t lock;
+    pthread_cond_t loaded;       /* an entry's load finished (well or not) */
     CUcontext ctx[MAX_DEVICES];
     ModEntry *mods;
-} cu = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
+} cu = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
+        .loaded = PTHREAD_COND_INITIALIZER};
 
 static AttnStatus cu_check(CUresult r, const char *call)
 {
@@ -223,46 +230,69 @@ static uint64_t fnv1a(const char *s, uint64_t h)
     return h;
 }
 
+/* The driver's JIT of one module text; cu.lock is not held (loads of other entries run
+ * beside it). */
+static AttnStatus jit_entry(const char *text, const char *entry, CUmodule *mod, CUfunction *fn)
+{
+    char info[4096] = "", err[8192] = "";
+    int opts[4] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                   CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *vals[4] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err};
+    *mod = NULL;
+    CUresult r = cu.d.cuModuleLoadDataEx(mod, text, 4, opts, vals);
+    if (r != 0) {
+        char msg[512];
+        cu_check(r, "cuModuleLoadDataEx");
+        snprintf(msg, sizeof msg, "%s", attn_last_error());
+        return rt_fail(ATTN_ERR_CUDA, "%s; JIT log: %s", msg, err[0] ? err : "(empty)");
+    }
+    AttnStatus s = CU(cuModuleGetFunction, (fn, *mod, entry));
+    if (s != ATTN_OK) cu.d.cuModuleUnload(*mod);
+    return s;
+}
+
 AttnStatus rt_cuda_kernel(int device, const char *ptx, const char *entry, int32_t threads,
                           int32_t smem_bytes, RtCudaKernel *out)
 {
     AttnStatus s = rt_cuda_set_device(device);
     if (s != ATTN_OK) return s;
-    uint64_t h = fnv1a(entry, fnv1a(ptx, 0xcbf29ce484222325ull));
+    char *one = ptx_entry_module(ptx, entry);
+    const char *text = one ? one : ptx;
+    uint64_t h = fnv1a(entry, fnv1a(text, 0xcbf29ce484222325ull));
     pthread_mutex_lock(&cu.lock);
-    ModEntry *e = cu.mods;
-    while (e && !(e->device == device && e->hash == h && !strcmp(e->entry, entry) &&
-                  !strcmp(e->ptx, ptx)))
-        e = e->next;
-    if (!e) {
-        char info[4096] = "", err[8192] = "";
-        int opts[4] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
-                       CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-        void *vals[4] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err};
-        CUmodule mod = NULL;
-        CUfunction fn = NULL;
-        char *one = ptx_entry_module(ptx, entry);
-        CUresult r = cu.d.cuModuleLoadDataEx(&mod, one ? one : ptx, 4, opts, vals);
-        free(one);
-        if (r != 0) {
-            char msg[512];
-            s = cu_check(r, "cuModuleLoadDataEx");
-            snprintf(msg, sizeof msg, "%s", attn_last_error());
-            s = rt_fail(s, "%s; JIT log: %s", msg, err[0] ? err : "(empty)");
-        }
-        if (s == ATTN_OK) s = CU(cuModuleGetFunction, (&fn, mod, entry));
-        if (s == ATTN_OK) {
-            ModEntry *ne = calloc(1, sizeof *ne);
-            char *p = ne ? strdup(ptx) : NULL, *n = ne ? strdup(entry) : NULL;
-            if (!ne || !p || !n) {
-                free(ne); free(n); free(p);
-                s = rt_fail(ATTN_ERR_NOMEM, "out of memory caching a CUDA module");
-            } else {
-                *ne = (ModEntry){cu.mods, device, h, p, n, mod, fn, 0};
-                cu.mods = e = ne;
-            }
-        }
+    ModEntry *e;
+    for (;;) {
+        e = cu.mods;
+        while (e && !(e->device == device && e->hash == h && !strcmp(e->entry, entry) &&
+                      !strcmp(e->ptx, text)))
+            e = e->next;
+        if (!e || !e->loading) break;
+        pthread_cond_wait(&cu.loaded, &cu.lock);   /* another thread is compiling it */
     }
+    if (!e) {
+        ModEntry *ne = calloc(1, sizeof *ne);
+        char *p = ne ? strdup(text) : NULL, *n = ne ? strdup(entry) : NULL;
+        if (!ne || !p || !n) {
+            free(ne), free(n), free(p), free(one);
+            pthread_mutex_unlock(&cu.lock);
+            return rt_fail(ATTN_ERR_NOMEM, "out of memory caching a CUDA module");
+        }
+        *ne = (ModEntry){cu.mods, device, h, p, n, NULL, NULL, 0, true};
+        cu.mods = e = ne;
+        pthread_mutex_unlock(&cu.lock);
+        s = jit_entry(text, entry, &ne->mod, &ne->fn);
+        pthread_mutex_lock(&cu.lock);
+        ne->loading = false;
+        if (s != ATTN_OK) {   /* dropped: the next request tries again and reports */
+            ModEntry **pp = &cu.mods;
+            while (*pp != ne) pp = &(*pp)->next;
+            *pp = ne->next;
+            free(ne->ptx), free(ne->entry), free(ne);
+            e = NULL;
+        }
+        pthread_cond_broadcast(&cu.loaded);
+    }
+    free(one);
     if (s == ATTN_OK && smem_bytes > 48 * 1024 && e->smem_set < smem_bytes) {
         s = CU(cuFuncSetAttribute, (e->fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem_bytes));
         if (s == ATTN_OK) e->smem_set = smem_bytes;

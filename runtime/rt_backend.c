@@ -15,6 +15,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The compiler hands over the attention kernel's PTX (and its map kernel's) as soon as it is
+ * printed, on this thread, while the decode entries are still being generated on another: the
+ * driver's JIT of the entries a load needs runs then, and the load finds them in the module
+ * cache (keyed by each entry's own text). The JIT stays on the calling thread: on the H200
+ * host, JIT on fresh threads made every cold compile about 250 ms slower. Failures are left
+ * for the load to report. */
+static void early_load(void *ctx, const KernelPlan *plan, const char *text, size_t n)
+{
+    (void)n;
+    bool *done = ctx;
+    if (*done || !rt_cuda_available()) return;
+    *done = true;
+    char map[512], decl[600];
+    snprintf(map, sizeof map, "%s_map", plan->entry);
+    snprintf(decl, sizeof decl, ".entry %s(", map);
+    RtCudaKernel k;
+    AttnStatus st = rt_cuda_kernel(0, text, plan->entry, 1, 0, &k);
+    if (st == ATTN_OK && strstr(text, decl)) rt_cuda_kernel(0, text, map, 1, 0, &k);
+    rt_clear_error();
+}
+
 AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
                            const AttnCompileOptions *opts, RtEntry *e)
 {
@@ -33,9 +54,12 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
     *src = (Source){name, text, strlen(text)};
     Diags d;
     diags_init(&d, a, src);
+    bool early = false;
+    EmitSink sink = {early_load, &early};
     CompileRequest req = {.text = text, .len = src->len, .name = name, .target = target,
                           .defines = defs, .ndefines = nd, .kernel = opts ? opts->kernel : NULL,
-                          .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ};
+                          .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ,
+                          .sink = t && t->is_gpu ? &sink : NULL};
     Compiled c;
     if (!pipeline_compile(a, &d, &req, &c)) {
         const char *msg = diags_render(&d, false);

@@ -38,7 +38,7 @@ int main(int argc, char **argv)
         const Target *t = target_find(tname);
         KernelPlan plan;
         Blob out = {0};
-        if (t && t->plan(t, k, &plan, &d) && t->emit(t, k, &plan, EMIT_ASM, &a, &out, &d)) {
+        if (t && t->plan(t, k, &plan, &d) && t->emit(t, k, &plan, EMIT_ASM, NULL, &a, &out, &d)) {
             FILE *f = fopen(asm_out, "w");
             if (f) fwrite(out.data, 1, out.size, f), fclose(f);
         }

@@ -121,7 +121,7 @@ static inline bool load_kernel(const AirKernel *k, const char *tname, Loaded *ou
     diags_init(&d, &a, &src);
     const Target *t = target_find(tname);
     Blob obj = {0};
-    bool ok = t && t->plan(t, k, &out->plan, &d) && t->emit(t, k, &out->plan, EMIT_OBJ, &a, &obj, &d);
+    bool ok = t && t->plan(t, k, &out->plan, &d) && t->emit(t, k, &out->plan, EMIT_OBJ, NULL, &a, &obj, &d);
     if (ok) {
         char err[512];
         out->jit = rt_jit_create(err, sizeof err);

@@ -335,8 +335,8 @@ static bool test_asm(const char *tname, const char *reg)
     const Target *t = target_find(tname);
     KernelPlan plan;
     Blob out = {0}, ir = {0};
-    bool ok = t->plan(t, k, &plan, &d) && t->emit(t, k, &plan, EMIT_ASM, &a, &out, &d) &&
-              t->emit(t, k, &plan, EMIT_LLVM, &a, &ir, &d);
+    bool ok = t->plan(t, k, &plan, &d) && t->emit(t, k, &plan, EMIT_ASM, NULL, &a, &out, &d) &&
+              t->emit(t, k, &plan, EMIT_LLVM, NULL, &a, &ir, &d);
     ok = ok && strstr((char *)out.data, "vfmadd") && strstr((char *)out.data, reg) &&
          strstr((char *)ir.data, "define void @attn_asm(");
     printf("%-4s %s assembly has vfmadd on %s\n", ok ? "ok" : "FAIL", tname, reg);

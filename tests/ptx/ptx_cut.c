@@ -52,6 +52,25 @@ int main(int argc, char **argv)
         FILE *o = fopen(path, "wb");
         if (!o || fputs(m, o) < 0 || fclose(o)) { perror(path); return 2; }
         printf("%s\n", name);
+        /* The runtime keys its module cache by this text, and the compiler hands the first
+         * part of a module over before the rest is joined on (with a blank line): the kernel
+         * cut from the text up to the next kernel, with or without that blank line, is the
+         * same text. */
+        const char *next = ptx_next_entry(e + 1);
+        if (next) {
+            size_t len = (size_t)(next - text);
+            char *part = malloc(len + 1);
+            for (int trim = 0; part && trim < 2; trim++) {
+                memcpy(part, text, len);
+                size_t l = len;
+                if (trim) while (l > 0 && part[l - 1] == '\n') l--;
+                part[l] = '\0';
+                char *pm = ptx_entry_module(part, name);
+                check(pm && !strcmp(pm, m), "the kernel cut from the first part differs", name);
+                free(pm);
+            }
+            free(part);
+        }
         /* A name one character short is no kernel here (every kernel's name is longer than
          * the names it extends): it must not match the kernel it is a prefix of. */
         name[strlen(name) - 1] = '\0';

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     Diags d;
     diags_init(&d, &a, &src);
     Blob b;
-    if (!cg_ptx_generate(&c, EMIT_ASM, &a, &b, &d)) {
+    if (!cg_ptx_generate(&c, EMIT_ASM, NULL, NULL, &a, &b, &d)) {
         fprintf(stderr, "%s", diags_render(&d, false));
         arena_free(&a);
         return 1;
