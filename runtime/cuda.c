@@ -70,13 +70,12 @@ typedef struct Driver {
 #undef X
 } Driver;
 
-/* A cached function: (device, PTX text, entry) -> function. Each entry is JIT-compiled in a
+/* A cached function: (device, entry text, entry) -> function. Each entry is JIT-compiled in a
  * module of its own (the text's header and that entry alone, ptx_entry_module): the driver's
  * JIT costs about as much per entry as the entry is long, so a module's decode and map entries
- * cost nothing until they are first asked for. */
-/* One loaded entry, keyed by the module text the driver compiled (the header and that entry
- * alone, so the same entry found in a longer text is the same module). `loading`: a thread is
- * compiling it with the lock released; others wait on cu.loaded. */
+ * cost nothing until they are first asked for. That text is the key, so the same entry found
+ * in a longer text is the same module. `loading`: a thread is compiling it with the lock
+ * released; others that want it wait on cu.loaded. */
 typedef struct ModEntry {
     struct ModEntry *next;
     int device;
