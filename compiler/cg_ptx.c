@@ -264,7 +264,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, co
     pthread_once(&ptx_once, ptx_init);
     if (!c->decode || kind == EMIT_LLVM) {
         bool ok = generate_unit(c, UNIT_MAIN | (c->decode ? UNIT_DECODE : 0), kind, a, out, d);
-        if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data, out->size);
+        if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data);
         return ok;
     }
     DecodeJob j = {.c = c};
@@ -273,7 +273,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, co
     pthread_t th;
     bool threaded = pthread_create(&th, NULL, decode_job, &j) == 0;
     bool ok = generate_unit(c, UNIT_MAIN, kind, a, out, d);
-    if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data, out->size);
+    if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data);
     if (threaded) pthread_join(th, NULL);
     else decode_job(&j);
     for (size_t i = 0; i < j.d.count; i++)

@@ -64,12 +64,9 @@ static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
     LLVMBasicBlockRef st = gen_block(g, "keys"), join = gen_block(g, "keys.join");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->tid, gen_i32(g, g->BN), ""), st, join);
     LLVMPositionBuilderAtEnd(B, st);
-    g->env.idx[IX_I] = NULL;
-    g->env.idx[IX_J] = gen_add(g, LLVMBuildMul(B, kb, gen_i32(g, g->BN), ""), t->tid);
-    g->env.score = g->env.qk = NULL;
-    g->env.npreset = 0;
+    LLVMValueRef j = gen_add(g, LLVMBuildMul(B, kb, gen_i32(g, g->BN), ""), t->tid);
     for (int s = 0; s < c->nstaged; s++) {
-        LLVMValueRef v = cg_hook_emit(&g->env, c->presets[c->nrowvals + s]);
+        LLVMValueRef v = cg_hook_emit_at(&g->env, c->presets[c->nrowvals + s], NULL, j, 0, NULL, NULL);
         if (!v) return false;
         g->key_ty[s] = LLVMTypeOf(v);
         LLVMValueRef w = gen_to_word(g, v);
@@ -93,14 +90,12 @@ typedef struct MaskPre {
 static bool mask_pre(Gen *g, const Thread *t, MaskPre *p)
 {
     const PtxConfig *c = g->c;
-    g->env.idx[IX_J] = NULL;
-    g->env.score = g->env.qk = NULL;
-    g->env.npreset = 0;
     for (int mt = 0; mt < c->tile.mtiles; mt++)
         for (int half = 0; half < 2; half++) {
-            g->env.idx[IX_I] = row_pos(g, t, mt, half);
+            LLVMValueRef i = row_pos(g, t, mt, half);
             for (int s = 0; s < c->nrowvals; s++)
-                if (!(p->val[mt][half][s] = cg_hook_emit(&g->env, c->presets[s]))) return false;
+                if (!(p->val[mt][half][s] = cg_hook_emit_at(&g->env, c->presets[s], i, NULL, 0, NULL, NULL)))
+                    return false;
         }
     return true;
 }
@@ -126,15 +121,8 @@ static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, int mt, int h
     const PtxConfig *c = g->c;
     LLVMValueRef *v = p->val[mt][half];
     for (int s = 0; s < c->nstaged; s++) v[c->nrowvals + s] = p->kv[nt][e][s];
-    g->env.idx[IX_I] = row_pos(g, t, mt, half);
-    g->env.idx[IX_J] = j;
-    g->env.score = g->env.qk = NULL;
-    g->env.npreset = c->nrowvals + c->nstaged;
-    g->env.preset_id = c->presets;
-    g->env.preset_val = v;
-    LLVMValueRef vis = cg_hook_emit(&g->env, c->air->hook[HOOK_MASK]);
-    g->env.npreset = 0;
-    return vis;
+    return cg_hook_emit_at(&g->env, c->air->hook[HOOK_MASK], row_pos(g, t, mt, half), j,
+                           c->nrowvals + c->nstaged, c->presets, v);
 }
 
 bool cg_ptx_build_fa(Gen *g)

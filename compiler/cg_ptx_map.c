@@ -46,21 +46,13 @@ static LLVMValueRef row_vis(Gen *g, LLVMValueRef ri, LLVMValueRef r0, LLVMValueR
                             LLVMValueRef *pval, LLVMTypeRef *rty)
 {
     LLVMBuilderRef B = g->B;
-    CgHookEnv *env = &g->env;
     for (int s = 0; s < nrs; s++) {
         LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
                                         gen_i32(g, 2), "");
         pval[s] = gen_from_word(g, LLVMBuildLoad2(B, g->i32, gen_smem(g, off), ""), rty[s]);
     }
-    env->idx[IX_I] = gen_add(g, ri, qoff);
-    env->idx[IX_J] = j;
-    env->score = env->qk = NULL;
-    env->npreset = nrs + ncs;
-    env->preset_id = pid;
-    env->preset_val = pval;
-    LLVMValueRef vis = cg_hook_emit(env, g->c->air->hook[HOOK_MASK]);
-    env->npreset = 0;
-    return vis;
+    return cg_hook_emit_at(&g->env, g->c->air->hook[HOOK_MASK], gen_add(g, ri, qoff), j,
+                           nrs + ncs, pid, pval);
 }
 
 /* The body: g->fn is the map entry, the builder at its entry block. */
@@ -126,12 +118,9 @@ static bool build_map_body(Gen *g)
         LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, tid, n, ""), sl, sx);
         LLVMPositionBuilderAtEnd(B, sl);
         LLVMValueRef rr = phi1(g, tid, pre, "rr");
-        env->idx[IX_I] = gen_add(g, gen_add(g, r0, rr), qoff);
-        env->idx[IX_J] = NULL;
-        env->score = env->qk = NULL;
-        env->npreset = 0;
+        LLVMValueRef i = gen_add(g, gen_add(g, r0, rr), qoff);
         for (int s = 0; s < nrs; s++) {
-            LLVMValueRef v = cg_hook_emit(env, pid[s]);
+            LLVMValueRef v = cg_hook_emit_at(env, pid[s], i, NULL, 0, NULL, NULL);
             if (!v) return false;
             rty[s] = LLVMTypeOf(v);
             LLVMValueRef w = gen_to_word(g, v);
@@ -162,12 +151,8 @@ static bool build_map_body(Gen *g)
     LLVMBuildCondBr(B, LLVMBuildAnd(B, jin, LLVMBuildICmp(B, LLVMIntSLT, r, rend, ""), ""), rows, red);
 
     LLVMPositionBuilderAtEnd(B, rows);
-    env->idx[IX_I] = NULL;   /* this thread's key's values, for all its rows */
-    env->idx[IX_J] = j;
-    env->score = env->qk = NULL;
-    env->npreset = 0;
-    for (int s = 0; s < ncs; s++)
-        if (!(pval[nrs + s] = cg_hook_emit(env, pid[nrs + s]))) return false;
+    for (int s = 0; s < ncs; s++)   /* this thread's key's values, for all its rows */
+        if (!(pval[nrs + s] = cg_hook_emit_at(env, pid[nrs + s], NULL, j, 0, NULL, NULL))) return false;
     /* A full query tile (the common case) is unrolled: each thread's rows are compile-time
      * offsets, with no bound check and no loop per element. */
     int step_c = ABI_MAP_THREADS / g->BN, rpt = g->BM / step_c;

@@ -9,6 +9,9 @@
  * header (.version, .target, .address_size, shared declarations). */
 const char *ptx_next_entry(const char *p);
 
+/* The line that declares kernel `entry` in `ptx` (the whole name matches), or NULL. */
+const char *ptx_find_entry(const char *ptx, const char *entry);
+
 /* PTX text of a module with the header of `ptx` and the kernel `entry` alone (ending in one
  * newline, so that it does not depend on what followed the kernel), malloc'd; NULL
  * when the text cannot be cut that way (no such entry; device functions, which entries may

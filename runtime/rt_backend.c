@@ -7,6 +7,7 @@
 #include "pipeline.h"
 
 #include "cuda.h"
+#include "ptx_text.h"
 #include "jit.h"
 
 #include <llvm-c/Core.h>
@@ -17,22 +18,18 @@
 
 /* The compiler hands over the attention kernel's PTX (and its map kernel's) as soon as it is
  * printed, on this thread, while the decode entries are still being generated on another: the
- * driver's JIT of the entries a load needs runs then, and the load finds them in the module
- * cache (keyed by each entry's own text). The JIT stays on the calling thread: on the H200
- * host, JIT on fresh threads made every cold compile about 250 ms slower. Failures are left
- * for the load to report. */
-static void early_load(void *ctx, const KernelPlan *plan, const char *text, size_t n)
+ * driver's JIT of the entries a load needs runs then, and the load (rt_gpu_load,
+ * rt_gpu_maps_new) finds them in the module cache, keyed by each entry's own text. Failures
+ * are left for the load to report. */
+static void early_load(void *ctx, const KernelPlan *plan, const char *text)
 {
-    (void)n;
-    bool *done = ctx;
-    if (*done || !rt_cuda_available()) return;
-    *done = true;
-    char map[512], decl[600];
-    snprintf(map, sizeof map, "%s_map", plan->entry);
-    snprintf(decl, sizeof decl, ".entry %s(", map);
+    (void)ctx;
+    if (!rt_cuda_available()) return;
+    char map[512];
+    rt_gpu_map_entry(plan->entry, map, sizeof map);
     RtCudaKernel k;
     AttnStatus st = rt_cuda_kernel(0, text, plan->entry, 1, 0, &k);
-    if (st == ATTN_OK && strstr(text, decl)) rt_cuda_kernel(0, text, map, 1, 0, &k);
+    if (st == ATTN_OK && ptx_find_entry(text, map)) rt_cuda_kernel(0, text, map, 1, 0, &k);
     rt_clear_error();
 }
 
@@ -54,8 +51,7 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
     *src = (Source){name, text, strlen(text)};
     Diags d;
     diags_init(&d, a, src);
-    bool early = false;
-    EmitSink sink = {early_load, &early};
+    EmitSink sink = {early_load, NULL};
     CompileRequest req = {.text = text, .len = src->len, .name = name, .target = target,
                           .defines = defs, .ndefines = nd, .kernel = opts ? opts->kernel : NULL,
                           .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ,
