@@ -133,6 +133,16 @@ void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
     LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
 }
 
+/* The IR passes before NVPTX code generation. The builders emit SSA with no allocas and loops
+ * already in the shape wanted, and ptxas optimises again, so the whole default<O3> pipeline
+ * bought nothing measurable: the same instruction count within 1% (fewer with reassociate),
+ * the same registers and the same kernel times on an H200, for 35-60% of the attention
+ * kernel's LLVM time (bench/NOTES.md, run 13). `nvvm-intr-range` bounds %tid and %ctaid, which
+ * instcombine needs to turn additions of disjoint bits into ors (the NVPTX target adds it to
+ * the default pipelines itself). */
+static const char PTX_PASSES[] =
+    "function(nvvm-intr-range,instcombine,early-cse,reassociate,instcombine,simplifycfg)";
+
 static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blob *out, Diags *d)
 {
     char *msg = NULL;
@@ -143,7 +153,7 @@ static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blo
     }
     LLVMDisposeMessage(msg);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef err = LLVMRunPasses(g->M, "default<O3>", tm, po);
+    LLVMErrorRef err = LLVMRunPasses(g->M, PTX_PASSES, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (err) {
         char *em = LLVMGetErrorMessage(err);
@@ -173,7 +183,7 @@ static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blo
 }
 
 /* Which kernels one LLVM module holds. */
-enum { UNIT_MAIN = 1, UNIT_DECODE = 2 };   /* attention (+ map); decode + combine */
+enum { UNIT_MAIN = 1, UNIT_MAP = 2, UNIT_DECODE = 4 };   /* attention; map; decode + combine */
 
 /* Builds the kernels of `parts` in one LLVM module and prints it. */
 static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a, Blob *out, Diags *d)
@@ -218,9 +228,10 @@ static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a
     bool ok = true;
     if (parts & UNIT_MAIN) {
         cg_ptx_declare(&g, c->entry, g.NT, c->tile.min_ctas);
-        ok = cg_ptx_build_fa(&g) && cg_ptx_build_map(&g);
+        ok = cg_ptx_build_fa(&g);
         if (!ok && !d->errors) diag_error_noloc(d, "internal error: tile shape out of the skeleton's range");
     }
+    ok = ok && (!(parts & UNIT_MAP) || cg_ptx_build_map(&g));
     ok = ok && (!(parts & UNIT_DECODE) || cg_ptx_build_decode(&g));
     ok = ok && finish(&g, tm, kind, a, out, d);
     LLVMDisposeBuilder(g.B);
@@ -230,29 +241,60 @@ static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a
     return ok;
 }
 
-/* The decode unit, built on a thread of its own beside the main one. */
-typedef struct DecodeJob {
+/* A unit built on a thread of its own beside the calling one. */
+typedef struct UnitJob {
     const PtxConfig *c;
+    int parts;
+    const EmitSink *sink;   /* handed the text when the unit is one a load needs (the map) */
+    const KernelPlan *plan;
     Arena a;
     Diags d;
     Blob out;
-    bool ok;
-} DecodeJob;
+    bool ok, threaded;
+    pthread_t th;
+} UnitJob;
 
-static void *decode_job(void *p)
+static void *unit_job(void *p)
 {
-    DecodeJob *j = p;
-    j->ok = generate_unit(j->c, UNIT_DECODE, EMIT_ASM, &j->a, &j->out, &j->d);
+    UnitJob *j = p;
+    j->ok = generate_unit(j->c, j->parts, EMIT_ASM, &j->a, &j->out, &j->d);
+    if (j->ok && j->sink) j->sink->part(j->sink->ctx, j->plan, (const char *)j->out.data);
     return NULL;
 }
 
-/* PTX is emitted as two LLVM modules, the attention kernel (and its map kernel) and the decode
- * entries, compiled on two threads: LLVM's time for the decode entries is more than the main
- * kernel's, and the compile should cost one of them, not both. The main text goes to the sink
- * as soon as it is printed, so that its load (the driver's JIT) runs while the decode entries
- * are still being generated. The decode text is appended without its header (the two headers
- * are the same; `smem` is declared by the first), so the result is one PTX module as before.
- * LLVM IR output stays one module on one thread. */
+/* Appends a unit's entries to the text in `out`, without the unit's header (the headers are
+ * the same; `smem` is declared by the first). */
+static bool append_unit(const Blob *unit, Arena *a, Blob *out, Diags *d)
+{
+    const char *text = (const char *)unit->data, *body = ptx_next_entry(text);
+    /* The header dropped may declare nothing but what the main one declares. */
+    for (const char *p = text; body && p < body; p = strchr(p, '\n') + 1)
+        if (!strncmp(p, ".global", 7) || !strncmp(p, ".const", 6) ||
+            (!strncmp(p, ".extern", 7) && !strstr(p, " smem[]")))
+            body = NULL;
+    if (!body) {
+        diag_error_noloc(d, "internal error: a GPU kernel unit's PTX has no kernel or declares globals");
+        return false;
+    }
+    size_t n = strlen(body);
+    unsigned char *m = arena_alloc(a, out->size + n + 2);
+    if (!m) return false;
+    memcpy(m, out->data, out->size);
+    m[out->size] = '\n';
+    memcpy(m + out->size + 1, body, n + 1);
+    out->data = m;
+    out->size += n + 1;
+    return true;
+}
+
+/* PTX is emitted as up to three LLVM modules on as many threads: the attention kernel on the
+ * calling one; its map kernel (masks that read side tensors) and the decode entries beside it.
+ * The compile should cost the longest of them, not their sum (LLVM's time for the decode
+ * entries is more than the attention kernel's). The attention and map texts go to the sink as
+ * soon as each is printed, so that their loads (the driver's JIT) run while the other units
+ * are still being generated: the map kernel, short, is usually JIT-compiled before the
+ * attention kernel is printed. The texts are joined in the order attention, map, decode into
+ * one PTX module. LLVM IR output stays one module on one thread. */
 bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, const KernelPlan *plan,
                      Arena *a, Blob *out, Diags *d)
 {
@@ -262,43 +304,34 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, co
         return false;
     }
     pthread_once(&ptx_once, ptx_init);
-    if (!c->decode || kind == EMIT_LLVM) {
-        bool ok = generate_unit(c, UNIT_MAIN | (c->decode ? UNIT_DECODE : 0), kind, a, out, d);
-        if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data);
-        return ok;
+    int others = (cg_ptx_has_map(c, a) ? UNIT_MAP : 0) | (c->decode ? UNIT_DECODE : 0);
+    if (a->oom) {
+        diag_error_noloc(d, "out of memory generating the GPU kernel");
+        return false;
     }
-    DecodeJob j = {.c = c};
-    arena_init(&j.a);
-    diags_init(&j.d, &j.a, NULL);
-    pthread_t th;
-    bool threaded = pthread_create(&th, NULL, decode_job, &j) == 0;
+    if (kind == EMIT_LLVM) return generate_unit(c, UNIT_MAIN | others, kind, a, out, d);
+    UnitJob jobs[2];
+    int njobs = 0;
+    for (int part = UNIT_MAP; part <= UNIT_DECODE; part <<= 1) {
+        if (!(others & part)) continue;
+        UnitJob *j = &jobs[njobs++];
+        *j = (UnitJob){.c = c, .parts = part, .sink = part == UNIT_MAP ? sink : NULL, .plan = plan};
+        arena_init(&j->a);
+        diags_init(&j->d, &j->a, NULL);
+        j->threaded = pthread_create(&j->th, NULL, unit_job, j) == 0;
+    }
     bool ok = generate_unit(c, UNIT_MAIN, kind, a, out, d);
     if (ok && sink) sink->part(sink->ctx, plan, (const char *)out->data);
-    if (threaded) pthread_join(th, NULL);
-    else decode_job(&j);
-    for (size_t i = 0; i < j.d.count; i++)
-        if (j.d.items[i].level == DIAG_ERROR) diag_error_noloc(d, "%s", j.d.items[i].msg);
-    if (ok && j.ok) {
-        const char *text = (const char *)j.out.data, *body = ptx_next_entry(text);
-        /* The header dropped may declare nothing but what the main one declares. */
-        for (const char *p = text; body && p < body; p = strchr(p, '\n') + 1)
-            if (!strncmp(p, ".global", 7) || !strncmp(p, ".const", 6) ||
-                (!strncmp(p, ".extern", 7) && !strstr(p, " smem[]")))
-                body = NULL;
-        size_t n = body ? strlen(body) : 0;
-        unsigned char *m = arena_alloc(a, out->size + n + 2);
-        if ((ok = m != NULL && body != NULL)) {
-            memcpy(m, out->data, out->size);
-            m[out->size] = '\n';
-            memcpy(m + out->size + 1, body, n + 1);
-            out->data = m;
-            out->size += n + 1;
-        } else {
-            diag_error_noloc(d, "internal error: the decode entries' PTX has no kernel");
-        }
+    for (int i = 0; i < njobs; i++) {
+        UnitJob *j = &jobs[i];
+        if (j->threaded) pthread_join(j->th, NULL);
+        else unit_job(j);
+        for (size_t k = 0; k < j->d.count; k++)
+            if (j->d.items[k].level == DIAG_ERROR) diag_error_noloc(d, "%s", j->d.items[k].msg);
+        ok = ok && j->ok && append_unit(&j->out, a, out, d);
     }
-    arena_free(&j.a);
-    return ok && j.ok;
+    for (int i = 0; i < njobs; i++) arena_free(&jobs[i].a);
+    return ok;
 }
 
 /* ---- Target: plan and emit from AIR --------------------------------------------------------- */

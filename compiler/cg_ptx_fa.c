@@ -229,6 +229,11 @@ bool cg_ptx_build_fa(Gen *g)
      * do not compete with S's registers (with S live, a side-tensor mask spilled 168 bytes);
      * the bounds and `j <= i` are cheap and are applied after it. */
     LLVMValueRef k0 = LLVMBuildMul(B, kb, gen_i32(g, g->BN), "k0");
+    /* The hooks see key positions from an opaque copy of k0: as affine functions of the loop
+     * counter, their dozens of comparisons sent LLVM's loop strength reduction into a search
+     * that took 100 ms of a sliding window's 200 ms cold compile; ptxas reduces strength
+     * itself (without the pass, the cubins of every bench kernel kept their size). */
+    LLVMValueRef k0h = c->mask == PTX_MASK_HOOK || hscore >= 0 ? cg_ptx_opaque(g, k0) : k0;
     LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
     if (c->mask == PTX_MASK_CAUSAL) {
         LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
@@ -254,7 +259,7 @@ bool cg_ptx_build_fa(Gen *g)
             for (int half = 0; half < 2; half++)
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
-                        LLVMValueRef j = key_pos(g, &t, k0, nt, e);
+                        LLVMValueRef j = key_pos(g, &t, k0h, nt, e);
                         LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, half, nt, e, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
@@ -316,7 +321,7 @@ bool cg_ptx_build_fa(Gen *g)
                     LLVMValueRef *x = &s[mt][nt].v[e4];
                     LLVMValueRef z = LLVMBuildFMul(B, *x, scale, "");
                     if (hscore >= 0) {
-                        g->env.idx[IX_J] = key_pos(g, &t, k0, nt, e4 & 1);
+                        g->env.idx[IX_J] = key_pos(g, &t, k0h, nt, e4 & 1);
                         g->env.qk = *x;
                         g->env.score = z;
                         if (!(z = cg_hook_emit(&g->env, hscore))) return false;
@@ -338,7 +343,7 @@ bool cg_ptx_build_fa(Gen *g)
                 for (int e4 = 0; e4 < 4; e4++) {
                     LLVMValueRef bad;
                     if (c->mask_fused) {
-                        LLVMValueRef j = key_pos(g, &t, k0, nt, e4 & 1);
+                        LLVMValueRef j = key_pos(g, &t, k0h, nt, e4 & 1);
                         LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, e4 >> 1, nt, e4 & 1, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");

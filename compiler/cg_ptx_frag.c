@@ -149,6 +149,16 @@ LLVMValueRef cg_ptx_sreg(Gen *g, const char *name)
     return gen_call(g, name, g->i32, NULL, 0, NULL);
 }
 
+/* A copy of the i32 `v` that LLVM cannot see through (one mov, which ptxas removes). */
+LLVMValueRef cg_ptx_opaque(Gen *g, LLVMValueRef v)
+{
+    LLVMTypeRef fty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
+    static const char as[] = "mov.b32 $0, $1;", cs[] = "=r,r";
+    LLVMValueRef ia = LLVMGetInlineAsm(fty, (char *)as, sizeof as - 1, (char *)cs, sizeof cs - 1,
+                                       0, 0, LLVMInlineAsmDialectATT, 0);
+    return LLVMBuildCall2(g->B, fty, ia, &v, 1, "");
+}
+
 /* Byte address of row 0 of head `hh` in batch t->b of tensor slot `slot`, and its row stride. */
 LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh, LLVMValueRef *rs,
                               int esize)

@@ -230,13 +230,16 @@ static bool build_map_body(Gen *g)
     return true;
 }
 
+bool cg_ptx_has_map(const PtxConfig *c, Arena *a)
+{
+    if (c->mask != PTX_MASK_HOOK || !c->air) return false;
+    AirUses *u = pass_uses(a, c->air);
+    return u && u->hook[HOOK_MASK].tensors;   /* maps of other masks are built on the host */
+}
+
 bool cg_ptx_build_map(Gen *g)
 {
-    const AirKernel *ak = g->c->air;
-    if (g->c->mask != PTX_MASK_HOOK || !ak) return true;
-    AirUses *u = pass_uses(g->a, ak);
-    if (!u) return false;
-    if (!u->hook[HOOK_MASK].tensors) return true;   /* maps of other masks are built on the host */
+    if (!cg_ptx_has_map(g->c, g->a)) return true;
     char name[256];
     snprintf(name, sizeof name, "%s_map", g->c->entry);
     LLVMValueRef fa = g->fn, aa = g->args;

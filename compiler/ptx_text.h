@@ -12,8 +12,9 @@ const char *ptx_next_entry(const char *p);
 /* The line that declares kernel `entry` in `ptx` (the whole name matches), or NULL. */
 const char *ptx_find_entry(const char *ptx, const char *entry);
 
-/* PTX text of a module with the header of `ptx` and the kernel `entry` alone (ending in one
- * newline, so that it does not depend on what followed the kernel), malloc'd; NULL
+/* PTX text of a module with the header of `ptx`, less its comment lines, and the kernel
+ * `entry` alone, ending in one newline: the text depends on the kernel and the header's
+ * declarations, not on which kernel came first or what followed. malloc'd; NULL
  * when the text cannot be cut that way (no such entry; device functions, which entries may
  * share; out of memory): then the whole text is to be loaded. */
 char *ptx_entry_module(const char *ptx, const char *entry);

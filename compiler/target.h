@@ -39,10 +39,11 @@ typedef struct KernelPlan {
 } KernelPlan;
 
 /* Optional, for a caller that loads the code it asked for: a target that prints its code in
- * parts on several threads calls `part` once with the part that the kernel's load needs, as
- * soon as it is printed and before emit returns (the GPU targets: the attention kernel and its
- * map kernel, while the decode entries, loaded on first use, are still being generated).
- * `text` is NUL-terminated and lives until emit returns; `part` may run on any thread. */
+ * parts on several threads calls `part` once with each part that the kernel's load needs, as
+ * soon as it is printed and before emit returns (the GPU targets: the attention kernel's text,
+ * then, from another thread and possibly at the same time, its map kernel's, while the decode
+ * entries, loaded on first use, are still being generated). `text` is NUL-terminated and lives
+ * until emit returns; `part` may run on any thread, on several at once. */
 typedef struct EmitSink {
     void (*part)(void *ctx, const KernelPlan *plan, const char *text);
     void *ctx;

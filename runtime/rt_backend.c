@@ -16,20 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The compiler hands over the attention kernel's PTX (and its map kernel's) as soon as it is
- * printed, on this thread, while the decode entries are still being generated on another: the
- * driver's JIT of the entries a load needs runs then, and the load (rt_gpu_load,
- * rt_gpu_maps_new) finds them in the module cache, keyed by each entry's own text. Failures
- * are left for the load to report. */
+/* The compiler hands over the attention kernel's PTX and its map kernel's as soon as each is
+ * printed, each on the thread that printed it, while the other kernels are still being
+ * generated: the driver's JIT of the entries a load needs runs then, and the load
+ * (rt_gpu_load, rt_gpu_maps_new) finds them in the module cache, keyed by each entry's own
+ * text. Failures are left for the load to report. */
 static void early_load(void *ctx, const KernelPlan *plan, const char *text)
 {
     (void)ctx;
     if (!rt_cuda_available()) return;
     char map[512];
     rt_gpu_map_entry(plan->entry, map, sizeof map);
-    RtCudaKernel k;
-    AttnStatus st = rt_cuda_kernel(0, text, plan->entry, 1, 0, &k);
-    if (st == ATTN_OK && ptx_find_entry(text, map)) rt_cuda_kernel(0, text, map, 1, 0, &k);
+    const char *entries[2] = {plan->entry, map};
+    for (int i = 0; i < 2; i++) {
+        RtCudaKernel k;
+        if (ptx_find_entry(text, entries[i])) rt_cuda_kernel(0, text, entries[i], 1, 0, &k);
+    }
     rt_clear_error();
 }
 

@@ -603,14 +603,6 @@ def main():
     if not torch.cuda.is_available():
         print("no CUDA device: this benchmark needs a GPU")
         return 1
-    from torch.nn.attention.flex_attention import flex_attention
-    cfg = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
-                 "accumulated_cache_size_limit"):
-        if hasattr(cfg, name):
-            setattr(cfg, name, 10000)    # else flex falls back to an unfused path after 8 shapes
-    flex = torch.compile(flex_attention, dynamic=False)   # one specialised kernel per shape
-
     impls = [i for i in (args.impl or IMPLS) if not (args.peers_only and i == "attnc")]
     attn, target = None, None
     if "attnc" in impls:
@@ -618,6 +610,19 @@ def main():
         import attn
         target = "cuda"
     cases = make_cases(args.quick)
+    # attnc's compile latency first, before torch.compile exists in this process: it starts a
+    # pool of compile worker processes that take every core for seconds, and a compile timed
+    # then measures that contention (50-200 ms more; bench/NOTES.md, run 13).
+    torch.zeros(1, device="cuda")
+    compile_rows = compile_latency(cases, attn, target) if attn is not None else []
+
+    from torch.nn.attention.flex_attention import flex_attention
+    cfg = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                 "accumulated_cache_size_limit"):
+        if hasattr(cfg, name):
+            setattr(cfg, name, 10000)    # else flex falls back to an unfused path after 8 shapes
+    flex = torch.compile(flex_attention, dynamic=False)   # one specialised kernel per shape
     log = lambda s: print(s, flush=True)
     meta = meta_info()
     meta["cuda_cache_disable"] = os.environ.get("CUDA_CACHE_DISABLE")
@@ -637,7 +642,6 @@ def main():
     roofs = ceilings()
     log("ceilings: matmul bf16 8192^3 %.0f TFLOPS, copy %.0f GB/s"
         % (roofs["matmul_bf16_8192_tflops"], roofs["copy_gbps_read_plus_write"]))
-    compile_rows = compile_latency(cases, attn, target) if attn is not None else []
     rows = []
     result = dict(meta=meta, ceilings=roofs, rows=rows, compile=compile_rows)
     for c in cases:

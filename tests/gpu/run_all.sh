@@ -9,8 +9,11 @@
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
 #     longformer, gemma2_local) at small shapes.
 # Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
-# failure. Without a GPU it says so and exits 0.
+# failure. Without a GPU it says so and exits 0. GPU_TESTS picks sections (default: all of
+# "fa maps examples decode sanitizer"), e.g. GPU_TESTS="decode sanitizer".
 build=${1:-build}; ex=${2:-examples}
+sections=" ${GPU_TESTS:-fa maps examples decode sanitizer} "
+want() { case "$sections" in *" $1 "*) return 0;; esac; echo "---- $1: not in GPU_TESTS, skipped"; return 1; }
 attnc=$build/attnc
 export ATTN_CACHE_DIR=${ATTN_CACHE_DIR:-$(mktemp -d)}
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
@@ -21,7 +24,8 @@ ok()  { pass=$((pass + 1)); echo "PASS $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 # 1. the skeleton's variants
-if [ ! -x "$build/tests/ptx/ptx_gen" ] || [ ! -x "$build/tests/gpu/gpu_fa" ]; then
+if ! want fa; then :
+elif [ ! -x "$build/tests/ptx/ptx_gen" ] || [ ! -x "$build/tests/gpu/gpu_fa" ]; then
   echo "---- gpu_fa: $build/tests/ptx/ptx_gen or $build/tests/gpu/gpu_fa not built: skipped"
 elif sh tests/gpu/gen_variants.sh "$build/tests/ptx/ptx_gen" "$build/gpu_kernels" >/dev/null &&
    out=$("$build/tests/gpu/gpu_fa" "$build/gpu_kernels/manifest.txt" 2>&1); then
@@ -31,7 +35,8 @@ else
 fi
 
 # 1b. kept tile maps across shapes, params, streams and threads
-if [ -x "$build/tests/gpu/gpu_maps" ]; then
+if ! want maps; then :
+elif [ -x "$build/tests/gpu/gpu_maps" ]; then
   if out=$("$build/tests/gpu/gpu_maps" 2>&1); then ok "gpu_maps: $(echo "$out" | tail -1)"
   else bad "gpu_maps"; echo "$out" | tail -20; fi
 else
@@ -39,7 +44,7 @@ else
 fi
 
 # 2. every example the GPU targets accept
-for spec in "$ex"/*.attn; do
+want examples && for spec in "$ex"/*.attn; do
   name=$(basename "$spec" .attn)
   if ! msg=$("$attnc" --target=sm_90a --emit=ptx "$spec" -o /dev/null 2>&1); then
     echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
@@ -59,7 +64,7 @@ done
 
 # 2b. the split-KV decode entries (Lq * Hq / Hkv <= 64): GQA groups 1, 4, 8 and MQA, Lq 1..4,
 #     odd Lk, causal / window / sink / ALiBi / Dk != Dv specs, bf16 and f16
-for spec in causal sliding_window gpt_oss alibi mla gemma2_local; do
+want decode && for spec in causal sliding_window gpt_oss alibi mla gemma2_local; do
   [ -f "$ex/$spec.attn" ] || continue
   "$attnc" --target=sm_90a --emit=ptx "$ex/$spec.attn" -o /dev/null 2>/dev/null || continue
   for hh in "-D Hq=8 -D Hkv=8" "-D Hq=32 -D Hkv=8" "-D Hq=32 -D Hkv=4" "-D Hq=16 -D Hkv=1"; do
@@ -74,7 +79,8 @@ for spec in causal sliding_window gpt_oss alibi mla gemma2_local; do
 done
 
 # 3. compute-sanitizer
-if command -v compute-sanitizer >/dev/null 2>&1; then
+if ! want sanitizer; then :
+elif command -v compute-sanitizer >/dev/null 2>&1; then
   for spec in causal documents longformer gemma2_local; do
     for tool in memcheck racecheck; do
       out=$(compute-sanitizer --tool $tool --error-exitcode 3 "$attnc" run "$ex/$spec.attn" \

@@ -1,7 +1,8 @@
 /* ptx_cut: cuts a PTX module into one module per kernel the way the runtime hands them to the
  * driver (ptx_entry_module) and writes each as DIR/<entry>.ptx for ptxas; checks that every
- * kernel is found, that each piece holds exactly one `.entry` and the whole header, and that an
- * unknown name or a prefix of a name is refused.
+ * kernel is found, that each piece holds exactly one `.entry` and the header less its comments,
+ * that a kernel cut from a part of the module (as the compiler prints it) is the same text, and
+ * that an unknown name or a prefix of a name is refused.
  *   ptx_cut MODULE.ptx DIR        prints the entry names, one a line; exit 1 on a failed check */
 #include "ptx_text.h"
 
@@ -10,6 +11,24 @@
 #include <string.h>
 
 static int fails;
+
+/* The header's lines, less comments, into a static buffer. */
+static const char *uncommented(const char *h, size_t n)
+{
+    static char out[1 << 16];
+    size_t k = 0;
+    for (const char *p = h, *end = h + n; p < end && k < sizeof out - 1;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl + 1 : end;
+        size_t len = (size_t)(eol - p);
+        if (strncmp(p + strspn(p, " \t"), "//", 2) && k + len < sizeof out) {
+            memcpy(out + k, p, len);
+            k += len;
+        }
+        p = eol;
+    }
+    out[k] = '\0';
+    return out;
+}
 
 static void check(int ok, const char *what, const char *name)
 {
@@ -46,7 +65,9 @@ int main(int argc, char **argv)
         check(only && !ptx_next_entry(only + 1), "the piece holds more than one kernel", name);
         if (only) sscanf(strstr(only, ".entry ") + 7, "%255[A-Za-z0-9_$]", got);
         check(!strcmp(got, name), "the piece holds another kernel", name);
-        check(!strncmp(m, text, (size_t)(first - text)), "the piece lost the header", name);
+        const char *hdr = uncommented(text, (size_t)(first - text));
+        check(!strncmp(m, hdr, strlen(hdr)) && m + strlen(hdr) == only,
+              "the piece's header is not the module's less its comments", name);
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.ptx", argv[2], name);
         FILE *o = fopen(path, "wb");
@@ -57,6 +78,22 @@ int main(int argc, char **argv)
          * cut from the text up to the next kernel, with or without that blank line, is the
          * same text. */
         const char *next = ptx_next_entry(e + 1);
+        /* A part printed on its own, starting with this kernel: LLVM's header names it
+         * (`// .globl NAME`) where the joined module's names its first kernel. */
+        {
+            size_t hl = strlen(hdr), bl = next ? (size_t)(next - e) : strlen(e);
+            char *unit = malloc(hl + strlen(name) + bl + 16);
+            if (unit) {
+                int w = sprintf(unit, "\t// .globl\t%s\n", name);
+                memcpy(unit + w, hdr, hl);
+                memcpy(unit + w + hl, e, bl);
+                unit[w + hl + bl] = '\0';
+                char *um = ptx_entry_module(unit, name);
+                check(um && !strcmp(um, m), "the kernel cut from a part of its own differs", name);
+                free(um);
+            }
+            free(unit);
+        }
         if (next) {
             size_t len = (size_t)(next - text);
             char *part = malloc(len + 1);
