@@ -24,6 +24,7 @@
 #include "cg_ptx_gen.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Position i of the query row (m-tile mt, half 0: row g, 1: row g + 8) of this thread. */
 static LLVMValueRef row_pos(Gen *g, const Thread *t, int mt, int half)
@@ -34,11 +35,59 @@ static LLVMValueRef row_pos(Gen *g, const Thread *t, int mt, int half)
                            gen_add(g, t->g, gen_i32(g, mt * 16 + half * 8))));
 }
 
-/* Key j of accumulator column 2 t + e of 8-column tile nt in the key tile starting at k0. */
-static LLVMValueRef key_pos(Gen *g, const Thread *t, LLVMValueRef k0, int nt, int e)
+/* The thread's first key in the key tile starting at k0 (column 2 t of tile 0). */
+static LLVMValueRef key_base(Gen *g, const Thread *t, LLVMValueRef k0)
 {
-    return gen_add(g, k0, gen_add(g, LLVMBuildShl(g->B, t->t4, gen_i32(g, 1), ""),
-                                  gen_i32(g, nt * 8 + e)));
+    return gen_add(g, k0, LLVMBuildShl(g->B, t->t4, gen_i32(g, 1), ""));
+}
+
+/* Key j of accumulator column 2 t + e of 8-column tile nt, from the thread's key_base. */
+static LLVMValueRef key_pos(Gen *g, LLVMValueRef kbase, int nt, int e)
+{
+    return gen_add(g, kbase, gen_i32(g, nt * 8 + e));
+}
+
+/* The hooks' key distances, i32 nodes `i - j` (sign 1) and `j - i` (sign -1), handed to the
+ * hooks as presets from the row's distance to the thread's first key of the tile: one add an
+ * element (ALiBi's bias, a window's bound) rather than an add for j and a sub. */
+enum { MAXDIST = 8 };
+typedef struct Dist {
+    int n;
+    int32_t id[MAXDIST];
+    int sign[MAXDIST];
+    LLVMValueRef row[MAXM];   /* per m-tile: i of row g - the thread's first key, this tile */
+} Dist;
+
+static bool is_index(const AirKernel *k, int32_t id, AirIndex ix)
+{
+    const AirNode *n = &k->nodes[id];
+    return n->op == OP_IDX && n->ref == (int32_t)ix && n->ty.kind == TY_I32;
+}
+
+static void dist_find(const AirKernel *k, Dist *d)
+{
+    d->n = 0;
+    for (int32_t id = 0; k && id < k->nnodes && d->n < MAXDIST; id++) {
+        const AirNode *n = &k->nodes[id];
+        if (n->op != OP_SUB || n->nargs != 2 || n->ty.kind != TY_I32) continue;
+        int sign = is_index(k, n->args[0], IX_I) && is_index(k, n->args[1], IX_J) ? 1
+                 : is_index(k, n->args[0], IX_J) && is_index(k, n->args[1], IX_I) ? -1 : 0;
+        if (sign) {
+            d->id[d->n] = id;
+            d->sign[d->n++] = sign;
+        }
+    }
+}
+
+/* The distances' values at element (row mt/half, key nt/e) into vals[0 .. d->n). Each is the
+ * m-tile's row distance plus a constant, so that elements at the same distance (row g + 8 and
+ * the key 8 on) share one value, and what the hook computes from it. */
+static void dist_vals(Gen *g, const Dist *d, int mt, int half, int nt, int e, LLVMValueRef *vals)
+{
+    int off = 8 * half - (nt * 8 + e);   /* i - j = row distance + off */
+    for (int x = 0; x < d->n; x++)
+        vals[x] = d->sign[x] > 0 ? gen_add(g, d->row[mt], gen_i32(g, off))
+                                 : LLVMBuildSub(g->B, gen_i32(g, -off), d->row[mt], "");
 }
 
 /* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
@@ -114,15 +163,23 @@ static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
             }
 }
 
-/* The mask hook at element (row mt/half, key nt/e = j), from the row and key values. */
-static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, int mt, int half, int nt,
-                              int e, LLVMValueRef j)
+/* The mask hook at element (row mt/half, key nt/e = j), from the row and key values and the
+ * key distances. */
+static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, const Dist *d, int mt, int half,
+                              int nt, int e, LLVMValueRef j)
 {
     const PtxConfig *c = g->c;
-    LLVMValueRef *v = p->val[mt][half];
-    for (int s = 0; s < c->nstaged; s++) v[c->nrowvals + s] = p->kv[nt][e][s];
+    int np = c->nrowvals + c->nstaged;
+    int32_t ids[2 * PTX_MAX_STAGED + MAXDIST];
+    LLVMValueRef vals[2 * PTX_MAX_STAGED + MAXDIST];
+    for (int s = 0; s < np; s++) {
+        ids[s] = c->presets[s];
+        vals[s] = s < c->nrowvals ? p->val[mt][half][s] : p->kv[nt][e][s - c->nrowvals];
+    }
+    memcpy(ids + np, d->id, sizeof(int32_t) * (size_t)d->n);
+    dist_vals(g, d, mt, half, nt, e, vals + np);
     return cg_hook_emit_at(&g->env, c->air->hook[HOOK_MASK], row_pos(g, t, mt, half), j,
-                           c->nrowvals + c->nstaged, c->presets, v);
+                           np + d->n, ids, vals);
 }
 
 bool cg_ptx_build_fa(Gen *g)
@@ -138,6 +195,8 @@ bool cg_ptx_build_fa(Gen *g)
     const AirKernel *ak = c->air;
     int32_t hscale = ak ? ak->hook[HOOK_SCALE] : -1, hscore = ak ? ak->hook[HOOK_SCORE] : -1;
     int32_t hsink = ak ? ak->hook[HOOK_SINK] : -1;
+    Dist dist;
+    dist_find(ak, &dist);
     if (ak) {   /* the spec's hooks: leaves b and h are per CTA, i and j per element */
         if (!cg_hook_env_init(&g->env, &g->cg, ak, c->target_name, 1)) return false;
         g->env.nvptx = true;
@@ -181,6 +240,13 @@ bool cg_ptx_build_fa(Gen *g)
     for (int r = 0; r < nrow; r++) { m0[r] = ninf; l0[r] = zero; }
     for (int i = 0; i < no; i++) o0[i] = zero;
 
+    /* The key distance of row g of each m-tile to the thread's first key of tile kb0, carried
+     * down by BN a tile (the hooks' `i - j`, see Dist). */
+    LLVMValueRef d0[MAXM], dp[MAXM];
+    for (int mt = 0; mt < MT && dist.n; mt++)
+        d0[mt] = LLVMBuildSub(B, row_pos(g, &t, mt, 0),
+                              key_base(g, &t, LLVMBuildMul(B, t.kb0, gen_i32(g, g->BN), "")), "");
+
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef loop = gen_block(g, "kloop"), exit = gen_block(g, "kexit");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, t.nkb, t.kb0, ""), loop, exit);
@@ -192,6 +258,10 @@ bool cg_ptx_build_fa(Gen *g)
         lp[r] = LLVMBuildPhi(B, g->f32, "l");
     }
     for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->f32, "o");
+    for (int mt = 0; mt < MT && dist.n; mt++) {
+        dp[mt] = LLVMBuildPhi(B, g->i32, "dist");
+        dist.row[mt] = dp[mt];
+    }
 
     cg_ptx_wait_group(g, c->tile.stages - 2);
     if (g->swz) cg_ptx_wg_fence_proxy(g);   /* cp.async data is read next by the async proxy (wgmma) */
@@ -234,6 +304,7 @@ bool cg_ptx_build_fa(Gen *g)
      * that took 100 ms of a sliding window's 200 ms cold compile; ptxas reduces strength
      * itself (without the pass, the cubins of every bench kernel kept their size). */
     LLVMValueRef k0h = c->mask == PTX_MASK_HOOK || hscore >= 0 ? cg_ptx_opaque(g, k0) : k0;
+    LLVMValueRef jh = key_base(g, &t, k0h), jb = key_base(g, &t, k0);
     LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
     if (c->mask == PTX_MASK_CAUSAL) {
         LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
@@ -259,8 +330,8 @@ bool cg_ptx_build_fa(Gen *g)
             for (int half = 0; half < 2; half++)
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
-                        LLVMValueRef j = key_pos(g, &t, k0h, nt, e);
-                        LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, half, nt, e, j);
+                        LLVMValueRef j = key_pos(g, jh, nt, e);
+                        LLVMValueRef vis = mask_elem(g, &t, &mpre, &dist, mt, half, nt, e, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
@@ -321,10 +392,17 @@ bool cg_ptx_build_fa(Gen *g)
                     LLVMValueRef *x = &s[mt][nt].v[e4];
                     LLVMValueRef z = LLVMBuildFMul(B, *x, scale, "");
                     if (hscore >= 0) {
-                        g->env.idx[IX_J] = key_pos(g, &t, k0h, nt, e4 & 1);
+                        LLVMValueRef dv[MAXDIST];
+                        dist_vals(g, &dist, mt, e4 >> 1, nt, e4 & 1, dv);
+                        g->env.idx[IX_J] = key_pos(g, jh, nt, e4 & 1);
                         g->env.qk = *x;
                         g->env.score = z;
-                        if (!(z = cg_hook_emit(&g->env, hscore))) return false;
+                        g->env.npreset = dist.n;
+                        g->env.preset_id = dist.id;
+                        g->env.preset_val = dv;
+                        z = cg_hook_emit(&g->env, hscore);
+                        g->env.npreset = 0;
+                        if (!z) return false;
                     }
                     *x = LLVMBuildFMul(B, z, log2e, "");
                 }
@@ -343,8 +421,8 @@ bool cg_ptx_build_fa(Gen *g)
                 for (int e4 = 0; e4 < 4; e4++) {
                     LLVMValueRef bad;
                     if (c->mask_fused) {
-                        LLVMValueRef j = key_pos(g, &t, k0h, nt, e4 & 1);
-                        LLVMValueRef vis = mask_elem(g, &t, &mpre, mt, e4 >> 1, nt, e4 & 1, j);
+                        LLVMValueRef j = key_pos(g, jh, nt, e4 & 1);
+                        LLVMValueRef vis = mask_elem(g, &t, &mpre, &dist, mt, e4 >> 1, nt, e4 & 1, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         bad = LLVMBuildNot(B, vis, "");
@@ -353,7 +431,7 @@ bool cg_ptx_build_fa(Gen *g)
                         LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
                         bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");
                     } else {
-                        LLVMValueRef j = key_pos(g, &t, k0, nt, e4 & 1);
+                        LLVMValueRef j = key_pos(g, jb, nt, e4 & 1);
                         bad = LLVMBuildICmp(B, LLVMIntSGE, j, t.lk, "");
                         if (c->mask == PTX_MASK_CAUSAL)
                             bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, row_pos(g, &t, mt, e4 >> 1), ""), "");
@@ -460,6 +538,11 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMValueRef a[2] = {t.kb0, kb1};
         LLVMBasicBlockRef from[2] = {entry, latch_end};
         LLVMAddIncoming(kb, a, from, 2);
+        for (int mt = 0; mt < MT && dist.n; mt++) {
+            LLVMPositionBuilderBefore(B, LLVMGetBasicBlockTerminator(latch_end));
+            LLVMValueRef x[2] = {d0[mt], cg_ptx_opaque(g, LLVMBuildSub(B, dp[mt], gen_i32(g, g->BN), ""))};
+            LLVMAddIncoming(dp[mt], x, from, 2);
+        }
         for (int r = 0; r < nrow; r++) {
             LLVMValueRef x[2] = {m0[r], mq[r]}, y[2] = {l0[r], lq[r]};
             LLVMAddIncoming(mp[r], x, from, 2);
