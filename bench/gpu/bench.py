@@ -610,9 +610,9 @@ def main():
         import attn
         target = "cuda"
     cases = make_cases(args.quick)
-    # attnc's compile latency first, before torch.compile exists in this process: it starts a
-    # pool of compile worker processes that take every core for seconds, and a compile timed
-    # then measures that contention (50-200 ms more; bench/NOTES.md, run 13).
+    # attnc's compile latency first, before the ceilings and FlexAttention's set-up: timed after
+    # them (until run 12) the same compiles took 50-200 ms more than in a fresh process; what
+    # in them costs it is not pinned down (wrapping flex_attention alone does not; NOTES run 13).
     torch.zeros(1, device="cuda")
     compile_rows = compile_latency(cases, attn, target) if attn is not None else []
 
