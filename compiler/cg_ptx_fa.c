@@ -47,9 +47,9 @@ static LLVMValueRef key_pos(Gen *g, LLVMValueRef kbase, int nt, int e)
     return gen_add(g, kbase, gen_i32(g, nt * 8 + e));
 }
 
-/* The hooks' key distances, i32 nodes `i - j` (sign 1) and `j - i` (sign -1), handed to the
- * hooks as presets from the row's distance to the thread's first key of the tile: one add an
- * element (ALiBi's bias, a window's bound) rather than an add for j and a sub. The row distance
+/* The hooks' key distances, i32 nodes `i - j`, handed to the hooks as presets from the row's
+ * distance to the thread's first key of the tile: one add an element (ALiBi's bias, a window's
+ * bound) rather than an add for j and a sub. The row distance
  * is carried down the key loop through an opaque copy, so that LLVM's loop strength reduction
  * does not search over its dozens of uses (110 ms of ALiBi's cold compile) yet the code is the
  * one that search found. */
@@ -57,7 +57,6 @@ enum { MAXDIST = 8 };
 typedef struct Dist {
     int n;
     int32_t id[MAXDIST];
-    int sign[MAXDIST];
     LLVMValueRef row[MAXM];   /* per m-tile: i of row g - the thread's first key, this tile */
 } Dist;
 
@@ -72,13 +71,9 @@ static void dist_find(const AirKernel *k, Dist *d)
     d->n = 0;
     for (int32_t id = 0; k && id < k->nnodes && d->n < MAXDIST; id++) {
         const AirNode *n = &k->nodes[id];
-        if (n->op != OP_SUB || n->nargs != 2 || n->ty.kind != TY_I32) continue;
-        int sign = is_index(k, n->args[0], IX_I) && is_index(k, n->args[1], IX_J) ? 1
-                 : is_index(k, n->args[0], IX_J) && is_index(k, n->args[1], IX_I) ? -1 : 0;
-        if (sign) {
-            d->id[d->n] = id;
-            d->sign[d->n++] = sign;
-        }
+        if (n->op == OP_SUB && n->nargs == 2 && n->ty.kind == TY_I32 &&
+            is_index(k, n->args[0], IX_I) && is_index(k, n->args[1], IX_J))
+            d->id[d->n++] = id;
     }
 }
 
@@ -87,10 +82,8 @@ static void dist_find(const AirKernel *k, Dist *d)
  * the key 8 on) share one value, and what the hook computes from it. */
 static void dist_vals(Gen *g, const Dist *d, int mt, int half, int nt, int e, LLVMValueRef *vals)
 {
-    int off = 8 * half - (nt * 8 + e);   /* i - j = row distance + off */
-    for (int x = 0; x < d->n; x++)
-        vals[x] = d->sign[x] > 0 ? gen_add(g, d->row[mt], gen_i32(g, off))
-                                 : LLVMBuildSub(g->B, gen_i32(g, -off), d->row[mt], "");
+    LLVMValueRef v = d->n ? gen_add(g, d->row[mt], gen_i32(g, 8 * half - (nt * 8 + e))) : NULL;
+    for (int x = 0; x < d->n; x++) vals[x] = v;
 }
 
 /* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
