@@ -1,7 +1,7 @@
 /* cg_ptx_fa.c: the FlashAttention-2 forward skeleton for NVIDIA GPUs (sm_80, sm_90a) as LLVM
  * IR, built through the LLVM C API from a PtxConfig: the key loop, the mask, the online softmax
  * and the epilogue (cg_ptx_frag.c has the data movement and fragments, cg_ptx_wgmma.c the
- * Hopper MMA).
+ * Hopper MMA, cg_ptx_hookvals.c the values the hooks are given).
  *
  * One CTA owns tile_m query rows of one (batch, head); each warp owns mtiles 16-row MMA tiles.
  * Q and a ring of `stages` K/V tiles live in shared memory, filled by cp.async (zero-filled past
@@ -24,159 +24,6 @@
 #include "cg_ptx_gen.h"
 
 #include <math.h>
-#include <string.h>
-
-/* Position i of the query row (m-tile mt, half 0: row g, 1: row g + 8) of this thread. */
-static LLVMValueRef row_pos(Gen *g, const Thread *t, int mt, int half)
-{
-    LLVMBuilderRef B = g->B;
-    return gen_add(g, gen_add(g, t->qrow0, t->qoff),
-                   gen_add(g, LLVMBuildMul(B, t->warp, gen_i32(g, 16 * g->c->tile.mtiles), ""),
-                           gen_add(g, t->g, gen_i32(g, mt * 16 + half * 8))));
-}
-
-/* The thread's first key in the key tile starting at k0 (column 2 t of tile 0). */
-static LLVMValueRef key_base(Gen *g, const Thread *t, LLVMValueRef k0)
-{
-    return gen_add(g, k0, LLVMBuildShl(g->B, t->t4, gen_i32(g, 1), ""));
-}
-
-/* Key j of accumulator column 2 t + e of 8-column tile nt, from the thread's key_base. */
-static LLVMValueRef key_pos(Gen *g, LLVMValueRef kbase, int nt, int e)
-{
-    return gen_add(g, kbase, gen_i32(g, nt * 8 + e));
-}
-
-/* The hooks' key distances, i32 nodes `i - j`, handed to the hooks as presets from the row's
- * distance to the thread's first key of the tile: one add an element (ALiBi's bias, a window's
- * bound) rather than an add for j and a sub. The row distance
- * is carried down the key loop through an opaque copy, so that LLVM's loop strength reduction
- * does not search over its dozens of uses (110 ms of ALiBi's cold compile) yet the code is the
- * one that search found. */
-enum { MAXDIST = 8 };
-typedef struct Dist {
-    int n;
-    int32_t id[MAXDIST];
-    LLVMValueRef row[MAXM];   /* per m-tile: i of row g - the thread's first key, this tile */
-} Dist;
-
-static bool is_index(const AirKernel *k, int32_t id, AirIndex ix)
-{
-    const AirNode *n = &k->nodes[id];
-    return n->op == OP_IDX && n->ref == (int32_t)ix && n->ty.kind == TY_I32;
-}
-
-static void dist_find(const AirKernel *k, Dist *d)
-{
-    d->n = 0;
-    for (int32_t id = 0; k && id < k->nnodes && d->n < MAXDIST; id++) {
-        const AirNode *n = &k->nodes[id];
-        if (n->op == OP_SUB && n->nargs == 2 && n->ty.kind == TY_I32 &&
-            is_index(k, n->args[0], IX_I) && is_index(k, n->args[1], IX_J))
-            d->id[d->n++] = id;
-    }
-}
-
-/* The distances' values at element (row mt/half, key nt/e) into vals[0 .. d->n). Each is the
- * m-tile's row distance plus a constant, so that elements at the same distance (row g + 8 and
- * the key 8 on) share one value, and what the hook computes from it. */
-static void dist_vals(Gen *g, const Dist *d, int mt, int half, int nt, int e, LLVMValueRef *vals)
-{
-    LLVMValueRef v = d->n ? gen_add(g, d->row[mt], gen_i32(g, 8 * half - (nt * 8 + e))) : NULL;
-    for (int x = 0; x < d->n; x++) vals[x] = v;
-}
-
-/* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
-static LLVMValueRef key_slot(Gen *g, LLVMValueRef kb, int s, LLVMValueRef col)
-{
-    LLVMBuilderRef B = g->B;
-    LLVMValueRef par = LLVMBuildAnd(B, kb, gen_i32(g, 1), "");
-    LLVMValueRef row = gen_add(g, LLVMBuildMul(B, par, gen_i32(g, g->c->nstaged), ""), gen_i32(g, s));
-    return gen_add(g, gen_i32(g, g->off_keys),
-                   LLVMBuildShl(B, gen_add(g, LLVMBuildMul(B, row, gen_i32(g, g->BN), ""), col),
-                                gen_i32(g, 2), ""));
-}
-
-/* Evaluates the mask's key values (PtxConfig.presets after the row values) of key tile kb, one
- * key per thread of the first BN, into the tile's parity slot. Tile kb is read after the
- * barrier that opens its iteration, and the slot is next written in iteration kb + 1, after the
- * barrier that every reader of tile kb has passed: no barrier of its own is needed. */
-static bool stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
-{
-    const PtxConfig *c = g->c;
-    if (c->nstaged == 0) return true;
-    LLVMBuilderRef B = g->B;
-    LLVMBasicBlockRef st = gen_block(g, "keys"), join = gen_block(g, "keys.join");
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->tid, gen_i32(g, g->BN), ""), st, join);
-    LLVMPositionBuilderAtEnd(B, st);
-    LLVMValueRef j = gen_add(g, LLVMBuildMul(B, kb, gen_i32(g, g->BN), ""), t->tid);
-    for (int s = 0; s < c->nstaged; s++) {
-        LLVMValueRef v = cg_hook_emit_at(&g->env, c->presets[c->nrowvals + s], NULL, j, 0, NULL, NULL);
-        if (!v) return false;
-        g->key_ty[s] = LLVMTypeOf(v);
-        LLVMValueRef w = gen_to_word(g, v);
-        LLVMBuildStore(B, w, gen_smem(g, key_slot(g, kb, s, t->tid)));
-    }
-    LLVMBuildBr(B, join);
-    LLVMPositionBuilderAtEnd(B, join);
-    return true;
-}
-
-/* The values of the mask's split (PtxConfig.presets) for this thread: row values evaluated
- * once per row before the key loop, key values read from shared memory per tile. With
- * PtxConfig.mask_fused the mask is applied after S = Q K^T like `j <= i`; otherwise into bits
- * before it, so that its loads do not compete with S's registers (with S live, a mask that
- * loaded per element spilled 168 bytes). */
-typedef struct MaskPre {
-    LLVMValueRef val[MAXM][2][2 * PTX_MAX_STAGED];   /* per (mt, half): row values, then keys */
-    LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];        /* per (nt, e): key values of the tile */
-} MaskPre;
-
-static bool mask_pre(Gen *g, const Thread *t, MaskPre *p)
-{
-    const PtxConfig *c = g->c;
-    for (int mt = 0; mt < c->tile.mtiles; mt++)
-        for (int half = 0; half < 2; half++) {
-            LLVMValueRef i = row_pos(g, t, mt, half);
-            for (int s = 0; s < c->nrowvals; s++)
-                if (!(p->val[mt][half][s] = cg_hook_emit_at(&g->env, c->presets[s], i, NULL, 0, NULL, NULL)))
-                    return false;
-        }
-    return true;
-}
-
-/* This thread's keys' values in tile kb, read once for all its rows. */
-static void load_keys(Gen *g, const Thread *t, LLVMValueRef kb, MaskPre *p)
-{
-    LLVMBuilderRef B = g->B;
-    LLVMValueRef col0 = LLVMBuildShl(B, t->t4, gen_i32(g, 1), "");
-    for (int nt = 0; nt < g->BN / 8; nt++)
-        for (int e = 0; e < 2; e++)
-            for (int s = 0; s < g->c->nstaged; s++) {
-                LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
-                LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
-                p->kv[nt][e][s] = gen_from_word(g, v, g->key_ty[s]);
-            }
-}
-
-/* The mask hook at element (row mt/half, key nt/e = j), from the row and key values and the
- * key distances. */
-static LLVMValueRef mask_elem(Gen *g, const Thread *t, MaskPre *p, const Dist *d, int mt, int half,
-                              int nt, int e, LLVMValueRef j)
-{
-    const PtxConfig *c = g->c;
-    int np = c->nrowvals + c->nstaged;
-    int32_t ids[2 * PTX_MAX_STAGED + MAXDIST];
-    LLVMValueRef vals[2 * PTX_MAX_STAGED + MAXDIST];
-    for (int s = 0; s < np; s++) {
-        ids[s] = c->presets[s];
-        vals[s] = s < c->nrowvals ? p->val[mt][half][s] : p->kv[nt][e][s - c->nrowvals];
-    }
-    memcpy(ids + np, d->id, sizeof(int32_t) * (size_t)d->n);
-    dist_vals(g, d, mt, half, nt, e, vals + np);
-    return cg_hook_emit_at(&g->env, c->air->hook[HOOK_MASK], row_pos(g, t, mt, half), j,
-                           np + d->n, ids, vals);
-}
 
 bool cg_ptx_build_fa(Gen *g)
 {
@@ -191,8 +38,8 @@ bool cg_ptx_build_fa(Gen *g)
     const AirKernel *ak = c->air;
     int32_t hscale = ak ? ak->hook[HOOK_SCALE] : -1, hscore = ak ? ak->hook[HOOK_SCORE] : -1;
     int32_t hsink = ak ? ak->hook[HOOK_SINK] : -1;
-    Dist dist;
-    dist_find(ak, &dist);
+    PtxDist dist;
+    cg_ptx_dist_find(ak, &dist);
     if (ak) {   /* the spec's hooks: leaves b and h are per CTA, i and j per element */
         if (!cg_hook_env_init(&g->env, &g->cg, ak, c->target_name, 1)) return false;
         g->env.nvptx = true;
@@ -219,9 +66,9 @@ bool cg_ptx_build_fa(Gen *g)
         cg_ptx_load_kv(g, &t, gen_add(g, t.kb0, gen_i32(g, s)));
         cg_ptx_commit(g);
     }
-    if (!stage_keys(g, &t, t.kb0)) return false;
-    MaskPre mpre = {0};
-    if (c->mask == PTX_MASK_HOOK && !mask_pre(g, &t, &mpre)) return false;
+    if (!cg_ptx_stage_keys(g, &t, t.kb0)) return false;
+    PtxMaskPre mpre = {0};
+    if (c->mask == PTX_MASK_HOOK && !cg_ptx_mask_pre(g, &t, &mpre)) return false;
     Frag qr[MAXM][16];
     if (c->tile.q_in_regs) {
         cg_ptx_wait_group(g, c->tile.stages - 1);
@@ -237,11 +84,11 @@ bool cg_ptx_build_fa(Gen *g)
     for (int i = 0; i < no; i++) o0[i] = zero;
 
     /* The distance of row g of each m-tile to the thread's first key of tile kb0, carried down
-     * by BN a tile (the hooks' `i - j`, see Dist). */
+     * by BN a tile (the hooks' `i - j`, see PtxDist). */
     LLVMValueRef d0[MAXM], dp[MAXM];
     for (int mt = 0; mt < MT && dist.n; mt++)
-        d0[mt] = LLVMBuildSub(B, row_pos(g, &t, mt, 0),
-                              key_base(g, &t, LLVMBuildMul(B, t.kb0, gen_i32(g, g->BN), "")), "");
+        d0[mt] = LLVMBuildSub(B, cg_ptx_row_pos(g, &t, mt, 0),
+                              cg_ptx_key_base(g, &t, LLVMBuildMul(B, t.kb0, gen_i32(g, g->BN), "")), "");
 
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef loop = gen_block(g, "kloop"), exit = gen_block(g, "kexit");
@@ -264,7 +111,7 @@ bool cg_ptx_build_fa(Gen *g)
     gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
     cg_ptx_load_kv(g, &t, gen_add(g, kb, gen_i32(g, c->tile.stages - 1)));
     cg_ptx_commit(g);
-    if (!stage_keys(g, &t, gen_add(g, kb, gen_i32(g, 1)))) return false;
+    if (!cg_ptx_stage_keys(g, &t, gen_add(g, kb, gen_i32(g, 1)))) return false;
 
     /* Tile class from the map (NULL map: PARTIAL, i.e. decided by the geometry below). */
     LLVMBasicBlockRef body = gen_block(g, "kbody"), latch = gen_block(g, "klatch");
@@ -300,7 +147,7 @@ bool cg_ptx_build_fa(Gen *g)
      * that took 100 ms of a sliding window's 200 ms cold compile; ptxas reduces strength
      * itself (without the pass, the cubins of every bench kernel kept their size). */
     LLVMValueRef k0h = c->mask == PTX_MASK_HOOK || hscore >= 0 ? cg_ptx_opaque(g, k0) : k0;
-    LLVMValueRef jh = key_base(g, &t, k0h), jb = key_base(g, &t, k0);
+    LLVMValueRef jh = cg_ptx_key_base(g, &t, k0h), jb = cg_ptx_key_base(g, &t, k0);
     LLVMValueRef need = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN)), t.lk, "");
     if (c->mask == PTX_MASK_CAUSAL) {
         LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
@@ -321,13 +168,13 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMPositionBuilderAtEnd(B, mk);
         LLVMValueRef w[MAXM * MAXN / 8];
         for (int x = 0; x < nwords; x++) w[x] = gen_i32(g, 0);
-        load_keys(g, &t, kb, &mpre);
+        cg_ptx_load_keys(g, &t, kb, &mpre);
         for (int mt = 0; mt < MT; mt++)
             for (int half = 0; half < 2; half++)
                 for (int nt = 0; nt < NN; nt++)
                     for (int e = 0; e < 2; e++) {
-                        LLVMValueRef j = key_pos(g, jh, nt, e);
-                        LLVMValueRef vis = mask_elem(g, &t, &mpre, &dist, mt, half, nt, e, j);
+                        LLVMValueRef j = cg_ptx_key_pos(g, jh, nt, e);
+                        LLVMValueRef vis = cg_ptx_mask_elem(g, &t, &mpre, &dist, mt, half, nt, e, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
@@ -383,14 +230,14 @@ bool cg_ptx_build_fa(Gen *g)
     if (scale_each)   /* to log2 units, through the score hook if there is one */
         for (int mt = 0; mt < MT; mt++)
             for (int e4 = 0; e4 < 4; e4++) {
-                g->env.idx[IX_I] = row_pos(g, &t, mt, e4 >> 1);
+                g->env.idx[IX_I] = cg_ptx_row_pos(g, &t, mt, e4 >> 1);
                 for (int nt = 0; nt < NN; nt++) {
                     LLVMValueRef *x = &s[mt][nt].v[e4];
                     LLVMValueRef z = LLVMBuildFMul(B, *x, scale, "");
                     if (hscore >= 0) {
-                        LLVMValueRef dv[MAXDIST];
-                        dist_vals(g, &dist, mt, e4 >> 1, nt, e4 & 1, dv);
-                        g->env.idx[IX_J] = key_pos(g, jh, nt, e4 & 1);
+                        LLVMValueRef dv[PTX_MAXDIST];
+                        cg_ptx_dist_vals(g, &dist, mt, e4 >> 1, nt, e4 & 1, dv);
+                        g->env.idx[IX_J] = cg_ptx_key_pos(g, jh, nt, e4 & 1);
                         g->env.qk = *x;
                         g->env.score = z;
                         g->env.npreset = dist.n;
@@ -411,14 +258,14 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMBuildCondBr(B, need, mk, join);
         LLVMPositionBuilderAtEnd(B, mk);
         Frag sm[MAXM][MAXN];
-        if (c->mask_fused) load_keys(g, &t, kb, &mpre);
+        if (c->mask_fused) cg_ptx_load_keys(g, &t, kb, &mpre);
         for (int mt = 0; mt < MT; mt++)
             for (int nt = 0; nt < NN; nt++)
                 for (int e4 = 0; e4 < 4; e4++) {
                     LLVMValueRef bad;
                     if (c->mask_fused) {
-                        LLVMValueRef j = key_pos(g, jh, nt, e4 & 1);
-                        LLVMValueRef vis = mask_elem(g, &t, &mpre, &dist, mt, e4 >> 1, nt, e4 & 1, j);
+                        LLVMValueRef j = cg_ptx_key_pos(g, jh, nt, e4 & 1);
+                        LLVMValueRef vis = cg_ptx_mask_elem(g, &t, &mpre, &dist, mt, e4 >> 1, nt, e4 & 1, j);
                         if (!vis) return false;
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         bad = LLVMBuildNot(B, vis, "");
@@ -427,10 +274,10 @@ bool cg_ptx_build_fa(Gen *g)
                         LLVMValueRef on = LLVMBuildAnd(B, visw[bit / 32], gen_i32(g, (int32_t)(1u << (bit % 32))), "");
                         bad = LLVMBuildICmp(B, LLVMIntEQ, on, gen_i32(g, 0), "");
                     } else {
-                        LLVMValueRef j = key_pos(g, jb, nt, e4 & 1);
+                        LLVMValueRef j = cg_ptx_key_pos(g, jb, nt, e4 & 1);
                         bad = LLVMBuildICmp(B, LLVMIntSGE, j, t.lk, "");
                         if (c->mask == PTX_MASK_CAUSAL)
-                            bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, row_pos(g, &t, mt, e4 >> 1), ""), "");
+                            bad = LLVMBuildOr(B, bad, LLVMBuildICmp(B, LLVMIntSGT, j, cg_ptx_row_pos(g, &t, mt, e4 >> 1), ""), "");
                     }
                     sm[mt][nt].v[e4] = LLVMBuildSelect(B, bad, ninf, s[mt][nt].v[e4], "");
                 }
@@ -574,7 +421,7 @@ bool cg_ptx_build_fa(Gen *g)
             int r = mt * 2 + half;
             LLVMValueRef l = cg_ptx_quad(g, lf[r], false), mrow = mf[r], f = gen_f32(g, 1.0f);
             if (hsink >= 0) {   /* the sink joins the denominator: l' = l 2^(m - m') + 2^(s - m') */
-                g->env.idx[IX_I] = row_pos(g, &t, mt, half);
+                g->env.idx[IX_I] = cg_ptx_row_pos(g, &t, mt, half);
                 g->env.idx[IX_J] = NULL;
                 g->env.score = g->env.qk = NULL;
                 LLVMValueRef sk = cg_hook_emit(&g->env, hsink);

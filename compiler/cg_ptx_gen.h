@@ -174,6 +174,43 @@ void cg_ptx_wg_wait(Gen *g, LLVMValueRef *acc, int n);
 void cg_ptx_wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate);
 void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db);
 
+/* cg_ptx_hookvals.c: what the attention kernel hands its hooks.
+ *
+ * The key distances, i32 nodes `i - j`, handed to the hooks as presets from the row's distance
+ * to the thread's first key of the tile: one add an element (ALiBi's bias, a window's bound)
+ * rather than an add for j and a sub. The row distance is carried down the key loop through an
+ * opaque copy, so that LLVM's loop strength reduction does not search over its dozens of uses
+ * (110 ms of ALiBi's cold compile) yet the code is the one that search found. */
+enum { PTX_MAXDIST = 8 };
+typedef struct PtxDist {
+    int n;
+    int32_t id[PTX_MAXDIST];
+    LLVMValueRef row[MAXM];   /* per m-tile: i of row g - the thread's first key, this tile */
+} PtxDist;
+
+/* The values of the mask's split (PtxConfig.presets) for this thread: row values evaluated
+ * once per row before the key loop, key values read from shared memory per tile. With
+ * PtxConfig.mask_fused the mask is applied after S = Q K^T like `j <= i`; otherwise into bits
+ * before it, so that its loads do not compete with S's registers (with S live, a mask that
+ * loaded per element spilled 168 bytes). */
+typedef struct PtxMaskPre {
+    LLVMValueRef val[MAXM][2][2 * PTX_MAX_STAGED];   /* per (mt, half): row values, then keys */
+    LLVMValueRef kv[MAXN][2][PTX_MAX_STAGED];        /* per (nt, e): key values of the tile */
+} PtxMaskPre;
+
+/* Position i of the thread's query row (m-tile mt, half 0: row g, 1: row g + 8). */
+LLVMValueRef cg_ptx_row_pos(Gen *g, const Thread *t, int mt, int half);
+/* The thread's first key in the key tile starting at k0, and key j of its column nt/e. */
+LLVMValueRef cg_ptx_key_base(Gen *g, const Thread *t, LLVMValueRef k0);
+LLVMValueRef cg_ptx_key_pos(Gen *g, LLVMValueRef kbase, int nt, int e);
+void cg_ptx_dist_find(const AirKernel *k, PtxDist *d);
+void cg_ptx_dist_vals(Gen *g, const PtxDist *d, int mt, int half, int nt, int e, LLVMValueRef *vals);
+bool cg_ptx_stage_keys(Gen *g, const Thread *t, LLVMValueRef kb);
+bool cg_ptx_mask_pre(Gen *g, const Thread *t, PtxMaskPre *p);
+void cg_ptx_load_keys(Gen *g, const Thread *t, LLVMValueRef kb, PtxMaskPre *p);
+LLVMValueRef cg_ptx_mask_elem(Gen *g, const Thread *t, PtxMaskPre *p, const PtxDist *d, int mt,
+                              int half, int nt, int e, LLVMValueRef j);
+
 /* cg_ptx_fa.c: builds the FlashAttention-2 forward body into g->fn. */
 bool cg_ptx_build_fa(Gen *g);
 
