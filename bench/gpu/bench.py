@@ -546,7 +546,7 @@ def table(result):
         lines.append("%-18s" % cs + "".join(cells))
     comp = result.get("compile", [])
     if comp:
-        lines.append("compile latency:")
+        lines.append("compile latency (host: %s):" % result.get("meta", {}).get("host_cpu", "not recorded"))
         for r in comp:
             if r["impl"] == "flex":
                 lines.append("  flex  %-18s first call %.2f s" % (r["case"], r["first_call_s"]))
@@ -558,6 +558,17 @@ def table(result):
     return "\n".join(lines)
 
 
+def host_cpu():
+    """The host's CPU model and core count: a cold compile is CPU work, and hosts differ."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), model)
+    except OSError:
+        pass
+    return "%s, %d cores" % (model, os.cpu_count() or 0)
+
+
 def meta_info():
     import torch
     import triton
@@ -565,7 +576,8 @@ def meta_info():
                 gpu=torch.cuda.get_device_name(), torch=torch.__version__,
                 triton=triton.__version__, cuda=torch.version.cuda,
                 cudnn=torch.backends.cudnn.version(),
-                sm_count=torch.cuda.get_device_properties(0).multi_processor_count)
+                sm_count=torch.cuda.get_device_properties(0).multi_processor_count,
+                host_cpu=host_cpu())
     try:
         import subprocess
         meta["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
