@@ -485,18 +485,24 @@ bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, in
     return left;
 }
 
-LLVMValueRef cg_hook_emit_at(CgHookEnv *env, int32_t root, LLVMValueRef i, LLVMValueRef j,
-                             int npreset, const int32_t *ids, LLVMValueRef *vals)
+LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,
+                                 LLVMValueRef *vals)
 {
-    env->idx[IX_I] = i;
-    env->idx[IX_J] = j;
-    env->score = env->qk = NULL;
     env->npreset = npreset;
     env->preset_id = ids;
     env->preset_val = vals;
     LLVMValueRef v = cg_hook_emit(env, root);
     env->npreset = 0;
     return v;
+}
+
+LLVMValueRef cg_hook_emit_at(CgHookEnv *env, int32_t root, LLVMValueRef i, LLVMValueRef j,
+                             int npreset, const int32_t *ids, LLVMValueRef *vals)
+{
+    env->idx[IX_I] = i;
+    env->idx[IX_J] = j;
+    env->score = env->qk = NULL;
+    return cg_hook_emit_preset(env, root, npreset, ids, vals);
 }
 
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)

@@ -182,6 +182,10 @@ bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, in
 /* Emits the hook program rooted at `root`; the result has env->lanes lanes (i1 for bool
  * hooks, f32 or i32 otherwise). NULL after a diagnostic. */
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root);
+/* cg_hook_emit with the values of nodes ids[0 .. npreset) given as vals; the env holds no
+ * presets afterwards. */
+LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,
+                                 LLVMValueRef *vals);
 /* cg_hook_emit of a hook that reads no score (a mask, or a part of one from cg_hook_split) at
  * indices i and j (either NULL where the node reads neither), with the values of nodes
  * ids[0 .. npreset) given as vals; the env holds no presets afterwards. */

@@ -11,7 +11,6 @@
  * LLVMParseCommandLineOptions. Every other LLVM
  * object (context, module, target machine) belongs to one compilation. */
 #include "cg_ptx_gen.h"
-#include "pass.h"
 #include "ptx_text.h"
 
 #include <llvm-c/Analysis.h>
@@ -304,11 +303,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, co
         return false;
     }
     pthread_once(&ptx_once, ptx_init);
-    int others = (cg_ptx_has_map(c, a) ? UNIT_MAP : 0) | (c->decode ? UNIT_DECODE : 0);
-    if (a->oom) {
-        diag_error_noloc(d, "out of memory generating the GPU kernel");
-        return false;
-    }
+    int others = (c->map ? UNIT_MAP : 0) | (c->decode ? UNIT_DECODE : 0);
     if (kind == EMIT_LLVM) return generate_unit(c, UNIT_MAIN | others, kind, a, out, d);
     UnitJob jobs[2];
     int njobs = 0;
@@ -391,6 +386,13 @@ static void split_mask(const AirKernel *k, PtxConfig *c)
     c->mask_fused = !cg_hook_loads_left(k, root, c->presets, c->nrowvals + c->nstaged);
 }
 
+/* Masks that read side tensors get a map kernel; the maps of other masks are built on the host
+ * (they depend on sizes and params only). */
+static bool has_map(const AirKernel *k, const PtxConfig *c)
+{
+    return c->mask == PTX_MASK_HOOK && cg_hook_loads_left(k, k->hook[HOOK_MASK], NULL, 0);
+}
+
 static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags *d)
 {
     memset(c, 0, sizeof *c);
@@ -432,6 +434,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     }
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
     split_mask(k, c);
+    c->map = has_map(k, c);
     c->entry = k->name;
     c->decode = true;
     return true;
@@ -486,12 +489,12 @@ static char *ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *
         s = arena_printf(a, "%s%sthe mask is evaluated on PARTIAL tiles and tiles crossing Lk only.\n",
                          s, c.causal_bound ? "the key loop ends at the CTA's diagonal (the mask implies "
                                              "j <= i); " : "");
-    AirUses *u = pass_uses(a, k);
-    if (!u || !s) return NULL;
-    if (c.mask != PTX_MASK_HOOK || !u->hook[HOOK_MASK].tensors) return s;
-    s = arena_printf(a, "%s  the map is rebuilt at each launch by the kernel %s_map, which evaluates the "
+    if (!s || !c.map) return s;
+    char map[512];
+    ptx_map_entry(c.entry, map, sizeof map);
+    s = arena_printf(a, "%s  the map is rebuilt at each launch by the kernel %s, which evaluates the "
                         "mask on every (i, j)%s (O(Lq x Lk) per batch, and per head where the mask "
-                        "reads h).\n", s, c.entry, c.causal_bound ? " up to the diagonal" : "");
+                        "reads h).\n", s, map, c.causal_bound ? " up to the diagonal" : "");
     for (int r = 0; r < c.nrowvals + c.nstaged && s; r++)
         s = arena_printf(a, "%s  %s: %s\n", s, quote(a, src, k, c.presets[r]), r < c.nrowvals
                          ? "loaded once per query row, not per (i, j)."

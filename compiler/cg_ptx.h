@@ -54,6 +54,7 @@ typedef struct PtxConfig {
     int32_t nrowvals, nstaged;
     int32_t presets[2 * PTX_MAX_STAGED];
     bool mask_fused;
+    bool map;                 /* the module has `<entry>_map`: the mask hook reads side tensors */
 } PtxConfig;
 
 extern const Target target_ptx_sm80;

@@ -85,7 +85,7 @@ bool cg_ptx_build_fa(Gen *g)
 
     /* The distance of row g of each m-tile to the thread's first key of tile kb0, carried down
      * by BN a tile (the hooks' `i - j`, see PtxDist). */
-    LLVMValueRef d0[MAXM], dp[MAXM];
+    LLVMValueRef d0[MAXM];
     for (int mt = 0; mt < MT && dist.n; mt++)
         d0[mt] = LLVMBuildSub(B, cg_ptx_row_pos(g, &t, mt, 0),
                               cg_ptx_key_base(g, &t, LLVMBuildMul(B, t.kb0, gen_i32(g, g->BN), "")), "");
@@ -101,10 +101,7 @@ bool cg_ptx_build_fa(Gen *g)
         lp[r] = LLVMBuildPhi(B, g->f32, "l");
     }
     for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->f32, "o");
-    for (int mt = 0; mt < MT && dist.n; mt++) {
-        dp[mt] = LLVMBuildPhi(B, g->i32, "dist");
-        dist.row[mt] = dp[mt];
-    }
+    for (int mt = 0; mt < MT && dist.n; mt++) dist.row[mt] = LLVMBuildPhi(B, g->i32, "dist");
 
     cg_ptx_wait_group(g, c->tile.stages - 2);
     if (g->swz) cg_ptx_wg_fence_proxy(g);   /* cp.async data is read next by the async proxy (wgmma) */
@@ -240,12 +237,7 @@ bool cg_ptx_build_fa(Gen *g)
                         g->env.idx[IX_J] = cg_ptx_key_pos(g, jh, nt, e4 & 1);
                         g->env.qk = *x;
                         g->env.score = z;
-                        g->env.npreset = dist.n;
-                        g->env.preset_id = dist.id;
-                        g->env.preset_val = dv;
-                        z = cg_hook_emit(&g->env, hscore);
-                        g->env.npreset = 0;
-                        if (!z) return false;
+                        if (!(z = cg_hook_emit_preset(&g->env, hscore, dist.n, dist.id, dv))) return false;
                     }
                     *x = LLVMBuildFMul(B, z, log2e, "");
                 }
@@ -374,17 +366,19 @@ bool cg_ptx_build_fa(Gen *g)
         LLVMValueRef a[2] = {op[i], on[i]};
         oq[i] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(oq[i], a, lfrom, 2);
     }
-    LLVMValueRef kb1 = gen_add(g, kb, gen_i32(g, 1));
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, kb1, t.nkb, ""), loop, exit);
+    LLVMValueRef kb1 = gen_add(g, kb, gen_i32(g, 1)), dn[MAXM];
+    LLVMValueRef more = LLVMBuildICmp(B, LLVMIntSLT, kb1, t.nkb, "");
+    for (int mt = 0; mt < MT && dist.n; mt++)   /* opaque on its way round (PtxDist) */
+        dn[mt] = cg_ptx_opaque(g, LLVMBuildSub(B, dist.row[mt], gen_i32(g, g->BN), ""));
+    LLVMBuildCondBr(B, more, loop, exit);
     LLVMBasicBlockRef latch_end = LLVMGetInsertBlock(B);
     {
         LLVMValueRef a[2] = {t.kb0, kb1};
         LLVMBasicBlockRef from[2] = {entry, latch_end};
         LLVMAddIncoming(kb, a, from, 2);
         for (int mt = 0; mt < MT && dist.n; mt++) {
-            LLVMPositionBuilderBefore(B, LLVMGetBasicBlockTerminator(latch_end));
-            LLVMValueRef x[2] = {d0[mt], cg_ptx_opaque(g, LLVMBuildSub(B, dp[mt], gen_i32(g, g->BN), ""))};
-            LLVMAddIncoming(dp[mt], x, from, 2);
+            LLVMValueRef x[2] = {d0[mt], dn[mt]};
+            LLVMAddIncoming(dist.row[mt], x, from, 2);
         }
         for (int r = 0; r < nrow; r++) {
             LLVMValueRef x[2] = {m0[r], mq[r]}, y[2] = {l0[r], lq[r]};

@@ -156,10 +156,8 @@ LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh,
                               int esize);
 LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim);
 void cg_ptx_thread_setup(Gen *g, Thread *t);
-/* cg_ptx_map.c: the `<entry>_map` kernel of masks that read side tensors (none otherwise);
- * whether the kernel has one. */
+/* cg_ptx_map.c: the `<entry>_map` kernel of masks that read side tensors (PtxConfig.map). */
 bool cg_ptx_build_map(Gen *g);
-bool cg_ptx_has_map(const PtxConfig *c, Arena *a);
 Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);

@@ -22,7 +22,7 @@
  * thread, so that an element costs a few compares, not two global loads with their index
  * arithmetic (71 -> 32 us at B 2, L 8192 on an H200: bench/NOTES.md, run 11). */
 #include "cg_ptx_gen.h"
-#include "pass.h"
+#include "ptx_text.h"
 
 #include <stdio.h>
 
@@ -230,18 +230,11 @@ static bool build_map_body(Gen *g)
     return true;
 }
 
-bool cg_ptx_has_map(const PtxConfig *c, Arena *a)
-{
-    if (c->mask != PTX_MASK_HOOK || !c->air) return false;
-    AirUses *u = pass_uses(a, c->air);
-    return u && u->hook[HOOK_MASK].tensors;   /* maps of other masks are built on the host */
-}
-
 bool cg_ptx_build_map(Gen *g)
 {
-    if (!cg_ptx_has_map(g->c, g->a)) return true;
-    char name[256];
-    snprintf(name, sizeof name, "%s_map", g->c->entry);
+    if (!g->c->map) return true;
+    char name[512];
+    ptx_map_entry(g->c->entry, name, sizeof name);
     LLVMValueRef fa = g->fn, aa = g->args;
     cg_ptx_declare(g, name, ABI_MAP_THREADS, 1);
     bool ok = build_map_body(g);

@@ -1,6 +1,7 @@
 /* ptx_text.c: finding kernel declarations in PTX text (ptx_text.h). */
 #include "ptx_text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,11 @@ const char *ptx_next_entry(const char *p)
             return line;
     }
     return NULL;
+}
+
+void ptx_map_entry(const char *entry, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s_map", entry);
 }
 
 const char *ptx_find_entry(const char *ptx, const char *entry)

@@ -4,10 +4,15 @@
 #ifndef ATTNC_PTX_TEXT_H
 #define ATTNC_PTX_TEXT_H
 
+#include <stddef.h>
+
 /* The start of the first line at or after p that declares a kernel (`.entry NAME(`, maybe
  * after `.visible` or `.weak`), or NULL. What comes before a module's first kernel is its
  * header (.version, .target, .address_size, shared declarations). */
 const char *ptx_next_entry(const char *p);
+
+/* The name of the map kernel beside attention entry `entry` (`<entry>_map`), into buf. */
+void ptx_map_entry(const char *entry, char *buf, size_t n);
 
 /* The line that declares kernel `entry` in `ptx` (the whole name matches), or NULL. */
 const char *ptx_find_entry(const char *ptx, const char *entry);

@@ -72,17 +72,12 @@ AttnStatus rt_gpu_maps_new(AttnKernel *k)
     const RtCudaKernel *ck = k->gpu;
     const char *ptx = (const char *)k->code.data;
     char name[512];
-    rt_gpu_map_entry(k->plan.entry, name, sizeof name);
+    ptx_map_entry(k->plan.entry, name, sizeof name);
     /* Absent from PTX generated elsewhere: then the map is built on the host. */
     if (k->mask->tensors && ABI_MAP_THREADS % k->plan.tile_n == 0 && ptx_find_entry(ptx, name))
         m->has_mapk = rt_cuda_kernel(ck->device, ptx, name, ABI_MAP_THREADS, ABI_MAP_SMEM,
                                      &m->mapk) == ATTN_OK;
     return ATTN_OK;
-}
-
-void rt_gpu_map_entry(const char *entry, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s_map", entry);
 }
 
 static void slot_release(MapSlot *s)

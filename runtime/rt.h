@@ -127,8 +127,6 @@ typedef struct RtGpuMaps RtGpuMaps;
 /* The per-kernel map state, made at load (none for kernels that take no map) and freed. */
 AttnStatus rt_gpu_maps_new(AttnKernel *k);
 void rt_gpu_maps_free(AttnKernel *k);
-/* The name of the map kernel that the module of attention entry `entry` has (cg_ptx_map.c). */
-void rt_gpu_map_entry(const char *entry, char *buf, size_t n);
 /* launch_gpu_decode.c: loads the decode entries at kernel load (none when the plan has none),
  * whether a launch takes them (Lq * (Hq / Hkv) <= plan.decode_rows), launches them, frees. */
 typedef struct RtGpuDecode RtGpuDecode;

@@ -26,7 +26,7 @@ static void early_load(void *ctx, const KernelPlan *plan, const char *text)
     (void)ctx;
     if (!rt_cuda_available()) return;
     char map[512];
-    rt_gpu_map_entry(plan->entry, map, sizeof map);
+    ptx_map_entry(plan->entry, map, sizeof map);
     const char *entries[2] = {plan->entry, map};
     for (int i = 0; i < 2; i++) {
         RtCudaKernel k;
