@@ -11,6 +11,7 @@
  * LLVMParseCommandLineOptions. Every other LLVM
  * object (context, module, target machine) belongs to one compilation. */
 #include "cg_ptx_gen.h"
+#include "phase_time.h"
 #include "ptx_text.h"
 
 #include <llvm-c/Analysis.h>
@@ -142,9 +143,11 @@ void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
 static const char PTX_PASSES[] =
     "function(nvvm-intr-range,instcombine,early-cse,reassociate,instcombine,simplifycfg)";
 
-static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blob *out, Diags *d)
+static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, const char *unit, Arena *a,
+                   Blob *out, Diags *d)
 {
     char *msg = NULL;
+    double t = phase_time_now();
     if (LLVMVerifyModule(g->M, LLVMReturnStatusAction, &msg)) {
         diag_error_noloc(d, "internal error: the generated GPU kernel does not verify: %.400s", msg);
         LLVMDisposeMessage(msg);
@@ -154,6 +157,8 @@ static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blo
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(g->M, PTX_PASSES, tm, po);
     LLVMDisposePassBuilderOptions(po);
+    phase_time_end(t, "%s unit: verify and IR passes", unit);
+    t = phase_time_now();
     if (err) {
         char *em = LLVMGetErrorMessage(err);
         diag_error_noloc(d, "internal error: LLVM passes failed on the GPU kernel: %s", em);
@@ -178,6 +183,7 @@ static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, Arena *a, Blo
     out->data = (unsigned char *)arena_strndup(a, LLVMGetBufferStart(buf), n);
     out->size = n;
     LLVMDisposeMemoryBuffer(buf);
+    phase_time_end(t, "%s unit: NVPTX code generation", unit);
     return out->data != NULL;
 }
 
@@ -188,6 +194,8 @@ enum { UNIT_MAIN = 1, UNIT_MAP = 2, UNIT_DECODE = 4 };   /* attention; map; deco
 static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a, Blob *out, Diags *d)
 {
     const char *triple = "nvptx64-nvidia-cuda";
+    const char *unit = parts & UNIT_MAIN ? "attention" : parts & UNIT_MAP ? "map" : "decode";
+    double t = phase_time_now();
     LLVMTargetRef target;
     char *msg = NULL;
     if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
@@ -232,7 +240,8 @@ static bool generate_unit(const PtxConfig *c, int parts, EmitKind kind, Arena *a
     }
     ok = ok && (!(parts & UNIT_MAP) || cg_ptx_build_map(&g));
     ok = ok && (!(parts & UNIT_DECODE) || cg_ptx_build_decode(&g));
-    ok = ok && finish(&g, tm, kind, a, out, d);
+    phase_time_end(t, "%s unit: LLVM IR built", unit);
+    ok = ok && finish(&g, tm, kind, unit, a, out, d);
     LLVMDisposeBuilder(g.B);
     LLVMDisposeModule(g.M);
     LLVMContextDispose(g.C);

@@ -7,6 +7,7 @@
 
 #include "frontend.h"
 #include "pass.h"
+#include "phase_time.h"
 
 #include <string.h>
 
@@ -26,6 +27,8 @@ static const Target *find_target(Diags *d, const char *name)
 bool pipeline_compile(Arena *a, Diags *d, const CompileRequest *req, Compiled *out)
 {
     memset(out, 0, sizeof *out);
+    phase_time_start();
+    double t = phase_time_now();
     out->src = (Source){req->name ? req->name : "<string>", req->text, req->len};
     AstFile *ast = parse_source(a, d, d->src ? d->src : &out->src);
     if (!ast || d->errors) return false;
@@ -37,9 +40,14 @@ bool pipeline_compile(Arena *a, Diags *d, const CompileRequest *req, Compiled *o
     if (!pass_fold(a, out->air) || !air_verify(out->air, d, "pass_fold")) return false;
     out->mask = pass_mask_tiles(a, out->air, d);
     if (!out->mask) return false;
+    phase_time_end(t, "front end (parse to mask tiles)");
     if (req->stop_after_air) return true;
     out->target = find_target(d, req->target);
     if (!out->target) return false;
     if (!out->target->plan(out->target, out->air, &out->plan, d)) return false;
-    return out->target->emit(out->target, out->air, &out->plan, req->emit, req->sink, a, &out->code, d);
+    t = phase_time_now();
+    bool ok = out->target->emit(out->target, out->air, &out->plan, req->emit, req->sink, a,
+                                &out->code, d);
+    phase_time_end(t, "plan and code generation, %s", out->target->name);
+    return ok;
 }

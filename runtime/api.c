@@ -5,6 +5,7 @@
  * (validate.c) and then run on the kernel's device or in f64. */
 #include "rt.h"
 #include "build_id.h"
+#include "phase_time.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -159,11 +160,15 @@ AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOpt
     RtEntry e;
     AttnStatus st = rt_compile_spec(&a, spec, name ? name : "<string>", opts, &e);
     if (st == ATTN_OK) {
+        double t = phase_time_now();
         size_t len;
         unsigned char *payload = dir ? rt_entry_pack(&e, &len) : NULL;
         if (payload) rt_cache_write(dir, key, payload, len);
         free(payload);
+        phase_time_end(t, "disk cache write");
+        t = phase_time_now();
         st = rt_kernel_load(&e, NULL, out);
+        phase_time_end(t, "kernel load");
     }
     arena_free(&a);
     free(dir);

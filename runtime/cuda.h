@@ -44,6 +44,16 @@ AttnStatus rt_cuda_device_count(int *count);
 AttnStatus rt_cuda_device_info(int device, RtCudaDevice *out);
 /* Makes the device's primary context current on this thread. */
 AttnStatus rt_cuda_set_device(int device);
+/* The device a pointer's memory was allocated on or registered with; false where the driver
+ * does not know the pointer (plain host memory, say) or there is no driver. */
+bool rt_cuda_pointer_device(const void *p, int *device);
+/* Starts, once per process, a thread that loads the driver, makes device 0's context and
+ * JIT-compiles an empty kernel: the first JIT in a process costs tens of ms more than later
+ * ones, and a GPU compile starts this beside its LLVM work so that its kernel's JIT finds the
+ * driver ready. True for the one caller that started the thread: it must call
+ * rt_cuda_warm_join. Never fails; without a driver the thread does nothing. */
+bool rt_cuda_warm_start(void);
+void rt_cuda_warm_join(void);
 
 /* Loads (or finds in the cache) the PTX module and its kernel `entry`, and raises the
  * function's dynamic shared memory limit to smem_bytes where it exceeds 48 KB. `ptx` is

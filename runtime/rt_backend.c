@@ -4,6 +4,7 @@
 #include "rt.h"
 #include "dtype.h"
 #include "pass.h"
+#include "phase_time.h"
 #include "pipeline.h"
 
 #include "cuda.h"
@@ -30,7 +31,10 @@ static void early_load(void *ctx, const KernelPlan *plan, const char *text)
     const char *entries[2] = {plan->entry, map};
     for (int i = 0; i < 2; i++) {
         RtCudaKernel k;
-        if (ptx_find_entry(text, entries[i])) rt_cuda_kernel(0, text, entries[i], 1, 0, &k);
+        if (!ptx_find_entry(text, entries[i])) continue;
+        double t = phase_time_now();
+        rt_cuda_kernel(0, text, entries[i], 1, 0, &k);
+        phase_time_end(t, "driver JIT of %s (early load)", entries[i]);
     }
     rt_clear_error();
 }
@@ -59,7 +63,11 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
                           .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ,
                           .sink = t && t->is_gpu ? &sink : NULL};
     Compiled c;
-    if (!pipeline_compile(a, &d, &req, &c)) {
+    /* The driver's first JIT in the process warms up beside the LLVM work (rt_cuda_warm_start). */
+    bool warming = t && t->is_gpu && rt_cuda_warm_start();
+    bool compiled = pipeline_compile(a, &d, &req, &c);
+    if (warming) rt_cuda_warm_join();
+    if (!compiled) {
         const char *msg = diags_render(&d, false);
         /* The spec is checked before the target is looked up: with no located error, a
          * missing target is what failed. */
