@@ -102,6 +102,7 @@ bool cg_ptx_build_fa(Gen *g)
     }
     for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->f32, "o");
     for (int mt = 0; mt < MT && dist.n; mt++) dist.row[mt] = LLVMBuildPhi(B, g->i32, "dist");
+    cg_ptx_dist_tile(g, &dist, MT);
 
     cg_ptx_wait_group(g, c->tile.stages - 2);
     if (g->swz) cg_ptx_wg_fence_proxy(g);   /* cp.async data is read next by the async proxy (wgmma) */

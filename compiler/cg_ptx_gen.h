@@ -178,12 +178,18 @@ void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVM
  * to the thread's first key of the tile: one add an element (ALiBi's bias, a window's bound)
  * rather than an add for j and a sub. The row distance is carried down the key loop through an
  * opaque copy, so that LLVM's loop strength reduction does not search over its dozens of uses
- * (110 ms of ALiBi's cold compile) yet the code is the one that search found. */
+ * (110 ms of ALiBi's cold compile) yet the code is the one that search found.
+ * A distance converted to f32 (`tof32 (i - j)`, ALiBi's slope times it) is a preset as well:
+ * the row distance converted once a tile plus a float constant an element, instead of an
+ * i32-to-f32 conversion an element (a quarter-rate instruction, like ex2). The two agree
+ * exactly while distances stay below 2^24. */
 enum { PTX_MAXDIST = 8 };
 typedef struct PtxDist {
-    int n;
+    int n;                    /* presets: id[0 .. nint) the i32 distances, then their f32 casts */
+    int nint;
     int32_t id[PTX_MAXDIST];
     LLVMValueRef row[MAXM];   /* per m-tile: i of row g - the thread's first key, this tile */
+    LLVMValueRef rowf[MAXM];  /* row as f32, where there are f32 casts */
 } PtxDist;
 
 /* The values of the mask's split (PtxConfig.presets) for this thread: row values evaluated
@@ -202,6 +208,7 @@ LLVMValueRef cg_ptx_row_pos(Gen *g, const Thread *t, int mt, int half);
 LLVMValueRef cg_ptx_key_base(Gen *g, const Thread *t, LLVMValueRef k0);
 LLVMValueRef cg_ptx_key_pos(Gen *g, LLVMValueRef kbase, int nt, int e);
 void cg_ptx_dist_find(const AirKernel *k, PtxDist *d);
+void cg_ptx_dist_tile(Gen *g, PtxDist *d, int mtiles);
 void cg_ptx_dist_vals(Gen *g, const PtxDist *d, int mt, int half, int nt, int e, LLVMValueRef *vals);
 bool cg_ptx_stage_keys(Gen *g, const Thread *t, LLVMValueRef kb);
 bool cg_ptx_mask_pre(Gen *g, const Thread *t, PtxMaskPre *p);

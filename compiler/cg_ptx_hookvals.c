@@ -32,7 +32,14 @@ static bool is_index(const AirKernel *k, int32_t id, AirIndex ix)
     return n->op == OP_IDX && n->ref == (int32_t)ix && n->ty.kind == TY_I32;
 }
 
-/* The key distance nodes of the spec's hooks. */
+static bool is_dist(const PtxDist *d, int32_t id)
+{
+    for (int x = 0; x < d->nint; x++)
+        if (d->id[x] == id) return true;
+    return false;
+}
+
+/* The key distance nodes of the spec's hooks, then their f32 casts. */
 void cg_ptx_dist_find(const AirKernel *k, PtxDist *d)
 {
     d->n = 0;
@@ -42,6 +49,18 @@ void cg_ptx_dist_find(const AirKernel *k, PtxDist *d)
             is_index(k, n->args[0], IX_I) && is_index(k, n->args[1], IX_J))
             d->id[d->n++] = id;
     }
+    d->nint = d->n;
+    for (int32_t id = 0; k && id < k->nnodes && d->n < PTX_MAXDIST; id++) {
+        const AirNode *n = &k->nodes[id];
+        if (n->op == OP_TOF32 && n->nargs == 1 && is_dist(d, n->args[0])) d->id[d->n++] = id;
+    }
+}
+
+/* At the top of a key tile, after the loop's phis: the row distances as f32. */
+void cg_ptx_dist_tile(Gen *g, PtxDist *d, int mtiles)
+{
+    for (int mt = 0; mt < mtiles && d->n > d->nint; mt++)
+        d->rowf[mt] = LLVMBuildSIToFP(g->B, d->row[mt], g->f32, "distf");
 }
 
 /* The distances' values at element (row mt/half, key nt/e) into vals[0 .. d->n). Each is the
@@ -49,8 +68,11 @@ void cg_ptx_dist_find(const AirKernel *k, PtxDist *d)
  * the key 8 on) share one value, and what the hook computes from it. */
 void cg_ptx_dist_vals(Gen *g, const PtxDist *d, int mt, int half, int nt, int e, LLVMValueRef *vals)
 {
-    LLVMValueRef v = d->n ? gen_add(g, d->row[mt], gen_i32(g, 8 * half - (nt * 8 + e))) : NULL;
-    for (int x = 0; x < d->n; x++) vals[x] = v;
+    int off = 8 * half - (nt * 8 + e);
+    LLVMValueRef v = d->n ? gen_add(g, d->row[mt], gen_i32(g, off)) : NULL, vf = NULL;
+    if (d->n > d->nint)
+        vf = off ? LLVMBuildFAdd(g->B, d->rowf[mt], LLVMConstReal(g->f32, off), "") : d->rowf[mt];
+    for (int x = 0; x < d->n; x++) vals[x] = x < d->nint ? v : vf;
 }
 
 /* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
