@@ -28,20 +28,24 @@
  * and an H200 (wgmma rows), bench/NOTES.md "GPU kernel". Every row has 2 K/V stages.
  * tile_m x tile_n, warps, CTAs per SM the registers are capped for:
  *   head dim  sm_90a (wgmma, one warpgroup per 64 rows)        sm_80 (mma.sync, 4 warps)
- *   <= 64     full:   128 x 128, 8 warps, 2 CTAs/SM             128 x 128 (2 m-tiles a warp)
- *             causal:  64 x 128, 4 warps, 3 CTAs/SM
+ *   <= 64     full and causal: 128 x 128, 8 warps, 2 CTAs/SM   128 x 128 (2 m-tiles a warp)
+ *             mask hook, or causal with a score hook:
+ *                      64 x 128, 4 warps, 3 CTAs/SM
+ *               (d64 causal on 8 warps: +3 to +13% on an H200, run 14, despite 16 bytes of
+ *               spills; ALiBi's hook there spilled 176 bytes, so hooks keep 4 warps)
  *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
  *             causal (and any mask hook): 128 x 64, 8 warps, 2 CTAs/SM
  *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
  * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
  * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row),
  * then 2 x tile_n i32 per key value of the mask (PtxConfig.nstaged). */
-PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask)
+PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask, bool score_hook)
 {
     int32_t d = dk > dv ? dk : dv;
     bool causal = mask != PTX_MASK_NONE;   /* spec masks take the causal rows too */
     if (sm >= 90) {
-        if (d <= 64) return causal ? (PtxTile){4, 1, 128, 2, false, true, 3}
+        bool hooked = mask == PTX_MASK_HOOK || (causal && score_hook);
+        if (d <= 64) return hooked ? (PtxTile){4, 1, 128, 2, false, true, 3}
                                    : (PtxTile){8, 1, 128, 2, false, true, 2};
         if (d <= 128) return causal ? (PtxTile){8, 1, 64, 2, false, true, 2}
                                     : (PtxTile){16, 1, 64, 2, false, true, 1};
@@ -441,7 +445,7 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         diag_hint(d, "pad the head dim to a multiple of 8");
         return false;
     }
-    c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask);
+    c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask, k->hook[HOOK_SCORE] >= 0);
     split_mask(k, c);
     c->map = has_map(k, c);
     c->entry = k->name;

@@ -60,8 +60,8 @@ typedef struct PtxConfig {
 extern const Target target_ptx_sm80;
 extern const Target target_ptx_sm90a;
 
-/* The documented tile table's row for (sm, head dim, mask). */
-PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask);
+/* The documented tile table's row for (sm, head dim, mask, whether a score hook runs). */
+PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask, bool score_hook);
 /* Derived launch numbers of a config: CTA rows, threads, dynamic shared memory bytes. */
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads,
                          int32_t *smem_bytes);

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         }
     }
     c.scale = (float)(1.0 / sqrt((double)c.dk));
-    c.tile = cg_ptx_tile(c.sm, c.dk, c.dv, c.mask);
+    c.tile = cg_ptx_tile(c.sm, c.dk, c.dv, c.mask, false);   /* the skeleton alone: no hooks */
     if (tile) {
         int w, m, n, s, q, wg = 0, mc = 0;
         if (sscanf(tile, "%d,%d,%d,%d,%d,%d,%d", &w, &m, &n, &s, &q, &wg, &mc) < 5) {
