@@ -44,8 +44,8 @@ bool pipeline_compile(Arena *a, Diags *d, const CompileRequest *req, Compiled *o
     if (req->stop_after_air) return true;
     out->target = find_target(d, req->target);
     if (!out->target) return false;
-    if (!out->target->plan(out->target, out->air, &out->plan, d)) return false;
     t = phase_time_now();
+    if (!out->target->plan(out->target, out->air, &out->plan, d)) return false;
     bool ok = out->target->emit(out->target, out->air, &out->plan, req->emit, req->sink, a,
                                 &out->code, d);
     phase_time_end(t, "plan and code generation, %s", out->target->name);
