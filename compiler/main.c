@@ -250,7 +250,8 @@ static void usage(FILE *f)
             "  -o FILE                output file (default: stdout)\n"
             "  -D NAME=VALUE          override a const\n"
             "  --explain[=LQxLK]      the plan and the mask analysis (default 4096x4096)\n"
-            "  --help, --version\n");
+            "  --help, --version\n"
+            "environment: ATTN_TIME_COMPILE=1 prints the time of each compile phase to stderr\n");
 }
 
 static int parse_emit(Cli *cli, const char *list)
