@@ -339,6 +339,10 @@ class Kernel:
             if want_cuda and not device.startswith("cuda"):
                 raise AttnError("tensor '%s' is on %s; kernel %s runs on %s"
                                 % (name, device, self.name, self.target), "arg")
+            if want_cuda and device != "cuda:0":   # kernels are loaded on device 0 only
+                raise AttnError("tensor '%s' is on %s, but attnc's GPU kernels run on cuda:0 "
+                                "only; move the tensors there (or make that GPU device 0 with "
+                                "CUDA_VISIBLE_DEVICES)" % (name, device), "arg")
             if not want_cuda and device != "cpu":
                 raise AttnError("tensor '%s' is on %s; kernel %s runs on the CPU"
                                 % (name, device, self.name), "arg")

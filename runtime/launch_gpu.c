@@ -324,26 +324,8 @@ static AttnStatus rebuilt_map(const AttnKernel *k, RtGpuMaps *m, const AbiArgs *
     return st;
 }
 
-/* Kernels are loaded on one device (device 0: docs/gpu.md); a tensor elsewhere would fault
- * inside the kernel and leave the context unusable, so it is refused here. */
-static AttnStatus check_devices(const AttnKernel *k, const AbiArgs *args)
-{
-    int kdev = ((const RtCudaKernel *)k->gpu)->device;
-    for (int32_t i = 0; i < k->air->ntensors; i++) {
-        int dev;
-        if (rt_cuda_pointer_device(args->t[i].data, &dev) && dev != kdev)
-            return rt_fail(ATTN_ERR_ARG, "tensor '%s' is on CUDA device %d, but attnc's GPU "
-                           "kernels run on device %d only; move the tensors there (or make the "
-                           "GPU device %d with CUDA_VISIBLE_DEVICES)", k->air->tensors[i].name,
-                           dev, kdev, kdev);
-    }
-    return ATTN_OK;
-}
-
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
-    AttnStatus dst = check_devices(k, args);
-    if (dst != ATTN_OK) return dst;
     if (rt_gpu_decode_fits(k, args)) return rt_launch_gpu_decode(k, args, o);
     const AbiTensor *q = &args->t[k->air->tq];
     int64_t qblocks = rt_query_blocks(k, args);

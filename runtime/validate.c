@@ -14,6 +14,7 @@
  * A param's admissible range beyond its type (say a window that must be >= 0) is whatever the
  * spec's expressions make of it; the language has no way to state it, so it is not checked. */
 #include "rt.h"
+#include "cuda.h"
 
 #include <math.h>
 #include <string.h>
@@ -130,6 +131,16 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
                                "bytes), not a multiple of 16 bytes as GPU kernels need", nm, d,
                                (long long)t->strides[d], (long long)(t->strides[d] * (int64_t)es));
     }
+    /* GPU kernels are loaded on one device (device 0, docs/gpu.md): q elsewhere would fault
+     * inside the kernel and leave the context unusable. One driver query a launch, for q, the
+     * tensor the grid is made from; attn.py checks every torch tensor's device for free. */
+    int qdev;
+    const RtCudaKernel *ck = k->gpu;
+    if (kind == RT_LAUNCH_GPU && at->role == ROLE_Q && numel > 0 && ck &&
+        rt_cuda_pointer_device(t->data, &qdev) && qdev != ck->device)
+        return rt_fail(ATTN_ERR_ARG, "tensor '%s' is on CUDA device %d, but attnc's GPU kernels "
+                       "run on device %d only; move the tensors there (or make that GPU device "
+                       "%d with CUDA_VISIBLE_DEVICES)", nm, qdev, ck->device, ck->device);
     if (at->is_output && numel > 0)
         for (int32_t d = 0; d < t->rank; d++)
             if (t->shape[d] > 1 && t->strides[d] == 0)
