@@ -76,6 +76,12 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
         char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
         p->cpu_name = arena_strdup(d->arena, name);
         p->cpu_features = arena_strdup(d->arena, feat);
+        /* Less AVX512-FP16: LLVM 19's X86 back end reverses an f16 vector compare against a
+         * constant (`fcmp ogt <16 x half> x, zeroinitializer`, which instcombine makes of an f16
+         * side tensor's `> 0.0`, became x < 0). The kernels do no f16 arithmetic (f16 values
+         * are converted to f32, with F16C), so the feature buys nothing. */
+        char *fp16 = p->cpu_features ? strstr(p->cpu_features, "+avx512fp16") : NULL;
+        if (fp16) *fp16 = '-';
         bool avx512 = strstr(feat, "+avx512f") != NULL;
         bool avx2 = strstr(feat, "+avx2") && strstr(feat, "+fma");
         LLVMDisposeMessage(name);

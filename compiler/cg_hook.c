@@ -347,6 +347,36 @@ static LLVMValueRef emit_cmp(CgLlvm *cg, AirOp op, LLVMValueRef x, LLVMValueRef 
     return LLVMBuildICmp(cg->b, ip[k], x, y, "");
 }
 
+/* pow(x, y) with C's meaning (the reference's): a small integral constant exponent is products
+ * (x ** 2 is x * x, exact where exp2/log2 would round twice); otherwise exp2(y log2 |x|),
+ * negated for x < 0 and an odd integral y, NaN for x < 0 and a non-integral y, and 1 when
+ * y = 0 or x = 1 (even for a NaN other operand). */
+static LLVMValueRef emit_pow(CgLlvm *cg, const AirNode *yn, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMBuilderRef b = cg->b;
+    x = as_f32(cg, x);
+    y = as_f32(cg, y);
+    unify(cg, &x, &y);
+    int l = cg_lanes(x);
+    LLVMValueRef one = cg_f32(cg, 1.0, l), zero = cg_f32(cg, 0.0, l);
+    if (yn->op == OP_CONST && yn->num == floor(yn->num) && fabs(yn->num) <= 4) {
+        LLVMValueRef r = one;
+        for (int e = 0; e < (int)fabs(yn->num); e++) r = e ? LLVMBuildFMul(b, r, x, "") : x;
+        return yn->num < 0 ? LLVMBuildFDiv(b, one, r, "") : r;
+    }
+    LLVMValueRef p = cg_exp2(cg, LLVMBuildFMul(b, y, cg_log2(cg, un1(cg, "llvm.fabs", x)), ""));
+    LLVMValueRef half = LLVMBuildFMul(b, y, cg_f32(cg, 0.5, l), "");
+    LLVMValueRef whole = LLVMBuildFCmp(b, LLVMRealOEQ, un1(cg, "llvm.floor", y), y, "");
+    LLVMValueRef odd = LLVMBuildAnd(b, whole, LLVMBuildFCmp(b, LLVMRealUNE, un1(cg, "llvm.floor", half),
+                                                            half, ""), "");
+    LLVMValueRef neg = LLVMBuildFCmp(b, LLVMRealOLT, x, zero, "");
+    p = LLVMBuildSelect(b, LLVMBuildAnd(b, neg, odd, ""), LLVMBuildFNeg(b, p, ""), p, "");
+    p = LLVMBuildSelect(b, LLVMBuildAnd(b, neg, LLVMBuildNot(b, whole, ""), ""), cg_f32(cg, NAN, l), p, "");
+    LLVMValueRef unit = LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOEQ, y, zero, ""),
+                                    LLVMBuildFCmp(b, LLVMRealOEQ, x, one, ""), "");
+    return LLVMBuildSelect(b, unit, one, p, "");
+}
+
 static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
 {
     if (env->memo[id]) return env->memo[id];
@@ -378,15 +408,7 @@ static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
                 v = n->op == OP_AND ? LLVMBuildAnd(b, a[0], a[1], "") : LLVMBuildOr(b, a[0], a[1], "");
             }
             break;
-        case OPK_BIN_F: {   /* pow(x, y) = exp2(y log2 x); pow(x, 0) = 1 */
-            LLVMValueRef x = as_f32(cg, a[0]), y = as_f32(cg, a[1]);
-            unify(cg, &x, &y);
-            int l = cg_lanes(x);
-            LLVMValueRef p = cg_exp2(cg, LLVMBuildFMul(b, y, cg_log2(cg, x), ""));
-            LLVMValueRef y0 = LLVMBuildFCmp(b, LLVMRealOEQ, y, cg_f32(cg, 0.0, l), "");
-            v = LLVMBuildSelect(b, y0, cg_f32(cg, 1.0, l), p, "");
-            break;
-        }
+        case OPK_BIN_F: v = emit_pow(cg, &env->k->nodes[n->args[1]], a[0], a[1]); break;
         default:
             if (n->op == OP_SELECT) {
                 LLVMValueRef x = a[1], y = a[2];

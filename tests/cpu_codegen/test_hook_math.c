@@ -148,6 +148,52 @@ static bool run_math(const MathCase *mc, int lanes)
     return ok;
 }
 
+/* pow with a negative base, as C's pow (the reference): an integral exponent keeps or flips
+ * the sign of |x| ** y, a non-integral one gives NaN. Exponents from the input (the exp2/log2
+ * path, bound 64 ulp as above) and small integral constants (products, bound 4 ulp). */
+static bool run_pow_signs(void)
+{
+    bool ok = true;
+    const double consts[] = {NAN, 2, 3, 4, -1, -2, 0};   /* NAN: the exponent is an input */
+    for (size_t c = 0; c < sizeof consts / sizeof consts[0]; c++) {
+        for (int lanes = 1; lanes <= 8; lanes += 7) {
+            Arena a;
+            arena_init(&a);
+            AirKernel *k = tb_new(&a, "p", DT_F32, DT_F32, 64, 64, false);
+            int32_t x = tb_node(k, OP_SCORE, TY_F32, 0, 0, 0, 0, 0, 0);
+            int32_t y = tb_node(k, OP_QK, TY_F32, 0, 0, 0, 0, 0, 0);
+            if (!isnan(consts[c])) y = TB_F(k, consts[c]);
+            int32_t root = TB_2(k, OP_POW, TY_F32, x, y);
+            MathFn fn = NULL;
+            RtJit *jit = build(k, root, lanes, &fn);
+            enum { N = 4096 };
+            static float xs[N], ys[N], out[N];
+            for (int i = 0; i < N; i++) {
+                xs[i] = (float)(-10 + 20.0 * i / (N - 1));   /* crosses 0 */
+                double e = floor(-5 + 10 * urand());
+                ys[i] = (float)(isnan(consts[c]) ? (i % 4 == 3 ? e + 0.5 : e) : consts[c]);
+            }
+            xs[N / 2] = 0;
+            double worst = 0, at = 0, bound = isnan(consts[c]) ? 64 : 4;
+            bool good = fn != NULL;
+            if (fn) {
+                fn(xs, ys, out, N);
+                for (int i = 0; i < N; i++) {
+                    double e = ulp_err(out[i], pow(xs[i], ys[i]));
+                    if (e > worst) worst = e, at = xs[i];
+                }
+                good = worst <= bound;
+            }
+            printf("%-4s pow(x<0) %-8s lanes %d  max %.2f ulp (bound %.0f) at x = %g\n", good ? "ok" : "FAIL",
+                   isnan(consts[c]) ? "y input" : "y const", lanes, worst, bound, at);
+            ok = ok && good;
+            rt_jit_dispose(jit);
+            arena_free(&a);
+        }
+    }
+    return ok;
+}
+
 /* exp(-inf) = 0, log(0) = -inf, log(-1) = NaN, log(inf) = inf, tanh(+-inf) = +-1 and
  * exp2(-200) = 0 exactly: the values softmax and masks rely on. */
 static bool run_specials(void)
@@ -209,6 +255,7 @@ int main(void)
         fails += !run_math(&cases[i], 8);
     }
     fails += !run_specials();
+    fails += !run_pow_signs();
     printf("%d failure(s)\n", fails);
     return fails != 0;
 }

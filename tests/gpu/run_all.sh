@@ -6,13 +6,16 @@
 #  2. every example spec that a GPU target accepts, on sm_90a and sm_80, in bf16 and f16, on odd
 #     shapes (B 2 with L 333; Lq 77 < Lk 300; decode), through `attnc run` (f64 reference);
 #     specs the GPU targets refuse (recurrences, selectors) are listed as not supported;
+#     section "regress" does the same for tests/regress (specs that once failed);
+#  2b. "decode": the split-KV decode entries (GQA groups, Lq 1..4, odd Lk);
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
-#     longformer, gemma2_local) at small shapes.
+#     longformer, gemma2_local) at small shapes;
+#  4. "specfuzz": 30 random specs (tests/specfuzz, seed 1) on both GPU targets, 3 sizes each.
 # Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
 # failure. Without a GPU it says so and exits 0. GPU_TESTS picks sections (default: all of
-# "fa maps examples decode sanitizer"), e.g. GPU_TESTS="decode sanitizer".
+# "fa maps examples regress decode sanitizer specfuzz"), e.g. GPU_TESTS="decode sanitizer".
 build=${1:-build}; ex=${2:-examples}
-sections=" ${GPU_TESTS:-fa maps examples decode sanitizer} "
+sections=" ${GPU_TESTS:-fa maps examples regress decode sanitizer specfuzz} "
 want() { case "$sections" in *" $1 "*) return 0;; esac; echo "---- $1: not in GPU_TESTS, skipped"; return 1; }
 attnc=$build/attnc
 export ATTN_CACHE_DIR=${ATTN_CACHE_DIR:-$(mktemp -d)}
@@ -43,8 +46,11 @@ else
   echo "---- gpu_maps: not built: skipped"
 fi
 
-# 2. every example the GPU targets accept
-want examples && for spec in "$ex"/*.attn; do
+# 2. every example the GPU targets accept (and, in section "regress", every spec of
+#    tests/regress: each one a bug found once)
+specs_of() { case $1 in examples) echo "$ex"/*.attn;; regress) echo tests/regress/*.attn;; esac; }
+for set in examples regress; do
+want $set && for spec in $(specs_of $set); do
   name=$(basename "$spec" .attn)
   if ! msg=$("$attnc" --target=sm_90a --emit=ptx "$spec" -o /dev/null 2>&1); then
     echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
@@ -60,6 +66,7 @@ want examples && for spec in "$ex"/*.attn; do
       done
     done
   done
+done
 done
 
 # 2b. the split-KV decode entries (Lq * Hq / Hkv <= 64): GQA groups 1, 4, 8 and MQA, Lq 1..4,
@@ -91,6 +98,14 @@ elif command -v compute-sanitizer >/dev/null 2>&1; then
   done
 else
   echo "---- compute-sanitizer not found: sanitizer checks not run"
+fi
+
+# 4. random specs (tests/specfuzz, a fixed seed) on both GPU targets against the f64 reference
+if want specfuzz; then
+  out=$(python3 tests/specfuzz/specfuzz.py --seed 1 --count 30 --targets sm_90a,sm_80 \
+        --attnc "$attnc" --keep "$build/specfuzz-failures" 2>&1)
+  if [ $? = 0 ]; then ok "specfuzz: $(echo "$out" | tail -1)"
+  else bad "specfuzz: $(echo "$out" | tail -1)"; echo "$out" | grep -E "^FAIL" | head -20; fi
 fi
 
 echo "$pass passed, $fail failed"
