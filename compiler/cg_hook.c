@@ -38,10 +38,13 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     const char *what = NULL;
     switch (n->op) {
     case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
-    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_SUM: case OP_RVAR:
-    case OP_STATE: case OP_BLOCK:
+    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_STATE: case OP_BLOCK:
         what = op_names[n->op];
         break;
+    case OP_SUM: case OP_RVAR:   /* the bound variable is met first, inside the sum */
+        diag_error(d, n->loc, "sum(r < n: e) is not supported on target %s yet", target);
+        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
+        return false;
     case OP_SCORE: case OP_QK:
         if (!allow_score) {
             diag_error(d, n->loc, "'%s' can only be used in the score hook", op_names[n->op]);
