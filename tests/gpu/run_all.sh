@@ -46,28 +46,29 @@ else
   echo "---- gpu_maps: not built: skipped"
 fi
 
-# 2. every example the GPU targets accept (and, in section "regress", every spec of
-#    tests/regress: each one a bug found once)
-specs_of() { case $1 in examples) echo "$ex"/*.attn;; regress) echo tests/regress/*.attn;; esac; }
-for set in examples regress; do
-want $set && for spec in $(specs_of $set); do
-  name=$(basename "$spec" .attn)
-  if ! msg=$("$attnc" --target=sm_90a --emit=ptx "$spec" -o /dev/null 2>&1); then
-    echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
-    continue
-  fi
-  for target in sm_90a sm_80; do
-    for dtype in bf16 f16; do
-      for sizes in "-D B=2 -D Lq=333 -D Lk=333" "-D B=1 -D Lq=77 -D Lk=300" "-D B=2 -D Lq=1 -D Lk=1000"; do
-        out=$("$attnc" run "$spec" --target=$target $sizes --dtype $dtype --repeat 1 2>&1)
-        err=$(echo "$out" | grep -E "^  (o|lse) " | awk '{printf "%s %s  ", $1, $3}')
-        if echo "$out" | grep -q "^PASS"; then ok "$name $target $dtype $sizes  $err"
-        else bad "$name $target $dtype $sizes  $err"; echo "$out" | tail -6; fi
+# 2. every spec of a folder that the GPU targets accept: the examples, and (section "regress")
+#    tests/regress, each spec a bug found once
+run_specs() {
+  for spec in "$1"/*.attn; do
+    name=$(basename "$spec" .attn)
+    if ! msg=$("$attnc" --target=sm_90a --emit=ptx "$spec" -o /dev/null 2>&1); then
+      echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
+      continue
+    fi
+    for target in sm_90a sm_80; do
+      for dtype in bf16 f16; do
+        for sizes in "-D B=2 -D Lq=333 -D Lk=333" "-D B=1 -D Lq=77 -D Lk=300" "-D B=2 -D Lq=1 -D Lk=1000"; do
+          out=$("$attnc" run "$spec" --target=$target $sizes --dtype $dtype --repeat 1 2>&1)
+          err=$(echo "$out" | grep -E "^  (o|lse) " | awk '{printf "%s %s  ", $1, $3}')
+          if echo "$out" | grep -q "^PASS"; then ok "$name $target $dtype $sizes  $err"
+          else bad "$name $target $dtype $sizes  $err"; echo "$out" | tail -6; fi
+        done
       done
     done
   done
-done
-done
+}
+want examples && run_specs "$ex"
+want regress && run_specs tests/regress
 
 # 2b. the split-KV decode entries (Lq * Hq / Hkv <= 64): GQA groups 1, 4, 8 and MQA, Lq 1..4,
 #     odd Lk, causal / window / sink / ALiBi / Dk != Dv specs, bf16 and f16

@@ -1,12 +1,11 @@
 #!/bin/sh
-# run.sh ATTNC PTXAS DIR: the specs beside this script, each one a bug found once (by
-# tests/specfuzz or by hand), through `attnc run` on the CPU (native) at odd sizes against the
-# f64 reference, and emitted as PTX for sm_90a and sm_80 and assembled with ptxas (when there
-# is one). On a GPU machine, tests/gpu/run_all.sh runs them too:
-#   GPU_TESTS=examples sh tests/gpu/run_all.sh build tests/regress
-attnc=$1; ptxas=$2; dir=$3
+# run.sh ATTNC: the specs beside this script, each one a bug found once (by tests/specfuzz or
+# by hand), through `attnc run` on the CPU (native) at odd sizes against the f64 reference.
+# Their PTX for sm_90a and sm_80 goes through tests/ptx/examples_ptx.sh (ctest regress_ptx);
+# on a GPU machine, tests/gpu/run_all.sh runs them too:
+#   GPU_TESTS=regress sh tests/gpu/run_all.sh build
+attnc=$1
 here=$(dirname "$0")
-mkdir -p "$dir"
 fail=0; n=0
 for spec in "$here"/*.attn; do
   name=$(basename "$spec" .attn)
@@ -15,16 +14,6 @@ for spec in "$here"/*.attn; do
     out=$("$attnc" run "$spec" --target=native $sizes --repeat 1 2>&1)
     if echo "$out" | grep -q "^PASS"; then n=$((n + 1))
     else echo "FAIL: $name native $sizes"; echo "$out" | tail -5; fail=1; fi
-  done
-  for t in sm_90a sm_80; do
-    f="$dir/${name}_$t.ptx"
-    if ! "$attnc" --target=$t --emit=ptx "$spec" -o "$f" 2>"$f.err"; then
-      echo "FAIL: $name $t: no PTX"; cat "$f.err"; fail=1; continue
-    fi
-    if [ -n "$ptxas" ] && [ -x "$ptxas" ] && ! "$ptxas" -arch=$t "$f" -o "$f.cubin" 2>"$f.err"; then
-      echo "FAIL: $name $t: ptxas"; head -20 "$f.err"; fail=1; continue
-    fi
-    n=$((n + 1))
   done
 done
 [ $fail -eq 0 ] && echo "PASS: $n checks of $(ls "$here"/*.attn | wc -l) specs"

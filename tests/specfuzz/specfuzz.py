@@ -77,6 +77,17 @@ SIDE_TENSORS = {"doc": (["doc", "seg", "docid"], "i32", "{B}, {LK}"),
                 "rowq": (["rowq"], None, "{B}, {LQ}"),
                 "qb4": (["qb"], None, "{B}, {HQ}, {LQ}, 2"),
                 "scl": (["scl"], "f32", "2")}
+# Forms whose operands are all of one kind, each %s filled from left to right (fill).
+INT_FORMS = {"add": "(%s + %s)", "sub": "(%s - %s)", "neg": "-%s", "abs": "abs(%s)",
+             "min": "min(%s, %s)", "max": "max(%s, %s)"}
+BOOL_FORMS = {"and": "(%s && %s)", "or": "(%s || %s)", "not": "!(%s)", "cond": "(%s ? %s : %s)"}
+
+
+def fill(form, gen):
+    """form with each %s replaced by a new gen(), in order."""
+    return form % tuple(gen() for _ in range(form.count("%s")))
+
+
 # One-operand float forms that keep an operand of about -8..8 bounded and in the domain.
 BOUNDED_UNARY = {"tanh": "2.0 * tanh(%s)", "sig": "4.0 * sigmoid(%s)", "exp": "exp(tanh(%s))",
                  "exp2": "exp2(0.5 * tanh(%s))", "log": "log(1.0 + abs(%s))",
@@ -445,22 +456,14 @@ class Gen:
         k = r.choice(["add", "sub", "mul", "div", "mod", "neg", "abs", "min", "max", "clamp",
                       "cond", "select", "int"])
         a = lambda: self.g_int(depth - 1, vars)
-        if k == "add":
-            return "(%s + %s)" % (a(), a())
-        if k == "sub":
-            return "(%s - %s)" % (a(), a())
+        if k in INT_FORMS:
+            return fill(INT_FORMS[k], a)
         if k == "mul":
             return "(%s * %d)" % (a(), r.randint(-3, 4))
         if k == "div":
             return "(%s / %s)" % (a(), r.choice([str(r.randint(-5, 9)), a()]))
         if k == "mod":
             return "(%s %% %s)" % (a(), r.choice([str(r.randint(-5, 9)), a()]))
-        if k == "neg":
-            return "-%s" % a()
-        if k == "abs":
-            return "abs(%s)" % a()
-        if k in ("min", "max"):
-            return "%s(%s, %s)" % (k, a(), a())
         if k == "clamp":
             return "clamp(%s, %s, %s)" % (a(), r.randint(-20, 0), r.randint(0, 60))
         if k == "cond":
@@ -496,14 +499,7 @@ class Gen:
                                      r.choice([self.g_int(depth - 1, vars), "%.2f" % r.uniform(-5, 40)]))
             return r.choice(["true", "false"])
         k = r.choice(["and", "or", "not"] + ([] if "boolselect" in AVOID else ["cond"]))
-        b = lambda: self.g_bool(depth - 1, vars)
-        if k == "and":
-            return "(%s && %s)" % (b(), b())
-        if k == "or":
-            return "(%s || %s)" % (b(), b())
-        if k == "not":
-            return "!(%s)" % b()
-        return "(%s ? %s : %s)" % (b(), b(), b())
+        return fill(BOOL_FORMS[k], lambda: self.g_bool(depth - 1, vars))
 
     def g_float(self, depth, vars, leaves=()):
         """A bounded f32 value (about -8..8); it may use transcendental functions."""
