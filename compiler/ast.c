@@ -15,6 +15,22 @@ Expr *ast_expr(Arena *a, ExprKind kind, Loc loc)
     e->loc = loc;
     e->builtin = -1;
     e->ref_id = -1;
+    e->depth = 1;
+    return e;
+}
+
+/* One more than the deepest operand: computed as the tree is built, so that measuring it never
+ * recurses. Saturates instead of overflowing. */
+static Expr *with_depth(Expr *e)
+{
+    if (!e) return NULL;
+    int32_t m = 0;
+    const Expr *ops[3] = {e->a, e->b, e->c};
+    for (int k = 0; k < 3; k++)
+        if (ops[k] && ops[k]->depth > m) m = ops[k]->depth;
+    for (int32_t k = 0; k < e->args.count; k++)
+        if (e->args.items[k] && e->args.items[k]->depth > m) m = e->args.items[k]->depth;
+    e->depth = m < INT32_MAX ? m + 1 : m;
     return e;
 }
 
@@ -42,7 +58,7 @@ Expr *ast_unary(Arena *a, OpKind op, Expr *x, Loc loc)
         e->op = op;
         e->a = x;
     }
-    return e;
+    return with_depth(e);
 }
 
 Expr *ast_binary(Arena *a, OpKind op, Expr *l, Expr *r, Loc loc)
@@ -53,7 +69,7 @@ Expr *ast_binary(Arena *a, OpKind op, Expr *l, Expr *r, Loc loc)
         e->a = l;
         e->b = r;
     }
-    return e;
+    return with_depth(e);
 }
 
 Expr *ast_cond(Arena *a, Expr *c, Expr *t, Expr *f, Loc loc)
@@ -64,7 +80,7 @@ Expr *ast_cond(Arena *a, Expr *c, Expr *t, Expr *f, Loc loc)
         e->b = t;
         e->c = f;
     }
-    return e;
+    return with_depth(e);
 }
 
 static Expr *ast_named(Arena *a, ExprKind kind, const char *name, Loc name_loc, ExprList l,
@@ -76,7 +92,7 @@ static Expr *ast_named(Arena *a, ExprKind kind, const char *name, Loc name_loc, 
         e->name_loc = name_loc;
         e->args = l;
     }
-    return e;
+    return with_depth(e);
 }
 
 Expr *ast_call(Arena *a, const char *name, Loc name_loc, ExprList args, Loc loc)
@@ -96,7 +112,7 @@ Expr *ast_sum(Arena *a, const char *fname, Loc fname_loc, Expr *bound, Expr *bod
         e->a = bound;
         e->b = body;
     }
-    return e;
+    return with_depth(e);
 }
 
 ExprList ast_list(Arena *a, ExprList l, Expr *e)
@@ -210,10 +226,12 @@ Attention *ast_attention(Arena *a, const char *name, Loc name_loc, Decl *decls, 
 Decl *ast_append(Decl *list, Decl *d)
 {
     if (!d) return list;
-    if (!list) return d;
-    Decl *last = list;
+    if (!list) list = d;
+    else (list->tail ? list->tail : list)->next = d;
+    /* the head remembers the last node, so that a spec of n declarations is built in O(n) */
+    Decl *last = d;
     while (last->next) last = last->next;
-    last->next = d;
+    list->tail = last;
     return list;
 }
 

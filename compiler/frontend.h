@@ -9,6 +9,11 @@
 
 #include <setjmp.h>
 
+/* The deepest expression a spec may hold, counted in nodes from the root to a leaf with every
+ * let and fn use expanded (docs/language.md, "Limits"). Every stage after the parser recurses
+ * over expressions; this bound is what keeps them within a thread's stack. */
+enum { ATTN_MAX_EXPR_DEPTH = 1000 };
+
 /* ---- ast.c: the tree ------------------------------------------------------------------------ */
 
 typedef enum {
@@ -47,6 +52,8 @@ struct Expr {
     double num;           /* EX_INT, EX_FLOAT, EX_BOOL */
     Expr *a, *b, *c;      /* operands; EX_SUM: a = bound, b = body */
     ExprList args;        /* EX_CALL arguments, EX_INDEX indices */
+    int32_t depth;        /* nodes on the longest path to a leaf, this one included (1 for a
+                             leaf); set by the constructors, bounded by parse_source */
     /* sema */
     AirType ty;
     RefKind ref;
@@ -92,6 +99,7 @@ struct Decl {
     Expr *sel_block, *sel_top;
     bool keep_own, shared;
     Decl *next;
+    Decl *tail;           /* on a list's head: its last node (ast_append) */
     /* sema */
     bool const_ok;        /* DECL_CONST folded; value below */
     AirType const_ty;
@@ -99,7 +107,21 @@ struct Decl {
     int32_t id;           /* DECL_IN/OUT: tensor id; DECL_PARAM: param id */
     bool visiting;        /* cycle detection (fn recursion, const cycles) */
     bool reported;        /* an error inside a fn body is reported once */
+    struct BodyMemo *sema_memo;   /* DECL_LET, DECL_FN: the body's type per use context */
+    struct BodyMemo *lower_memo;  /* DECL_LET, DECL_FN: the body's node per hook and arguments */
 };
+
+/* One checked or lowered use of a let or fn body: a body is checked once per context and
+ * argument types, and lowered once per hook and argument nodes, so a spec that uses a let or
+ * calls a fn many times costs its size, not the size of its expansion (AIR is a DAG). */
+typedef struct BodyMemo {
+    struct BodyMemo *next;
+    int32_t key;          /* sema: the SemaCx; lowering: the hook */
+    int32_t nargs;
+    const void *args;     /* sema: AirType[nargs]; lowering: int32_t node ids */
+    AirType ty;           /* sema's result */
+    int32_t node;         /* lowering's result */
+} BodyMemo;
 
 typedef struct Attention {
     const char *name;
@@ -210,6 +232,11 @@ typedef struct Sema {
     Expr *sums[SEMA_MAX_SUMS];  /* sum(...) binders in scope, innermost last */
     int nsums, sum_base;
     int quiet;                  /* > 0: inside a body whose errors were already reported */
+    int depth;                  /* expressions being checked, lets and fns expanded */
+    bool too_deep;              /* the expansion's depth was reported */
+    Decl **names;               /* open-addressing table of the first declaration of each
+                                   name (sema_lookup); NULL: search the list */
+    uint32_t nnames;            /* slots, a power of two */
     Decl *tq, *tk, *tv, *to, *tlse;
     Decl *state;
     bool recurrent;

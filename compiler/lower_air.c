@@ -17,18 +17,60 @@ typedef struct Lower {
     const Expr *open[SEMA_MAX_SUMS * 4];  /* sums being lowered; an RVAR of open[k] carries
                                              ref = -2 - k until its SUM node exists */
     int nopen;
+    int nesting;             /* lower() calls in progress */
+    int32_t *depth;          /* per node: its depth in the DAG (0 for a leaf not yet counted) */
+    int32_t capdepth;
+    bool too_deep;           /* reported: every later call fails quietly */
 } Lower;
+
+/* Each hook's DAG is kept within ATTN_MAX_EXPR_DEPTH, the bound that every later stage's
+ * recursion relies on. A let or fn use counts its body's depth where it is used. */
+static bool report_too_deep(Lower *l, Loc loc)
+{
+    if (!l->too_deep)
+        diag_error(l->d, loc, "expression nested too deeply once lets and fns are expanded "
+                              "(more than %d levels)", ATTN_MAX_EXPR_DEPTH);
+    if (!l->too_deep) diag_hint(l->d, "each use of a let or fn counts its body's depth where "
+                                      "it is used");
+    l->too_deep = true;
+    return false;
+}
+
+static int32_t depth_of(const Lower *l, int32_t id)
+{
+    return id < l->capdepth && l->depth[id] > 0 ? l->depth[id] : 1;
+}
+
+/* Records node id's depth; false (reported) when it is over the bound. */
+static bool note_depth(Lower *l, int32_t id, int32_t depth, Loc loc)
+{
+    if (id >= l->capdepth) {
+        int32_t ncap = l->capdepth ? l->capdepth : 256;
+        while (ncap <= id) ncap *= 2;
+        int32_t *np = arena_realloc(l->a, l->depth, sizeof *np * (size_t)l->capdepth,
+                                    sizeof *np * (size_t)ncap);
+        if (!np) return false;
+        l->depth = np;
+        l->capdepth = ncap;
+    }
+    l->depth[id] = depth;
+    return depth <= ATTN_MAX_EXPR_DEPTH || report_too_deep(l, loc);
+}
 
 static const AirType T_BOOL = {TY_BOOL, 0, 0}, T_I32 = {TY_I32, 0, 0}, T_F32 = {TY_F32, 0, 0};
 
 static int32_t emit(Lower *l, AirOp op, AirType ty, Loc loc, int nargs, const int32_t *args)
 {
     AirNode n = {.op = op, .ty = ty, .nargs = nargs, .ref = -1, .loc = loc};
+    int32_t depth = 0;
     for (int k = 0; k < nargs; k++) {
         if (args[k] < 0) return -1;
         n.args[k] = args[k];
+        if (depth_of(l, args[k]) > depth) depth = depth_of(l, args[k]);
     }
-    return air_add(l->a, l->k, n);
+    int32_t id = air_add(l->a, l->k, n);
+    if (id >= 0 && !note_depth(l, id, depth + 1, loc)) return -1;
+    return id;
 }
 
 static int32_t leaf(Lower *l, AirOp op, AirType ty, int32_t ref, Loc loc)
@@ -162,6 +204,30 @@ static int32_t lower_builtin(Lower *l, const Expr *e)
     }
 }
 
+/* A let's or fn's body, lowered once per hook and argument nodes: later uses share its node. */
+static int32_t lower_body(Lower *l, Decl *d, const int32_t *args, int32_t nargs)
+{
+    for (const BodyMemo *m = d->lower_memo; m; m = m->next) {
+        if (m->key != l->hook || m->nargs != nargs) continue;
+        const int32_t *ma = m->args;
+        int32_t k = 0;
+        while (k < nargs && ma[k] == args[k]) k++;
+        if (k == nargs) return m->node;
+    }
+    const int32_t *save = l->args;
+    l->args = args;
+    l->nesting--;   /* the body takes the place of the name or call that uses it */
+    int32_t id = lower(l, d->expr);
+    l->nesting++;
+    l->args = save;
+    BodyMemo *m = arena_alloc(l->a, sizeof *m);
+    if (id < 0 || !m) return -1;
+    *m = (BodyMemo){.next = d->lower_memo, .key = l->hook, .nargs = nargs, .args = args,
+                    .node = id};
+    d->lower_memo = m;
+    return id;
+}
+
 static int32_t lower_call(Lower *l, const Expr *e)
 {
     if (e->builtin >= 0) return lower_builtin(l, e);
@@ -169,11 +235,7 @@ static int32_t lower_call(Lower *l, const Expr *e)
     if (!args) return -1;
     for (int32_t k = 0; k < e->args.count; k++)
         if ((args[k] = lower(l, e->args.items[k])) < 0) return -1;
-    const int32_t *save = l->args;
-    l->args = args;
-    int32_t id = lower(l, e->decl->expr);
-    l->args = save;
-    return id;
+    return lower_body(l, e->decl, args, e->args.count);
 }
 
 /* sum(r < n: e): the body's RVARs point at the SUM node, which is added after them. */
@@ -204,13 +266,7 @@ static int32_t lower_name(Lower *l, const Expr *e)
                                 konst(l, TY_I32, (double)e->ref_size, e->loc);
     case REF_PARAM: return leaf(l, OP_PARAM, d->const_ty, d->id, e->loc);
     case REF_CONST: return konst(l, d->const_ty.kind, d->const_val, e->loc);
-    case REF_LET: {
-        const int32_t *save = l->args;
-        l->args = NULL;
-        int32_t id = lower(l, d->expr);
-        l->args = save;
-        return id;
-    }
+    case REF_LET: return lower_body(l, d, NULL, 0);
     case REF_FNPARAM: return l->args[e->ref_id];
     case REF_SCORE: return leaf(l, OP_SCORE, T_F32, -1, e->loc);
     case REF_QK: return leaf(l, OP_QK, T_F32, -1, e->loc);
@@ -249,7 +305,24 @@ static int32_t lower_index(Lower *l, const Expr *e)
     return id;
 }
 
+static int32_t lower_expr(Lower *l, const Expr *e);
+
+/* sema bounded the expansion it checked; this guard keeps lowering within the stack whatever
+ * reaches it. */
 static int32_t lower(Lower *l, const Expr *e)
+{
+    if (l->too_deep) return -1;
+    if (l->nesting >= ATTN_MAX_EXPR_DEPTH) {
+        report_too_deep(l, e->loc);
+        return -1;
+    }
+    l->nesting++;
+    int32_t id = lower_expr(l, e);
+    l->nesting--;
+    return id;
+}
+
+static int32_t lower_expr(Lower *l, const Expr *e)
 {
     switch (e->kind) {
     case EX_INT: return konst(l, TY_I32, e->num, e->loc);
@@ -280,7 +353,7 @@ bool lower_air(Arena *a, Diags *d, SemaResult *res)
         int32_t id = lower(&l, x->expr);
         if (h != HOOK_MASK && h != HOOK_STATE && h != HOOK_OUT) id = to_f32(&l, id);
         if (id < 0) {
-            diag_error_noloc(d, "out of memory while lowering '%s'", x->name);
+            if (!l.too_deep) diag_error_noloc(d, "out of memory while lowering '%s'", x->name);
             return false;
         }
         l.k->hook[h] = id;

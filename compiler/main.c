@@ -230,6 +230,10 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
         ok = emit_table[k].fn(&o, c, out);
     }
     report(&d, cli->color);
+    /* out of memory, the diagnostics may not have found room either: say it without them */
+    if (!ok && a.oom)
+        fprintf(stderr, "%s: error: out of memory (%zu bytes in use by this compile)\n",
+                path ? path : "attnc", a.total);
     arena_free(&a);
     return ok;
 }

@@ -98,6 +98,54 @@ bool parse_on_later_line(const ParseCtx *ctx, uint32_t off)
     return false;
 }
 
+/* The node at which `e` first exceeds ATTN_MAX_EXPR_DEPTH, found by walking down the deepest
+ * operand (a loop: the tree may be far deeper than the stack allows to recurse). */
+static const Expr *too_deep(const Expr *e)
+{
+    while (e && e->depth > ATTN_MAX_EXPR_DEPTH + 1) {
+        const Expr *next = NULL;
+        const Expr *ops[3] = {e->a, e->b, e->c};
+        for (int k = 0; k < 3; k++)
+            if (ops[k] && (!next || ops[k]->depth > next->depth)) next = ops[k];
+        for (int32_t k = 0; k < e->args.count; k++)
+            if (e->args.items[k] && (!next || e->args.items[k]->depth > next->depth))
+                next = e->args.items[k];
+        e = next;
+    }
+    return e;
+}
+
+/* Reports an expression deeper than ATTN_MAX_EXPR_DEPTH at the operator that makes it so. */
+static bool depth_ok(Diags *d, const Expr *e)
+{
+    if (!e || e->depth <= ATTN_MAX_EXPR_DEPTH) return true;
+    e = too_deep(e);
+    Loc at = e->loc;
+    if (e->kind == EX_BINARY && e->a && e->b && e->a->depth >= e->b->depth)
+        at = (Loc){e->a->loc.end, e->b->loc.end};   /* the operator and the term it adds */
+    diag_error(d, at, "expression nested too deeply (more than %d levels)", ATTN_MAX_EXPR_DEPTH);
+    diag_hint(d, "write a long sum or product as a balanced tree, ((a + b) + (c + d)), or as "
+                 "sum(r < n: ...) over a side tensor");
+    return false;
+}
+
+static bool list_depth_ok(Diags *d, const ExprList *l)
+{
+    for (int32_t k = 0; k < l->count; k++)
+        if (!depth_ok(d, l->items[k])) return false;
+    return true;
+}
+
+/* Every expression of the file within ATTN_MAX_EXPR_DEPTH, so that the stages after the parser,
+ * which recurse over expressions, stay within the stack. One report per declaration. */
+static void check_depths(Diags *d, const AstFile *f)
+{
+    for (const Attention *at = f->first; at; at = at->next)
+        for (const Decl *x = at->decls; x; x = x->next)
+            (void)(depth_ok(d, x->expr) && depth_ok(d, x->sel_block) &&
+                   depth_ok(d, x->sel_top) && list_depth_ok(d, &x->shape));
+}
+
 AstFile *parse_source(Arena *a, Diags *d, const Source *src)
 {
     if (src->len > (1u << 30)) {
@@ -124,5 +172,6 @@ AstFile *parse_source(Arena *a, Diags *d, const Source *src)
     attn_yylex_destroy(scanner);
     if (rc == 2) diag_error_noloc(d, "out of memory while parsing");
     if (a->oom) return NULL;
+    check_depths(d, ctx.file);
     return ctx.file;
 }

@@ -55,11 +55,42 @@ void sema_note(Sema *s, Loc loc, const char *fmt, ...)
 
 static bool is_named(const Decl *d) { return d->kind != DECL_SELECT && d->kind != DECL_ASSIGN; }
 
+static uint32_t name_hash(const char *name)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* The table of names sema_lookup reads, so that a spec of many declarations is checked in
+ * time linear in its length. The first declaration of a name wins, as in the list. */
+static void index_names(Sema *s)
+{
+    uint32_t n = 0;
+    for (Decl *d = s->at->decls; d; d = d->next) n++;
+    uint32_t slots = 16;
+    while (slots < 2 * n) slots *= 2;
+    s->names = arena_alloc(s->a, sizeof *s->names * slots);
+    if (!s->names) return;   /* out of memory: sema_lookup searches the list */
+    s->nnames = slots;
+    for (Decl *d = s->at->decls; d; d = d->next) {
+        if (!is_named(d) || !d->name) continue;
+        uint32_t k = name_hash(d->name) & (slots - 1);
+        while (s->names[k] && strcmp(s->names[k]->name, d->name)) k = (k + 1) & (slots - 1);
+        if (!s->names[k]) s->names[k] = d;
+    }
+}
+
 Decl *sema_lookup(const Sema *s, const char *name)
 {
-    for (Decl *d = s->at->decls; d; d = d->next)
-        if (is_named(d) && !strcmp(d->name, name)) return d;
-    return NULL;
+    if (!s->names) {
+        for (Decl *d = s->at->decls; d; d = d->next)
+            if (is_named(d) && !strcmp(d->name, name)) return d;
+        return NULL;
+    }
+    uint32_t k = name_hash(name) & (s->nnames - 1);
+    while (s->names[k] && strcmp(s->names[k]->name, name)) k = (k + 1) & (s->nnames - 1);
+    return s->names[k];
 }
 
 void sema_suggest(Sema *s, const char *name, const char *const *extra)
@@ -346,6 +377,7 @@ bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define
     out->at = at;
     out->kernel = s.k;
     int errors = d->errors;
+    index_names(&s);
     check_decls(&s);
     if (!s.tq || !s.tk || !s.tv || !s.to) return false;
     /* later checks still run after a bad tensor, so one run reports the hooks' errors too */

@@ -82,9 +82,27 @@ static AirType need_vec_cx(Sema *s, Expr *e, AirType t)
     return t;
 }
 
-/* The check of a let or fn body: once reported, its errors are not repeated at later uses. */
+/* The memo of `d`'s body checked in the current context with these argument types. */
+static BodyMemo *sema_memo_find(const Sema *s, const Decl *d, const AirType *args, int32_t n)
+{
+    for (BodyMemo *m = d->sema_memo; m; m = m->next) {
+        if (m->key != (int32_t)s->cx || m->nargs != n) continue;
+        const AirType *ma = m->args;
+        int32_t k = 0;
+        while (k < n && air_type_eq(ma[k], args[k])) k++;
+        if (k == n) return m;
+    }
+    return NULL;
+}
+
+/* The check of a let or fn body: once reported, its errors are not repeated at later uses, and
+ * a body already checked in this context with these argument types is not checked again. */
 static AirType check_body(Sema *s, Decl *d, Expr *body, Loc use)
 {
+    const AirType *args = s->frame ? s->frame->args : NULL;
+    int32_t nargs = s->frame ? s->frame->fn->params.count : 0;
+    BodyMemo *m = sema_memo_find(s, d, args, nargs);
+    if (m) return m->ty;
     if (d->visiting) {
         sema_error(s, use, d->kind == DECL_FN ? "fn '%s' is recursive" :
                                                 "let '%s' depends on itself", d->name);
@@ -97,11 +115,19 @@ static AirType check_body(Sema *s, Decl *d, Expr *body, Loc use)
     if (d->reported) s->quiet++;
     d->visiting = true;
     s->sum_base = s->nsums;
+    s->depth--;   /* the body takes the place of the name or call that uses it */
     AirType t = sema_expr_in(s, body);
+    s->depth++;
     s->sum_base = save_base;
     d->visiting = false;
     if (d->reported) s->quiet--;
     if (s->d->errors != errors) d->reported = true;
+    m = arena_alloc(s->a, sizeof *m);
+    if (m) {
+        *m = (BodyMemo){.next = d->sema_memo, .key = (int32_t)s->cx, .nargs = nargs,
+                        .args = args, .ty = t};
+        d->sema_memo = m;
+    }
     return t;
 }
 
@@ -526,6 +552,18 @@ static AirType check_sum(Sema *s, Expr *e)
 AirType sema_expr_in(Sema *s, Expr *e)
 {
     AirType t = T_VOID;
+    /* parse_source bounds each expression; lets and fns expand into one another here */
+    if (s->depth >= ATTN_MAX_EXPR_DEPTH) {
+        if (!s->too_deep)
+            sema_error(s, e->loc, "expression nested too deeply once lets and fns are expanded "
+                                  "(more than %d levels)", ATTN_MAX_EXPR_DEPTH);
+        if (!s->too_deep)
+            sema_hint(s, "each use of a let or fn counts its body's depth where it is used");
+        s->too_deep = true;
+        e->ty = t;
+        return t;
+    }
+    s->depth++;
     switch (e->kind) {
     case EX_INT: t = T_I32; break;
     case EX_FLOAT: t = T_F32; break;
@@ -538,6 +576,7 @@ AirType sema_expr_in(Sema *s, Expr *e)
     case EX_INDEX: t = check_index(s, e); break;
     case EX_SUM: t = check_sum(s, e); break;
     }
+    s->depth--;
     e->ty = t;
     return t;
 }

@@ -67,6 +67,9 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
     bool warming = t && t->is_gpu && rt_cuda_warm_start();
     bool compiled = pipeline_compile(a, &d, &req, &c);
     if (warming) rt_cuda_warm_join();
+    if (!compiled && a->oom)
+        return rt_fail(ATTN_ERR_NOMEM, "out of memory compiling the spec (%zu bytes in use)",
+                       a->total);
     if (!compiled) {
         const char *msg = diags_render(&d, false);
         /* The spec is checked before the target is looked up: with no located error, a
