@@ -147,6 +147,12 @@ AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOpt
     if (!spec) return rt_fail(ATTN_ERR_ARG, "spec is NULL");
     if (opts && opts->ndefines > 0 && !opts->defines)
         return rt_fail(ATTN_ERR_ARG, "defines is NULL but ndefines is %d", opts->ndefines);
+    if (opts && opts->ndefines < 0)
+        return rt_fail(ATTN_ERR_ARG, "ndefines is negative (%d)", opts->ndefines);
+    for (int32_t i = 0; opts && i < opts->ndefines; i++)
+        if (!opts->defines[i].name)
+            return rt_fail(ATTN_ERR_ARG, "defines[%d].name is NULL; name the const it overrides",
+                           i);
     const char *target = opts && opts->target ? opts->target : "native";
     char key[65];
     cache_key(spec, opts, target, key);

@@ -108,6 +108,24 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
         if (__builtin_mul_overflow(numel, n, &numel))
             return rt_fail(ATTN_ERR_ARG, "tensor '%s': the element count overflows", nm);
     }
+    /* The last byte must be addressable: an extent that overflows would wrap and read before
+     * the buffer (and would slip past the overlap check below). */
+    int64_t last = 0;
+    for (int32_t d = 0; numel > 0 && d < t->rank; d++) {
+        int64_t step;
+        if (__builtin_mul_overflow(t->shape[d] - 1, t->strides[d], &step) ||
+            __builtin_add_overflow(last, step, &last))
+            return rt_fail(ATTN_ERR_ARG, "tensor '%s': its strides reach past the end of the "
+                           "address range (at dim %d: stride %lld over %lld elements)", nm, d,
+                           (long long)t->strides[d], (long long)t->shape[d]);
+    }
+    uint64_t bytes;
+    if (numel > 0 && (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)dtype_size(t->dtype),
+                                             &bytes) ||
+                      bytes > (uint64_t)INT64_MAX ||
+                      (uint64_t)(uintptr_t)t->data + bytes < (uint64_t)(uintptr_t)t->data))
+        return rt_fail(ATTN_ERR_ARG, "tensor '%s': its strides reach past the end of the "
+                       "address range", nm);
     bool row_major_role = at->role == ROLE_Q || at->role == ROLE_K || at->role == ROLE_V ||
                           at->role == ROLE_O;
     if (row_major_role && t->rank > 0 && t->strides[t->rank - 1] != 1)
@@ -146,6 +164,33 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
             if (t->shape[d] > 1 && t->strides[d] == 0)
                 return rt_fail(ATTN_ERR_ARG, "tensor '%s': output dim %d has stride 0, so its "
                                "%lld elements would overlap", nm, d, (long long)t->shape[d]);
+    return ATTN_OK;
+}
+
+static bool is_empty(const AttnTensor *t)
+{
+    for (int32_t d = 0; d < t->rank; d++)
+        if (t->shape[d] == 0) return true;
+    return false;
+}
+
+/* A hook reads side tensors at indices clamped into their dims (docs/language.md): a dim of
+ * size 0 has no index to clamp to. So while there is a query row to compute, every side tensor
+ * must have an element, except along Lk when there are no keys (then no hook over keys runs). */
+static AttnStatus check_side_sizes(const AirKernel *air, const AttnTensor *tensors)
+{
+    if (air->tq < 0 || is_empty(&tensors[air->tq])) return ATTN_OK;
+    for (int32_t i = 0; i < air->ntensors; i++) {
+        const AirTensor *at = &air->tensors[i];
+        if (at->role != ROLE_SIDE || at->is_output) continue;
+        for (int32_t d = 0; d < at->rank; d++) {
+            if (tensors[i].shape[d] != 0) continue;
+            if (at->dims[d].sym >= 0 && air->syms[at->dims[d].sym].role == SYM_LK) continue;
+            return rt_fail(ATTN_ERR_ARG, "tensor '%s': dim %d is 0, but the hooks read this "
+                           "tensor for every query row; give each of its dims at least one "
+                           "element", at->name, d);
+        }
+    }
     return ATTN_OK;
 }
 
@@ -226,15 +271,18 @@ AttnStatus rt_validate(const AttnKernel *k, const AttnTensor *tensors, int32_t n
         air->nparams > ABI_MAX_PARAMS)
         return rt_fail(ATTN_ERR_INTERNAL, "kernel exceeds the ABI's limits");
     memset(args, 0, sizeof *args);
+    AttnStatus st = ATTN_OK;
     Binding bind[ABI_MAX_SYMS];
     for (int32_t s = 0; s < ABI_MAX_SYMS; s++) bind[s] = (Binding){0, -1, -1};
     for (int32_t i = 0; i < ntensors; i++) {
         if (tensors[i].rank < 0 || tensors[i].rank > ATTN_MAX_RANK)
             return rt_fail(ATTN_ERR_ARG, "tensor '%s': rank %d is out of range", air->tensors[i].name,
                            tensors[i].rank);
-        AttnStatus st = check_tensor(k, &tensors[i], i, kind, bind);
+        st = check_tensor(k, &tensors[i], i, kind, bind);
         if (st != ATTN_OK) return st;
     }
+    st = check_side_sizes(air, tensors);
+    if (st != ATTN_OK) return st;
     for (int32_t s = 0; s < air->nsyms; s++)
         args->sym[s] = bind[s].value;
     int64_t hq = sym_of_role(air, bind, SYM_HQ, air->tq, 1, tensors);
@@ -252,7 +300,7 @@ AttnStatus rt_validate(const AttnKernel *k, const AttnTensor *tensors, int32_t n
                                air->tensors[i].name, air->tensors[j].name);
         }
     }
-    AttnStatus st = check_params(k, params, nparams, args);
+    st = check_params(k, params, nparams, args);
     if (st != ATTN_OK) return st;
     for (int32_t i = 0; i < ntensors; i++) {
         args->t[i].data = tensors[i].data;

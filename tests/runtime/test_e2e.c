@@ -197,6 +197,19 @@ static void test_cache(const char *dir)
     CHECK(count_entries(dir) == 1);
 }
 
+/* Bad compile options are refused with a message, never dereferenced. */
+static void test_bad_options(void)
+{
+    AttnDefine defs[2] = {{"cap", 30.0}, {NULL, 1.0}};
+    AttnCompileOptions o = {.target = "reference", .defines = defs, .ndefines = 2, .no_cache = 1};
+    AttnKernel *k = NULL;
+    CHECK(attn_compile(softcap_sink_spec, "capsink", &o, &k) == ATTN_ERR_ARG && !k);
+    CHECK_MSG(strstr(attn_last_error(), "defines[1].name is NULL") != NULL, "message: %s",
+              attn_last_error());
+    o.ndefines = -1;
+    CHECK(attn_compile(softcap_sink_spec, "capsink", &o, &k) == ATTN_ERR_ARG && !k);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("ATTN_CACHE_DIR");
@@ -206,6 +219,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_cache(cdir);
+    test_bad_options();
     check_spec("win", window_spec);
     check_spec("capsink", softcap_sink_spec);
     const char *ex = argc > 1 ? argv[1] : NULL;

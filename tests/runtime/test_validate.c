@@ -3,7 +3,8 @@
  * launch fills AbiArgs (symbols, params, q_offset); each bad argument gives ATTN_ERR_ARG and a
  * message naming it. The end-to-end tests check that outputs stay untouched on error.
  *   in q: f32[B, Hq, Lq, 64]; in k: f32[B, Hkv, Lk, 64]; in v: f32[B, Hkv, Lk, 32];
- *   in doc: i32[B, Lk]; in slope: f32[Hq]; out o: f32[B, Hq, Lq, 32]; out lse: f32[B, Hq, Lq];
+ *   in doc: i32[B, Lk]; in slope: f32[Hq]; in tab: f32[W]; out o: f32[B, Hq, Lq, 32];
+ *   out lse: f32[B, Hq, Lq];
  *   param window: i32 = 256; param cap: f32; param causal: bool = true; */
 #include "rt.h"
 #include "test_util.h"
@@ -12,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_B, S_HQ, S_HKV, S_LQ, S_LK };
-enum { T_Q, T_K, T_V, T_DOC, T_SLOPE, T_O, T_LSE, NT };
+enum { S_B, S_HQ, S_HKV, S_LQ, S_LK, S_W };
+enum { T_Q, T_K, T_V, T_DOC, T_SLOPE, T_TAB, T_O, T_LSE, NT };
 
 static AirSym syms[] = {{"B", SYM_B}, {"Hq", SYM_HQ}, {"Hkv", SYM_HKV}, {"Lq", SYM_LQ},
-                        {"Lk", SYM_LK}};
+                        {"Lk", SYM_LK}, {"W", SYM_OTHER}};
 #define SYM(s) {s, 0}
 #define FIX(n) {-1, n}
 static AirTensor tensors[NT] = {
@@ -25,6 +26,7 @@ static AirTensor tensors[NT] = {
     {"v", ROLE_V, false, DT_F32, 4, {SYM(S_B), SYM(S_HKV), SYM(S_LK), FIX(32)}},
     {"doc", ROLE_SIDE, false, DT_I32, 2, {SYM(S_B), SYM(S_LK)}},
     {"slope", ROLE_SIDE, false, DT_F32, 1, {SYM(S_HQ)}},
+    {"tab", ROLE_SIDE, false, DT_F32, 1, {SYM(S_W)}},
     {"o", ROLE_O, true, DT_F32, 4, {SYM(S_B), SYM(S_HQ), SYM(S_LQ), FIX(32)}},
     {"lse", ROLE_LSE, true, DT_F32, 3, {SYM(S_B), SYM(S_HQ), SYM(S_LQ)}},
 };
@@ -40,7 +42,7 @@ typedef struct Setup {
 static void setup(Setup *s, int64_t B, int64_t hq, int64_t hkv, int64_t lq, int64_t lk)
 {
     int64_t dims[NT][4] = {{B, hq, lq, 64}, {B, hkv, lk, 64}, {B, hkv, lk, 32}, {B, lk},
-                           {hq}, {B, hq, lq, 32}, {B, hq, lq}};
+                           {hq}, {3}, {B, hq, lq, 32}, {B, hq, lq}};
     memset(s, 0, sizeof *s);
     for (int i = 0; i < NT; i++) {
         AttnTensor *t = &s->t[i];
@@ -77,7 +79,7 @@ static void expect_error(const Setup *s, const double *p, int32_t np, const char
 int main(void)
 {
     static AirKernel air = {.name = "test", .tensors = tensors, .ntensors = NT, .syms = syms,
-                            .nsyms = 5, .params = params, .nparams = 3, .dk = 64, .dv = 32,
+                            .nsyms = 6, .params = params, .nparams = 3, .dk = 64, .dv = 32,
                             .tq = T_Q, .tk = T_K, .tv = T_V, .to = T_O, .tlse = T_LSE};
     kernel.air = &air;
     kernel.plan.tile_m = 16;
@@ -113,7 +115,7 @@ int main(void)
     /* Tensors, one fault at a time, restored after each. */
     CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_CPU, &args) == ATTN_OK);
     CHECK(rt_validate(&kernel, s.t, NT - 1, p, 3, RT_LAUNCH_CPU, &args) == ATTN_ERR_ARG &&
-          strstr(attn_last_error(), "6 tensors given but the spec declares 7"));
+          strstr(attn_last_error(), "7 tensors given but the spec declares 8"));
 
     void *saved = s.t[T_V].data;
     s.t[T_V].data = NULL;
@@ -164,6 +166,24 @@ int main(void)
     s.t[T_O].data = s.t[T_Q].data;
     expect_error(&s, p, 3, "tensor 'o': output memory overlaps tensor 'q'");
     s.t[T_O].data = s.buf[T_O];
+
+    /* A stride whose byte extent overflows int64 would wrap and read before the buffer. */
+    s.t[T_K].strides[0] = INT64_MAX / 2;
+    expect_error(&s, p, 3, "tensor 'k': its strides reach past the end");
+    s.t[T_K].strides[0] = 37 * 64 * 2;
+    s.t[T_K].strides[2] = INT64_MAX / 40;
+    expect_error(&s, p, 3, "tensor 'k': its strides reach past the end");
+    s.t[T_K].strides[2] = 64;
+    s.t[T_O].strides[0] = INT64_MAX / 2;
+    s.t[T_O].data = s.t[T_Q].data;   /* the overlap check is not skipped either */
+    expect_error(&s, p, 3, "tensor 'o': its strides reach past the end");
+    s.t[T_O].strides[0] = 4 * 5 * 32;
+
+    /* An empty side tensor has no element for a hook's clamped index to land on. */
+    s.t[T_TAB].shape[0] = 0;
+    expect_error(&s, p, 3, "tensor 'tab': dim 0 is 0");
+    s.t[T_TAB].shape[0] = 3;
+    s.t[T_O].data = s.buf[T_O];
     s.t[T_LSE].data = (float *)s.t[T_O].data + 10;
     expect_error(&s, p, 3, "output memory overlaps");
     s.t[T_LSE].data = s.buf[T_LSE];
@@ -192,6 +212,13 @@ int main(void)
     s.t[T_Q].data = NULL;
     CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_CPU, &args) == ATTN_OK);
     CHECK(args.q_offset == 4);
+    teardown(&s);
+
+    /* No keys (Lk = 0): a side tensor empty along Lk is never read; one empty elsewhere is. */
+    setup(&s, 1, 2, 2, 3, 0);
+    CHECK(rt_validate(&kernel, s.t, NT, p, 3, RT_LAUNCH_CPU, &args) == ATTN_OK);
+    s.t[T_TAB].shape[0] = 0;
+    expect_error(&s, p, 3, "tensor 'tab': dim 0 is 0");
     teardown(&s);
 
     /* GPU launches: q, k, v and o rows must start 16-byte aligned (base and strides); side
