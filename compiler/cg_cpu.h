@@ -93,6 +93,9 @@ void cg_cpu_function(Skel *k, const KernelPlan *plan, const char *name, LLVMType
                      unsigned nparams);
 LLVMValueRef cg_cpu_head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride);
 bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op);
+/* acc + p * v, or acc itself where p is 0: a masked key's p is exactly 0, and its v (an
+ * unwritten cache row, NaN or Inf) must not reach the row through 0 * NaN. */
+LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef acc);
 /* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */
 LLVMValueRef cg_cpu_scale(Skel *k);
 /* cg_cpu_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and

@@ -29,6 +29,12 @@ LLVMValueRef cg_cpu_head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *r
                   cg_abi_tensor_data(cg, k->args, t), off);
 }
 
+LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef acc)
+{
+    LLVMValueRef zero = LLVMBuildFCmp(k->b, LLVMRealOEQ, p, LLVMConstNull(LLVMTypeOf(p)), "");
+    return LLVMBuildSelect(k->b, zero, acc, cg_fma(k->cg, p, v, acc), "");
+}
+
 /* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
  * ordered, so one backward sweep marks everything the root reaches). */
 bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
@@ -327,8 +333,10 @@ static void tile_softmax(Skel *k, LLVMValueRef nk)
     }
 }
 
-/* O[rows] = O[rows] * alpha + P^T V over keys [0, nvalid), in pv_rows x pv_vecs blocks. */
-static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
+/* O[rows] = O[rows] * alpha + P^T V over keys [0, nvalid), in pv_rows x pv_vecs blocks.
+ * `masked`: the tile's mask ran, so a p of 0 may stand for a masked key whose v must not reach
+ * the row (cg_cpu_pv_fma); a FULL tile takes the plain FMAs. */
+static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, bool masked)
 {
     CgLlvm *cg = k->cg;
     int N = k->N, tm = k->s.tile_m, RP = k->s.pv_rows, nvec = k->dvp / N;
@@ -360,7 +368,8 @@ static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid)
         for (int r = 0; r < RP; r++) {
             LLVMValueRef p = bcast(k, k->S, add(k, mul(k, ln.iv, i64c(k, tm)), add(k, r0, i64c(k, r))));
             for (int c = 0; c < C; c++)
-                next[r * C + c] = cg_fma(cg, p, vv[c], ln.carried[r * C + c]);
+                next[r * C + c] = masked ? cg_cpu_pv_fma(k, p, vv[c], ln.carried[r * C + c])
+                                         : cg_fma(cg, p, vv[c], ln.carried[r * C + c]);
         }
         cg_loop_end(cg, &ln, next);
         for (int a = 0; a < RP * C; a++) vstore(k, ln.carried[a], k->O, at[a], 64);
@@ -454,7 +463,13 @@ static bool key_tiles(Skel *k)
         return false;
     }
     tile_softmax(k, mul(k, nkb, i64c(k, R)));
-    tile_pv(k, n0, nvalid);
+    LLVMBasicBlockRef pvm = cg_block(cg, "pvmasked"), pvf = cg_block(cg, "pvfull");
+    LLVMBuildCondBr(k->b, need_mask, pvm, pvf);
+    LLVMPositionBuilderAtEnd(k->b, pvm);
+    tile_pv(k, n0, nvalid, true);
+    LLVMBuildBr(k->b, skip);
+    LLVMPositionBuilderAtEnd(k->b, pvf);
+    tile_pv(k, n0, nvalid, false);
     LLVMBuildBr(k->b, skip);
     LLVMPositionBuilderAtEnd(k->b, skip);
     cg_loop_end(cg, &lt, NULL);

@@ -138,7 +138,8 @@ bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRe
                    fptr(k, k->L, r));
     LLVMBuildStore(k->b, mnew, fptr(k, k->M, r));
 
-    /* O[r] = O[r] * alpha + sum_n p_n V[n], lanes over Dv. */
+    /* O[r] = O[r] * alpha + sum_n p_n V[n], lanes over Dv; a masked key (p = 0) adds nothing,
+     * whatever its v holds (few rows: the select costs nothing beside the loads of V). */
     LLVMValueRef orow = mul(k, r, i64c(k, k->dvp)), acc[32], al = cg_splat(cg, alpha, N);
     for (int c = 0; c < nvec; c++)
         acc[c] = LLVMBuildFMul(k->b, vload(k, k->O, add(k, orow, i64c(k, c * N)), 64), al, "");
@@ -148,7 +149,7 @@ bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRe
     LLVMValueRef vrow = cg_gep(cg, cg_dtype_type(cg, vdt), k->vbase, mul(k, add(k, n0, ln.iv), k->vs));
     LLVMValueRef pn = bcast(k, SR, ln.iv), next[32];
     for (int c = 0; c < nvec; c++)
-        next[c] = cg_fma(cg, pn, row_chunk(k, vrow, vdt, c * N, k->dv), ln.carried[c]);
+        next[c] = cg_cpu_pv_fma(k, pn, row_chunk(k, vrow, vdt, c * N, k->dv), ln.carried[c]);
     cg_loop_end(cg, &ln, next);
     for (int c = 0; c < nvec; c++) vstore(k, ln.carried[c], k->O, add(k, orow, i64c(k, c * N)), 64);
     cg_loop_end(cg, &lr, NULL);
