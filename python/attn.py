@@ -11,8 +11,11 @@ on torch tensors (CPU or CUDA) or numpy arrays (CPU), and run the f64 reference 
     kern.reference(q=qc, k=kc, v=vc, o=oc)       # f64 math, host tensors (CUDA ones are copied)
 
 Tensors are passed as they are: data pointer, dtype, shape and strides in elements; nothing is
-copied or made contiguous (the last dimension of q, k, v and o must be contiguous). Every failure
-raises AttnError, whose message is libattn's attn_last_error() (spec diagnostics included).
+copied or made contiguous (the last dimension of q, k, v and o must be contiguous). A numpy
+array must be in the machine's byte order, and an output must be writable (a read-only array,
+such as np.frombuffer of bytes, is refused). A tensor with no elements (B = 0, Lk = 0) is
+accepted, as by the C API. Every failure raises AttnError, whose message is libattn's
+attn_last_error() (spec diagnostics included).
 
 The library is found, in this order, at: $ATTN_LIBRARY; next to this file; the build folders of
 the source tree this file sits in (build*/); the system's library path.
@@ -190,9 +193,19 @@ def _numpy_dtype(a):
             "float64": F64}.get(name)
 
 
-def _describe(name, x):
+def _row_major(shape):
+    """Contiguous strides, in elements, of a tensor of this shape."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(1, n)
+    return tuple(reversed(strides))
+
+
+def _describe(name, x, is_output):
     """Returns (AttnTensor, device) for a torch tensor or numpy array; device is "cpu" or
-    "cuda:N". Raises AttnError naming the argument for anything else."""
+    "cuda:N". Raises AttnError naming the argument for anything else, for a numpy output that
+    is read-only, and for a numpy array that is not in the machine's byte order."""
     desc = _Tensor()
     mod = type(x).__module__
     if mod.startswith("torch"):
@@ -202,6 +215,13 @@ def _describe(name, x):
         kind = str(x.dtype)
     elif hasattr(x, "__array_interface__") and hasattr(x, "ctypes"):
         dt = _numpy_dtype(x)
+        if dt is not None and not x.dtype.isnative:
+            raise AttnError("tensor '%s': dtype %s is not in this machine's byte order; "
+                            "convert it with .astype(a.dtype.newbyteorder('='))"
+                            % (name, x.dtype.str), "arg")
+        if is_output and not x.flags.writeable:
+            raise AttnError("tensor '%s': the array is read-only, and an output is written"
+                            % name, "arg")
         item = x.dtype.itemsize
         if any(s % item for s in x.strides):
             raise AttnError("tensor '%s': strides %s are not a multiple of the element size"
@@ -218,6 +238,10 @@ def _describe(name, x):
                         % (name, kind), "arg")
     if len(shape) > _MAX_RANK:
         raise AttnError("tensor '%s': rank %d is over %d" % (name, len(shape), _MAX_RANK), "arg")
+    if 0 in shape:
+        # Nothing is read or written, so the strides do not matter; numpy gives such arrays
+        # strides of 0, which libattn refuses for a last dim.
+        strides = _row_major(shape)
     desc.data = ptr
     desc.dtype = dt
     desc.rank = len(shape)
@@ -299,7 +323,7 @@ class Kernel:
             if info.name not in args:
                 raise AttnError("missing tensor '%s' (%r)" % (info.name, info), "arg")
             x = args.pop(info.name)
-            desc, device = _describe(info.name, x)
+            desc, device = _describe(info.name, x, info.kind == "out")
             if any_float_out and info.kind == "out" and desc.dtype != I32:
                 pass
             elif desc.dtype != info.dtype:

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """test_attn.py: python/attn.py on the CPU, against a float64 numpy evaluation of the same math.
 
-Checks the signature read back from a compiled spec; a launch on numpy arrays (GQA, a runtime
-param given by name, keys in a BLHD layout passed as strided views, decode alignment with
-Lq < Lk); libattn's own f64 reference through the module; torch CPU tensors when torch is
-installed; and that mistakes raise AttnError naming the argument, with the outputs untouched.
+    test_attn.py [module|arrays]
+
+module (the default): the signature read back from a compiled spec; a launch on numpy arrays
+(GQA, a runtime param given by name, keys in a BLHD layout passed as strided views, decode
+alignment with Lq < Lk); libattn's own f64 reference through the module; torch CPU tensors when
+torch is installed; and that mistakes raise AttnError naming the argument, with the outputs
+untouched.
+arrays: what numpy arrays are refused (read-only outputs, a byte order not the machine's) and
+accepted (read-only inputs; tensors with no elements, as np.zeros makes them, as the C API
+takes them).
 Exit code 77 (a skip for ctest) when numpy is missing, or when this libattn cannot compile.
 """
 import math
@@ -67,21 +73,7 @@ def rel(np, a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
-def main():
-    print("libattn %s at %s" % (attn.version(), attn.library_path()))
-    try:
-        import numpy as np
-    except ImportError:
-        print("SKIP: numpy is not installed (the module's array checks need it)")
-        return SKIP
-    try:
-        kern = attn.compile(SPEC, target="native", name="py_window.attn")
-    except attn.AttnError as e:
-        if e.status in ("unsupported", "target", "internal"):
-            print("SKIP: this libattn cannot compile for the CPU: %s" % e)
-            return SKIP
-        raise
-    print(kern.signature())
+def check_module(np, kern):
     check([t.name for t in kern.tensors] == ["q", "k", "v", "o"], "tensor names in order")
     check([t.kind for t in kern.tensors] == ["in", "in", "in", "out"], "tensor kinds")
     check(all(t.dtype == attn.F32 and t.rank == 4 for t in kern.tensors), "dtypes and ranks")
@@ -147,6 +139,73 @@ def main():
         check(err < 1e-5, "torch CPU tensors (strided k, v): rel err %.2e" % err)
         expect_error(lambda: kern(q=tq.bfloat16(), k=tk, v=tv, o=to), "arg", ["'q'", "bf16"],
                      "bf16 torch q")
+
+
+def check_arrays(np, kern):
+    rng = np.random.default_rng(11)
+    B, H, L = 1, 2, 9
+    q = rng.standard_normal((B, H, L, D), dtype=np.float32)
+    k = rng.standard_normal((B, H, L, D), dtype=np.float32)
+    v = rng.standard_normal((B, H, L, D), dtype=np.float32)
+    frozen = bytes(q.nbytes)                  # an immutable buffer seen as an array
+    ro = np.frombuffer(frozen, dtype=np.float32).reshape(q.shape)
+    check(not ro.flags.writeable, "np.frombuffer(bytes) is read-only")
+    expect_error(lambda: kern(q=q, k=k, v=v, o=ro), "arg", ["'o'", "read-only"],
+                 "read-only output")
+    ro64 = np.frombuffer(bytes(q.size * 8), dtype=np.float64).reshape(q.shape)
+    expect_error(lambda: kern.reference(q=q, k=k, v=v, o=ro64), "arg", ["'o'", "read-only"],
+                 "read-only reference output")
+    check(frozen == bytes(q.nbytes) and not ro64.any(), "the read-only buffers are unchanged")
+    o = np.zeros_like(q)
+    kern(q=ro, k=k, v=v, o=o)
+    check(True, "a read-only input is accepted")
+
+    swapped = q.astype(q.dtype.newbyteorder(">" if sys.byteorder == "little" else "<"))
+    check(bool((swapped == q).all()), "the byte-swapped copy holds the same values")
+    expect_error(lambda: kern(q=swapped, k=k, v=v, o=o), "arg", ["'q'", "byte order"],
+                 "q in the other byte order")
+    o_swapped = np.zeros_like(swapped)
+    expect_error(lambda: kern(q=q, k=k, v=v, o=o_swapped), "arg", ["'o'", "byte order"],
+                 "o in the other byte order")
+
+    # Tensors with no elements: np.zeros gives them strides of 0; the C API takes them.
+    e = np.zeros((0, H, L, D), dtype=np.float32)
+    try:
+        kern(q=e, k=e, v=e, o=np.zeros_like(e))
+        check(True, "B = 0 launches")
+    except attn.AttnError as err:
+        check(False, "B = 0 refused: %s" % err)
+    nokeys = np.zeros((B, H, 0, D), dtype=np.float32)
+    o = np.full_like(q, np.nan)
+    try:
+        kern(q=q, k=nokeys, v=nokeys, o=o)
+        check(bool((o == 0).all()), "Lk = 0 launches and gives o = 0 (no key takes part)")
+    except attn.AttnError as err:
+        check(False, "Lk = 0 refused: %s" % err)
+
+
+def main():
+    section = sys.argv[1] if len(sys.argv) > 1 else "module"
+    print("libattn %s at %s" % (attn.version(), attn.library_path()))
+    try:
+        import numpy as np
+    except ImportError:
+        print("SKIP: numpy is not installed (the module's array checks need it)")
+        return SKIP
+    try:
+        kern = attn.compile(SPEC, target="native", name="py_window.attn")
+    except attn.AttnError as e:
+        if e.status in ("unsupported", "target", "internal"):
+            print("SKIP: this libattn cannot compile for the CPU: %s" % e)
+            return SKIP
+        raise
+    print(kern.signature())
+    if section == "module":
+        check_module(np, kern)
+    elif section == "arrays":
+        check_arrays(np, kern)
+    else:
+        check(False, "a known section (%s)" % section)
 
     if failures:
         print("%d check(s) failed" % len(failures))
