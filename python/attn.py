@@ -18,13 +18,16 @@ accepted, as by the C API. Every failure raises AttnError, whose message is liba
 attn_last_error() (spec diagnostics included).
 
 The library is found, in this order, at: $ATTN_LIBRARY; next to this file; the build folders of
-the source tree this file sits in (build*/); the system's library path.
+the source tree this file sits in (build*/); the system's library path. A library built with
+AddressSanitizer is passed over unless the ASan runtime is already loaded (LD_PRELOAD), since
+loading it would end the process.
 """
 
 import ctypes
 import ctypes.util
 import glob
 import os
+import struct
 
 __all__ = ["AttnError", "Kernel", "compile", "compile_file", "reference", "version",
            "library_path", "F32", "F16", "BF16", "I32", "F64"]
@@ -113,6 +116,39 @@ def _candidates():
     yield "libattn.so.0"
 
 
+def _built_with_asan(path):
+    """Whether the ELF64 shared library at `path` is instrumented by AddressSanitizer: its
+    dynamic string table (symbol and needed-library names) holds __asan_init, which gcc's and
+    clang's instrumentation both call. False for anything that cannot be read as ELF64."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+                return False
+            order = "<" if head[5] == 1 else ">"
+            shoff, = struct.unpack_from(order + "Q", head, 0x28)
+            shentsize, shnum = struct.unpack_from(order + "HH", head, 0x3A)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            # A section header starts: name, type, flags, addr, offset, size, link.
+            fields = order + "IIQQQQI"
+            for i in range(shnum):
+                sh = struct.unpack_from(fields, table, i * shentsize)
+                if sh[1] == 11:          # SHT_DYNSYM; its link is its string table, .dynstr
+                    strtab = struct.unpack_from(fields, table, sh[6] * shentsize)
+                    f.seek(strtab[4])
+                    return b"__asan_init" in f.read(strtab[5])
+    except (OSError, struct.error):
+        pass
+    return False
+
+
+def _asan_loaded():
+    """Whether this process already has the ASan runtime (python started with it in LD_PRELOAD),
+    so that an instrumented libattn can be loaded."""
+    return hasattr(ctypes.CDLL(None), "__asan_init")
+
+
 class _Lib:
     """The loaded libattn and its functions, bound on first use."""
 
@@ -125,9 +161,18 @@ class _Lib:
         if self.handle is not None:
             return
         tried = []
+        hint = ""
         for path in _candidates():
             if os.path.sep in path and not os.path.exists(path):
                 tried.append(path + " (absent)")
+                continue
+            # Loading an ASan build into a process without the ASan runtime does not fail:
+            # the runtime ends the process. So such a library is passed over, before dlopen.
+            if os.path.sep in path and _built_with_asan(path) and not _asan_loaded():
+                tried.append(path + " (built with AddressSanitizer, whose runtime this process "
+                             "lacks)")
+                hint = (" An ASan build loads only into a python started with its runtime: "
+                        "LD_PRELOAD=$(cc -print-file-name=libasan.so) python3 ...")
                 continue
             try:
                 self.handle = ctypes.CDLL(path)
@@ -135,8 +180,8 @@ class _Lib:
                 return
             except OSError as e:
                 tried.append("%s (%s)" % (path, e))
-        raise AttnError("libattn not found; set ATTN_LIBRARY to libattn.so. Tried: "
-                        + "; ".join(tried), "target")
+        raise AttnError("no libattn could be loaded; set ATTN_LIBRARY to libattn.so. Tried: "
+                        + "; ".join(tried) + "." + hint, "target")
 
     def __getattr__(self, name):
         if not name.startswith("attn_"):

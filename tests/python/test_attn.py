@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_attn.py: python/attn.py on the CPU, against a float64 numpy evaluation of the same math.
 
-    test_attn.py [module|arrays]
+    test_attn.py [module|arrays|asan]
 
 module (the default): the signature read back from a compiled spec; a launch on numpy arrays
 (GQA, a runtime param given by name, keys in a BLHD layout passed as strided views, decode
@@ -11,11 +11,15 @@ untouched.
 arrays: what numpy arrays are refused (read-only outputs, a byte order not the machine's) and
 accepted (read-only inputs; tensors with no elements, as np.zeros makes them, as the C API
 takes them).
+asan: a libattn built with AddressSanitizer, in a python without the ASan runtime, is passed
+over with a reason instead of ending the interpreter (needs $ATTN_TEST_CC to build one).
 Exit code 77 (a skip for ctest) when numpy is missing, or when this libattn cannot compile.
 """
 import math
 import os
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import attn  # noqa: E402
@@ -184,28 +188,71 @@ def check_arrays(np, kern):
         check(False, "Lk = 0 refused: %s" % err)
 
 
+def check_asan():
+    cc = os.environ.get("ATTN_TEST_CC")
+    if not cc:
+        print("SKIP: ATTN_TEST_CC (a C compiler with -fsanitize=address) is not set")
+        return SKIP
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        lib = os.path.join(tmp, "libattn.so")
+        with open(src, "w") as f:
+            f.write('const char *attn_version(void) { return "asan probe"; }\n')
+        if subprocess.run([cc, "-shared", "-fPIC", "-fsanitize=address", "-o", lib, src]).returncode:
+            print("SKIP: %s cannot build with -fsanitize=address" % cc)
+            return SKIP
+        # A fresh interpreter without the ASan runtime (what LD_PRELOAD would give it), the
+        # module copied away from any build folder, and only the instrumented library to load.
+        env = {n: x for n, x in os.environ.items() if n not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+        env["ATTN_LIBRARY"] = lib
+        module = os.path.join(os.path.dirname(os.path.abspath(attn.__file__)), "attn.py")
+        with open(module) as f, open(os.path.join(tmp, "attn.py"), "w") as g:
+            g.write(f.read())
+        probe = ("import attn\n"
+                 "try:\n    print('loaded', attn.library_path())\n"
+                 "except attn.AttnError as e:\n    print('AttnError', e.status, e)\n")
+        r = subprocess.run([sys.executable, "-c", probe], cwd=tmp, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = r.stdout.strip()
+        print(out)
+        check(r.returncode == 0, "the interpreter survives an ASan libattn (exit %d)"
+              % r.returncode)
+        if out.startswith("loaded"):      # a libattn installed on the system's path
+            check(not out.endswith(lib), "the ASan library is passed over for another")
+        else:
+            check(out.startswith("AttnError target") and "AddressSanitizer" in out
+                  and "LD_PRELOAD" in out, "the ASan library is passed over, and the error "
+                  "says why and how to load it")
+    return 0
+
+
 def main():
     section = sys.argv[1] if len(sys.argv) > 1 else "module"
     print("libattn %s at %s" % (attn.version(), attn.library_path()))
-    try:
-        import numpy as np
-    except ImportError:
-        print("SKIP: numpy is not installed (the module's array checks need it)")
-        return SKIP
-    try:
-        kern = attn.compile(SPEC, target="native", name="py_window.attn")
-    except attn.AttnError as e:
-        if e.status in ("unsupported", "target", "internal"):
-            print("SKIP: this libattn cannot compile for the CPU: %s" % e)
-            return SKIP
-        raise
-    print(kern.signature())
-    if section == "module":
-        check_module(np, kern)
-    elif section == "arrays":
-        check_arrays(np, kern)
+    if section == "asan":
+        skip = check_asan()
+        if skip:
+            return skip
     else:
-        check(False, "a known section (%s)" % section)
+        try:
+            import numpy as np
+        except ImportError:
+            print("SKIP: numpy is not installed (the module's array checks need it)")
+            return SKIP
+        try:
+            kern = attn.compile(SPEC, target="native", name="py_window.attn")
+        except attn.AttnError as e:
+            if e.status in ("unsupported", "target", "internal"):
+                print("SKIP: this libattn cannot compile for the CPU: %s" % e)
+                return SKIP
+            raise
+        print(kern.signature())
+        if section == "module":
+            check_module(np, kern)
+        elif section == "arrays":
+            check_arrays(np, kern)
+        else:
+            check(False, "a known section (%s)" % section)
 
     if failures:
         print("%d check(s) failed" % len(failures))
