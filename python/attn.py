@@ -62,7 +62,7 @@ class _Define(ctypes.Structure):
 class _CompileOptions(ctypes.Structure):
     _fields_ = [("target", ctypes.c_char_p), ("defines", ctypes.POINTER(_Define)),
                 ("ndefines", ctypes.c_int32), ("no_cache", ctypes.c_int32),
-                ("kernel", ctypes.c_char_p)]
+                ("kernel", ctypes.c_char_p), ("dtype", ctypes.c_char_p)]
 
 
 class _LaunchOptions(ctypes.Structure):
@@ -450,7 +450,7 @@ class Kernel:
                 dev.copy_(cpu)
 
 
-def _compile_options(target, defines, cache, kernel):
+def _compile_options(target, defines, cache, kernel, dtype):
     if target == "cuda":
         import torch
         major, minor = torch.cuda.get_device_capability()
@@ -470,26 +470,31 @@ def _compile_options(target, defines, cache, kernel):
     opts.no_cache = 0 if cache else 1
     kname = kernel.encode() if kernel else None
     opts.kernel = kname
-    return opts, (arr, keep, kname)
+    dname = str(_DTYPE_NAMES.get(dtype, dtype)).encode() if dtype is not None else None
+    opts.dtype = dname
+    return opts, (arr, keep, kname, dname)
 
 
-def compile(spec, target="native", defines=None, name=None, cache=True, kernel=None):
+def compile(spec, target="native", defines=None, name=None, cache=True, kernel=None,
+            dtype=None):
     """Compiles spec text for `target` ("native", "x86-64-v3", "x86-64-v4", "sm_80",
     "sm_90a", or "cuda" for the current torch device) and returns a Kernel. `defines`
     overrides the spec's consts ({"cap": 30.0}); `name` names the text in diagnostics;
     cache=False bypasses the disk cache; `kernel` picks an `attention` of a text that holds
-    several (default: the first). Raises AttnError (status "spec" with clang-style
-    diagnostics for a bad spec)."""
-    opts, _keep = _compile_options(target, defines, cache, kernel)
+    several (default: the first); `dtype` ("f32", "bf16", "f16", or attn.F32, ...) replaces
+    the dtype of q, k, v and o, as `attnc run --dtype` does (numpy has no bf16: dtype="f32"
+    runs a bf16 spec on float32 arrays). Raises AttnError (status "spec" with clang-style
+    diagnostics for a bad spec, "arg" for another dtype)."""
+    opts, _keep = _compile_options(target, defines, cache, kernel, dtype)
     out = ctypes.c_void_p()
     _check(_lib.attn_compile(spec.encode(), name.encode() if name else None, ctypes.byref(opts),
                              ctypes.byref(out)), "compile")
     return Kernel(out.value)
 
 
-def compile_file(path, target="native", defines=None, cache=True, kernel=None):
+def compile_file(path, target="native", defines=None, cache=True, kernel=None, dtype=None):
     """As compile(), reading the spec from a file (diagnostics name the file)."""
-    opts, _keep = _compile_options(target, defines, cache, kernel)
+    opts, _keep = _compile_options(target, defines, cache, kernel, dtype)
     out = ctypes.c_void_p()
     _check(_lib.attn_compile_file(os.fsencode(path), ctypes.byref(opts), ctypes.byref(out)),
            "compile of %s" % path)

@@ -138,21 +138,54 @@ static bool load_cached(const char *dir, const char *key, AttnKernel **out)
     return ok;
 }
 
-AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOptions *opts,
-                        AttnKernel **out)
+static bool is_word(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/* The options' dtype override: rewrites the dtype of the `in q:`, `in k:`, `in v:` and
+ * `out o:` declarations (malloc'd; NULL when out of memory). Comments are skipped so that a
+ * commented-out declaration is left alone. The cache key is then the rewritten text's. */
+static char *spec_with_dtype(const char *s, const char *dtype)
 {
-    rt_clear_error();
-    if (!out) return rt_fail(ATTN_ERR_ARG, "out is NULL");
-    *out = NULL;
-    if (!spec) return rt_fail(ATTN_ERR_ARG, "spec is NULL");
-    if (opts && opts->ndefines > 0 && !opts->defines)
-        return rt_fail(ATTN_ERR_ARG, "defines is NULL but ndefines is %d", opts->ndefines);
-    if (opts && opts->ndefines < 0)
-        return rt_fail(ATTN_ERR_ARG, "ndefines is negative (%d)", opts->ndefines);
-    for (int32_t i = 0; opts && i < opts->ndefines; i++)
-        if (!opts->defines[i].name)
-            return rt_fail(ATTN_ERR_ARG, "defines[%d].name is NULL; name the const it overrides",
-                           i);
+    /* Each rewrite grows the text by at most 2 bytes ("f32" -> "bf16" is 1) and takes at
+     * least 6 ("in q:f"), so 1.5 n + 64 always suffices. */
+    size_t n = strlen(s), o = 0;
+    char *out = malloc(n + n / 2 + 64);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '/' && s[i + 1] == '/') {
+            while (i < n && s[i] != '\n') out[o++] = s[i++];
+            continue;
+        }
+        bool decl = (i == 0 || !is_word(s[i - 1])) &&
+                    (strncmp(s + i, "in ", 3) == 0 || strncmp(s + i, "out ", 4) == 0);
+        if (decl) {
+            size_t p = i + (s[i] == 'i' ? 3 : 4);
+            while (s[p] == ' ' || s[p] == '\t') p++;
+            char name = s[p];
+            size_t q = p + 1;
+            while (s[q] == ' ' || s[q] == '\t') q++;
+            if (strchr("qkvo", name) && name && !is_word(s[p + 1]) && s[q] == ':') {
+                q++;
+                while (s[q] == ' ' || s[q] == '\t') q++;
+                size_t e = q;
+                while (is_word(s[e])) e++;
+                memcpy(out + o, s + i, q - i);
+                o += q - i;
+                memcpy(out + o, dtype, strlen(dtype));
+                o += strlen(dtype);
+                i = e;
+                continue;
+            }
+        }
+        out[o++] = s[i++];
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* attn_compile once the arguments are checked and the dtype applied. */
+static AttnStatus compile_text(const char *spec, const char *name, const AttnCompileOptions *opts,
+                               AttnKernel **out)
+{
     const char *target = opts && opts->target ? opts->target : "native";
     char key[65];
     cache_key(spec, opts, target, key);
@@ -178,6 +211,32 @@ AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOpt
     }
     arena_free(&a);
     free(dir);
+    return st;
+}
+
+AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOptions *opts,
+                        AttnKernel **out)
+{
+    rt_clear_error();
+    if (!out) return rt_fail(ATTN_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if (!spec) return rt_fail(ATTN_ERR_ARG, "spec is NULL");
+    if (opts && opts->ndefines > 0 && !opts->defines)
+        return rt_fail(ATTN_ERR_ARG, "defines is NULL but ndefines is %d", opts->ndefines);
+    if (opts && opts->ndefines < 0)
+        return rt_fail(ATTN_ERR_ARG, "ndefines is negative (%d)", opts->ndefines);
+    for (int32_t i = 0; opts && i < opts->ndefines; i++)
+        if (!opts->defines[i].name)
+            return rt_fail(ATTN_ERR_ARG, "defines[%d].name is NULL; name the const it overrides",
+                           i);
+    const char *dtype = opts ? opts->dtype : NULL;
+    if (!dtype) return compile_text(spec, name, opts, out);
+    if (strcmp(dtype, "f32") != 0 && strcmp(dtype, "bf16") != 0 && strcmp(dtype, "f16") != 0)
+        return rt_fail(ATTN_ERR_ARG, "dtype must be f32, bf16 or f16, not '%s'", dtype);
+    char *retyped = spec_with_dtype(spec, dtype);
+    if (!retyped) return rt_fail(ATTN_ERR_NOMEM, "out of memory applying dtype %s", dtype);
+    AttnStatus st = compile_text(retyped, name, opts, out);
+    free(retyped);
     return st;
 }
 

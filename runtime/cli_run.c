@@ -96,7 +96,7 @@ static bool parse_args(int argc, char **argv, RunConfig *c)
  * a first compile tells which names are which. */
 static AttnStatus compile(RunConfig *c, const char *text, AttnKernel **out, double *seconds)
 {
-    AttnCompileOptions o = {.target = c->target, .no_cache = c->no_cache};
+    AttnCompileOptions o = {.target = c->target, .no_cache = c->no_cache, .dtype = c->dtype};
     double t0 = now_s();
     AttnStatus st = attn_compile(text, c->spec, &o, out);
     if (st != ATTN_OK) return st;

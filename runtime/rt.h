@@ -209,9 +209,8 @@ typedef struct RunData {
     bool on_gpu;
 } RunData;
 
-/* Spec text with the dtype of q, k, v and o replaced (malloc'd; NULL when out of memory). */
-char *run_spec_with_dtype(const char *text, const char *dtype);
-/* The spec's text with --dtype applied (malloc'd); NULL with a message printed. */
+/* The spec's text (malloc'd); NULL with a message printed. --dtype is applied by
+ * attn_compile (AttnCompileOptions.dtype). */
 char *run_read_spec(const RunConfig *c);
 /* Whether a -D name is a size (a symbol or a role name) or a param of the kernel. */
 bool run_is_size_or_param(const AttnKernel *k, const char *name);

@@ -27,49 +27,6 @@
 
 /* ---- the spec text ---------------------------------------------------------------------- */
 
-static bool is_word(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-
-/* Rewrites the dtype of `in q:`, `in k:`, `in v:` and `out o:` declarations. Comments are
- * skipped so that a commented-out declaration is left alone. */
-char *run_spec_with_dtype(const char *s, const char *dtype)
-{
-    /* Each rewrite grows the text by at most 2 bytes ("f32" -> "bf16" is 1) and takes at
-     * least 6 ("in q:f"), so 1.5 n + 64 always suffices. */
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(n + n / 2 + 64);
-    if (!out) return NULL;
-    for (size_t i = 0; i < n;) {
-        if (s[i] == '/' && s[i + 1] == '/') {
-            while (i < n && s[i] != '\n') out[o++] = s[i++];
-            continue;
-        }
-        bool decl = (i == 0 || !is_word(s[i - 1])) &&
-                    (strncmp(s + i, "in ", 3) == 0 || strncmp(s + i, "out ", 4) == 0);
-        if (decl) {
-            size_t p = i + (s[i] == 'i' ? 3 : 4);
-            while (s[p] == ' ' || s[p] == '\t') p++;
-            char name = s[p];
-            size_t q = p + 1;
-            while (s[q] == ' ' || s[q] == '\t') q++;
-            if (strchr("qkvo", name) && name && !is_word(s[p + 1]) && s[q] == ':') {
-                q++;
-                while (s[q] == ' ' || s[q] == '\t') q++;
-                size_t e = q;
-                while (is_word(s[e])) e++;
-                memcpy(out + o, s + i, q - i);
-                o += q - i;
-                memcpy(out + o, dtype, strlen(dtype));
-                o += strlen(dtype);
-                i = e;
-                continue;
-            }
-        }
-        out[o++] = s[i++];
-    }
-    out[o] = 0;
-    return out;
-}
-
 char *run_read_spec(const RunConfig *c)
 {
     Arena a;
@@ -78,7 +35,7 @@ char *run_read_spec(const RunConfig *c)
     char *re = NULL;
     if (!text)
         fprintf(stderr, "attnc run: cannot read '%s': %s\n", c->spec, strerror(errno));
-    else if (!(re = c->dtype ? run_spec_with_dtype(text, c->dtype) : strdup(text)))
+    else if (!(re = strdup(text)))
         fprintf(stderr, "attnc run: out of memory\n");
     arena_free(&a);
     return re;

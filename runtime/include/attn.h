@@ -61,6 +61,8 @@ typedef struct AttnCompileOptions {
     int32_t no_cache;             /* 1: do not read or write the disk cache */
     const char *kernel;           /* which `attention` of a multi-kernel file (NULL = the
                                      first) */
+    const char *dtype;            /* NULL, or "f32", "bf16", "f16": the dtype of q, k, v and
+                                     o instead of the spec's, as `attnc run --dtype` */
 } AttnCompileOptions;
 
 /* Compile spec text; `name` is used in diagnostics ("<string>" when NULL). The cache directory

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_attn.py: python/attn.py on the CPU, against a float64 numpy evaluation of the same math.
 
-    test_attn.py [module|arrays|asan]
+    test_attn.py [module|arrays|dtype|asan]
 
 module (the default): the signature read back from a compiled spec; a launch on numpy arrays
 (GQA, a runtime param given by name, keys in a BLHD layout passed as strided views, decode
@@ -11,6 +11,7 @@ untouched.
 arrays: what numpy arrays are refused (read-only outputs, a byte order not the machine's) and
 accepted (read-only inputs; tensors with no elements, as np.zeros makes them, as the C API
 takes them).
+dtype: compile(dtype=...) retypes q, k, v and o, so a bf16 spec runs on float32 arrays.
 asan: a libattn built with AddressSanitizer, in a python without the ASan runtime, is passed
 over with a reason instead of ending the interpreter (needs $ATTN_TEST_CC to build one).
 Exit code 77 (a skip for ctest) when numpy is missing, or when this libattn cannot compile.
@@ -188,6 +189,30 @@ def check_arrays(np, kern):
         check(False, "Lk = 0 refused: %s" % err)
 
 
+def check_dtype(np):
+    bf16 = SPEC.replace("f32", "bf16")
+    kern = attn.compile(bf16, name="py_window_bf16.attn", dtype="f32")
+    check([t.dtype for t in kern.tensors] == [attn.F32] * 4, "dtype='f32' retypes a bf16 spec")
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1, 2, 40, D), dtype=np.float32)
+    k = rng.standard_normal((1, 2, 40, D), dtype=np.float32)
+    v = rng.standard_normal((1, 2, 40, D), dtype=np.float32)
+    o = np.zeros_like(q)
+    kern(q=q, k=k, v=v, o=o)
+    err = rel(np, o, reference(np, q, k, v, 16))
+    check(err < 1e-5, "the retyped kernel on float32 arrays: rel err %.2e" % err)
+    kern = attn.compile(SPEC, dtype=attn.F16)
+    check([t.dtype for t in kern.tensors] == [attn.F16] * 4, "dtype=attn.F16 retypes f32")
+    expect_error(lambda: attn.compile(SPEC, dtype="f64"), "arg", ["f32, bf16 or f16", "f64"],
+                 "dtype='f64'")
+    here = os.path.dirname(os.path.abspath(__file__))
+    causal = os.path.join(here, "..", "..", "examples", "causal.attn")
+    kern = attn.compile_file(causal, dtype="f32")
+    dtypes = {t.name: t.dtype for t in kern.tensors}
+    check(dtypes == {"q": attn.F32, "k": attn.F32, "v": attn.F32, "o": attn.F32,
+                     "lse": attn.F32}, "compile_file(examples/causal.attn, dtype='f32')")
+
+
 def check_asan():
     cc = os.environ.get("ATTN_TEST_CC")
     if not cc:
@@ -251,6 +276,8 @@ def main():
             check_module(np, kern)
         elif section == "arrays":
             check_arrays(np, kern)
+        elif section == "dtype":
+            check_dtype(np)
         else:
             check(False, "a known section (%s)" % section)
 

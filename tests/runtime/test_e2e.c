@@ -7,7 +7,8 @@
  * relative per element); lse is f32 in both: 1e-4. Also: a fully masked row gives o = 0 and
  * lse = -inf; a new param value needs no recompile; concurrent compiles from several processes
  * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt; a bad
- * launch leaves the outputs untouched. The cache directory is ATTN_CACHE_DIR (set by ctest). */
+ * launch leaves the outputs untouched; the dtype option retypes q, k, v and o. The cache
+ * directory is ATTN_CACHE_DIR (set by ctest). */
 #include "../common/test_file.h"
 #include "rt.h"
 #include "test_util.h"
@@ -97,11 +98,9 @@ static void check_spec(const char *name, const char *text)
 {
     static const char *dtypes[] = {"f32", "bf16"};
     for (int di = 0; di < 2; di++) {
-        char *src = run_spec_with_dtype(text, dtypes[di]);
-        AttnCompileOptions o = {.target = "native"};
+        AttnCompileOptions o = {.target = "native", .dtype = dtypes[di]};
         AttnKernel *k = NULL;
-        AttnStatus st = attn_compile(src, name, &o, &k);
-        free(src);
+        AttnStatus st = attn_compile(text, name, &o, &k);
         if (st == ATTN_ERR_UNSUPPORTED) {
             printf("%s: skipped, not supported on this target\n", name);
             return;
@@ -114,6 +113,24 @@ static void check_spec(const char *name, const char *text)
             for (uint64_t seed = 1; seed <= 2; seed++) check_numeric(k, what, &shapes[s], seed, NULL);
         attn_kernel_free(k);
     }
+}
+
+/* AttnCompileOptions.dtype retypes q, k, v and o (lse stays f32) and is checked. */
+static void test_dtype_option(void)
+{
+    AttnCompileOptions o = {.target = "native", .dtype = "bf16"};
+    AttnKernel *k = NULL;
+    CHECK_MSG(attn_compile(window_spec, "win", &o, &k) == ATTN_OK, "%s", attn_last_error());
+    if (k) {
+        for (int32_t i = 0; i < attn_kernel_num_tensors(k); i++)
+            CHECK_MSG(attn_kernel_tensor_dtype(k, i) ==
+                          (strcmp(attn_kernel_tensor_name(k, i), "lse") ? ATTN_BF16 : ATTN_F32),
+                      "tensor %s", attn_kernel_tensor_name(k, i));
+        attn_kernel_free(k);
+    }
+    o.dtype = "f64";
+    CHECK(attn_compile(window_spec, "win", &o, &k) == ATTN_ERR_ARG && !k &&
+          strstr(attn_last_error(), "dtype must be f32, bf16 or f16, not 'f64'"));
 }
 
 static int count_entries(const char *dir)
@@ -220,6 +237,7 @@ int main(int argc, char **argv)
     }
     test_cache(cdir);
     test_bad_options();
+    test_dtype_option();
     check_spec("win", window_spec);
     check_spec("capsink", softcap_sink_spec);
     const char *ex = argc > 1 ? argv[1] : NULL;
