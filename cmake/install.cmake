@@ -5,6 +5,7 @@
 #                     AttnAddKernels.cmake: find_package(attnc) gives attnc::attn (shared),
 #                     attnc::attn_static, attnc::attnc (the CLI) and attn_add_kernels()
 #   lib/pkgconfig/attn.pc
+#   the Python module attn.py, into ATTNC_PYTHON_DIR (python.cmake), set to load this libattn
 # The static libattn must stand alone: it gets the compiler's objects (attnc_core is an
 # internal archive that is not installed), and its link interface names LLVM's static
 # libraries by absolute path, so a consumer links it without knowing LLVM is inside.
@@ -50,6 +51,16 @@ foreach(_l ${_attn_system_libs} pthread)
 endforeach()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/attn.pc.in ${CMAKE_CURRENT_BINARY_DIR}/attn.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/attn.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# ---- the Python module ---------------------------------------------------------------------
+include(${CMAKE_CURRENT_LIST_DIR}/python.cmake)
+if(ATTNC_PYTHON_DIR)
+  install(CODE "set(ATTN_PY_SOURCE \"${PROJECT_SOURCE_DIR}/python/attn.py\")
+set(ATTN_PY_DIR \"${ATTNC_PYTHON_DIR}\")
+set(ATTN_PY_LIB \"${CMAKE_INSTALL_LIBDIR}/$<TARGET_SONAME_FILE_NAME:attn>\")
+set(ATTN_PY_STAGE \"${CMAKE_CURRENT_BINARY_DIR}/python-install\")")
+  install(SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_python.cmake)
+endif()
 
 # attn_add_kernels() for this source tree too (tests and examples built in-tree).
 include(${CMAKE_CURRENT_LIST_DIR}/AttnAddKernels.cmake)

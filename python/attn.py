@@ -17,10 +17,10 @@ such as np.frombuffer of bytes, is refused). A tensor with no elements (B = 0, L
 accepted, as by the C API. Every failure raises AttnError, whose message is libattn's
 attn_last_error() (spec diagnostics included).
 
-The library is found, in this order, at: $ATTN_LIBRARY; next to this file; the build folders of
-the source tree this file sits in (build*/); the system's library path. A library built with
-AddressSanitizer is passed over unless the ASan runtime is already loaded (LD_PRELOAD), since
-loading it would end the process.
+The library is found, in this order, at: $ATTN_LIBRARY; the libattn installed with this file
+(`cmake --install`); next to this file; the build folders of the source tree this file sits in
+(build*/); the system's library path. A library built with AddressSanitizer is passed over
+unless the ASan runtime is already loaded (LD_PRELOAD), since loading it would end the process.
 """
 
 import ctypes
@@ -100,11 +100,18 @@ _PROTOTYPES = {
 }
 
 
+# The installed libattn, relative to this file: `cmake --install` writes it into the copy it
+# installs (cmake/install_python.cmake); None in the source tree.
+_INSTALLED_LIBRARY = None
+
+
 def _candidates():
     env = os.environ.get("ATTN_LIBRARY")
     if env:
         yield env
     here = os.path.dirname(os.path.abspath(__file__))
+    if _INSTALLED_LIBRARY:
+        yield os.path.normpath(os.path.join(here, _INSTALLED_LIBRARY))
     for name in ("libattn.so", "libattn.so.0"):
         yield os.path.join(here, name)
     root = os.path.dirname(here)
