@@ -40,8 +40,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/attncConfig.cmake
         DESTINATION ${ATTNC_CMAKE_DIR})
 
 # ---- pkg-config ------------------------------------------------------------------------------
-# `pkg-config --libs attn` links the shared library (LLVM is inside it, hidden);
-# `pkg-config --static --libs attn` adds what the static archive needs.
+# `pkg-config --libs attn` links the shared library (LLVM is inside it, hidden), with the
+# prefix's library folder as an rpath so that the program starts from any prefix without
+# LD_LIBRARY_PATH; `pkg-config --static --libs attn` adds what the static archive needs.
 # The prefix is found from the .pc file's own place, so `cmake --install --prefix` anywhere works.
 string(REGEX REPLACE "[^/]+" ".." ATTN_PC_UP "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
 list(JOIN _attn_llvm_files " " ATTN_PC_LLVM_LIBS)
