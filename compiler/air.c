@@ -70,13 +70,6 @@ const char *const air_sym_role_names[SYM_OTHER + 1] = {"b", "hq", "hkv", "lq", "
 const char *const air_hook_names[HOOK_COUNT] = {"scale", "score", "mask", "sink",
                                                 "select", "state", "out"};
 
-static double wrap_i32(double v)
-{
-    if (v >= -2147483648.0 && v <= 2147483647.0) return v;
-    if (!isfinite(v)) return 0;
-    return (double)(int32_t)(uint32_t)(uint64_t)(int64_t)fmod(v, 4294967296.0);
-}
-
 bool air_scalar_apply(AirOp op, bool ints, const double *x, double *out)
 {
     double a = x[0], b = air_ops[op].arity > 1 ? x[1] : 0, r;
@@ -121,7 +114,12 @@ bool air_scalar_apply(AirOp op, bool ints, const double *x, double *out)
     case OP_FLOOR: r = floor(a); break;
     case OP_CEIL: r = ceil(a); break;
     case OP_TOF32: r = a; break;
-    case OP_TOI32: r = isfinite(a) ? wrap_i32(trunc(a)) : 0; *out = r; return true;
+    /* saturating, NaN to 0: what every target's kernels do (llvm.fptosi.sat) */
+    case OP_TOI32:
+        r = isnan(a) ? 0 : a >= 2147483647.0 ? 2147483647.0 : a <= -2147483648.0 ? -2147483648.0
+                                                                                : trunc(a);
+        *out = r;
+        return true;
     case OP_LT: r = a < b; break;
     case OP_LE: r = a <= b; break;
     case OP_GT: r = a > b; break;

@@ -6,6 +6,7 @@
 #include "pass.h"
 #include "dtype.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +74,9 @@ static void ev_load(Ev *e, const AirNode *n, double *out)
     int64_t off = 0;
     for (int32_t g = 0; g < n->nargs; g++) {
         int64_t x = (int64_t)ev(e, n->args[g])[0];
-        if (x < 0 || x >= a->shape[g]) {
-            fail(e, "load of", e->k->tensors[n->ref].name, x);
-            x = 0;
-        }
+        /* clamped into the dim, as the kernels do (docs/language.md section 13); launch
+         * validation guarantees every dim has an element */
+        x = x < 0 ? 0 : x >= a->shape[g] ? a->shape[g] - 1 : x;
         off += x * a->strides[g];
     }
     int64_t cnt = elems(n->ty);
@@ -213,6 +213,9 @@ static double *ev(Ev *e, int32_t id)
     }
     default: ev_elementwise(e, n, out); break;
     }
+    /* f32 values keep f32's range: what overflows in a kernel overflows here */
+    if (n->ty.kind == TY_F32 && fabs(out[0]) > FLT_MAX && isfinite(out[0]))
+        out[0] = copysign(INFINITY, out[0]);
     return out;
 }
 
@@ -307,13 +310,19 @@ static void softmax_row(Ev *e, int64_t row, int64_t lk, int64_t group, double *s
         env->qk = dot;
         env->score = scale * dot;
         s[j] = k->hook[HOOK_SCORE] >= 0 ? hook(e, HOOK_SCORE)[0] : env->score;
-        if (s[j] > m) m = s[j];
+        m = isnan(s[j]) || isnan(m) ? NAN : fmax(m, s[j]);
     }
     double sink = k->hook[HOOK_SINK] >= 0 ? hook(e, HOOK_SINK)[0] : -INFINITY;
-    if (sink > m) m = sink;
+    m = isnan(sink) || isnan(m) ? NAN : fmax(m, sink);
     double sum = 0;
     memset(acc, 0, sizeof(double) * (size_t)k->dv);
-    if (m > -INFINITY) {
+    /* A NaN logit makes the row NaN (o and lse); a +inf logit makes o NaN and lse +inf; a
+     * -inf logit weighs 0, as a masked key (docs/language.md section 13, torch's softmax and
+     * logsumexp). */
+    if (isnan(m) || m == INFINITY) {
+        for (int32_t x = 0; x < k->dv; x++) acc[x] = NAN;
+        sum = 1;
+    } else if (m > -INFINITY) {
         for (int64_t j = 0; j < lk; j++) {
             if (!keep[j]) continue;
             double p = exp(s[j] - m);
@@ -324,7 +333,7 @@ static void softmax_row(Ev *e, int64_t row, int64_t lk, int64_t group, double *s
         sum += exp(sink - m);
     }
     /* no visible key with weight: o = 0, lse = -inf (or the sink alone) */
-    double lse = sum > 0 ? m + log(sum) : -INFINITY;
+    double lse = isnan(m) || m == INFINITY ? m : sum > 0 ? m + log(sum) : -INFINITY;
     AbiTensor *o = (AbiTensor *)&e->args->t[k->to];
     int64_t base = env->b * o->strides[0] + env->h * o->strides[1] + row * o->strides[2];
     for (int32_t x = 0; x < k->dv; x++)

@@ -143,7 +143,7 @@ static LLVMValueRef fold_logit(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValu
                                LLVMValueRef *mo, LLVMValueRef *lo)
 {
     CgLlvm *cg = k->cg;
-    LLVMValueRef mx = cg_fmax(cg, m, s);
+    LLVMValueRef mx = cg_fmaximum(cg, m, s);
     LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, 1), "");
     LLVMValueRef msafe = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, 1), mx, "");
     LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, msafe, ""));
@@ -209,16 +209,14 @@ static bool finish(Skel *k)
     LLVMValueRef lt = l, mt = m;
     if (sink) f = fold_logit(k, m, l, sk, &mt, &lt);
     else f = cg_f32(cg, 1.0, 1);
-    LLVMValueRef has = LLVMBuildFCmp(k->b, LLVMRealOGT, lt, cg_f32(cg, 0.0, 1), "");
-    LLVMValueRef inv = LLVMBuildSelect(k->b, has, LLVMBuildFDiv(k->b, f, lt, ""), cg_f32(cg, 0.0, 1), "");
+    LLVMValueRef inv, lse2, has = cg_cpu_row_final(k, mt, lt, f, &inv, &lse2);
+    inv = LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, 1), "");
     LLVMValueRef os;
     LLVMValueRef obase = cg_cpu_head_base(k, ak->to, h, &os);
     store_row(k, orow, inv, cg_gep(cg, cg_dtype_type(cg, ak->tensors[ak->to].dtype), obase, mul(k, qi, os)),
               ak->tensors[ak->to].dtype);
     if (ak->tlse >= 0) {
-        LLVMValueRef msafe = LLVMBuildSelect(k->b, has, mt, cg_f32(cg, 0.0, 1), "");
-        LLVMValueRef lse = LLVMBuildFMul(k->b, LLVMBuildFAdd(k->b, msafe, cg_log2(cg, lt), ""),
-                                         cg_f32(cg, M_LN2, 1), "");
+        LLVMValueRef lse = LLVMBuildFMul(k->b, lse2, cg_f32(cg, M_LN2, 1), "");
         lse = LLVMBuildSelect(k->b, has, lse, cg_f32(cg, -INFINITY, 1), "");
         LLVMValueRef lbase = cg_cpu_head_base(k, ak->tlse, h, NULL);
         LLVMValueRef ls = cg_abi_tensor_stride(cg, k->args, ak->tlse, 2);

@@ -35,6 +35,23 @@ LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef
     return LLVMBuildSelect(k->b, zero, acc, cg_fma(k->cg, p, v, acc), "");
 }
 
+LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
+                              LLVMValueRef *inv, LLVMValueRef *lse2)
+{
+    CgLlvm *cg = k->cg;
+    LLVMTypeRef t = LLVMTypeOf(m);
+    int lanes = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(t) : 1;
+    LLVMValueRef inf = cg_f32(cg, INFINITY, lanes);
+    /* NaN or +inf: cg_exp2 takes NaN to 0, so l says nothing of such a row */
+    LLVMValueRef bad = LLVMBuildFCmp(k->b, LLVMRealUEQ, m, inf, "");
+    LLVMValueRef has = LLVMBuildOr(k->b, bad, LLVMBuildFCmp(k->b, LLVMRealUNE, l,
+                                                            cg_f32(cg, 0.0, lanes), ""), "");
+    *inv = LLVMBuildSelect(k->b, bad, cg_f32(cg, NAN, lanes), LLVMBuildFDiv(k->b, num, l, ""), "");
+    LLVMValueRef pinf = LLVMBuildFCmp(k->b, LLVMRealOEQ, m, inf, "");
+    *lse2 = LLVMBuildSelect(k->b, pinf, inf, LLVMBuildFAdd(k->b, m, cg_log2(cg, l), ""), "");
+    return has;
+}
+
 /* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
  * ordered, so one backward sweep marks everything the root reaches). */
 bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
@@ -305,12 +322,12 @@ static void tile_softmax(Skel *k, LLVMValueRef nk)
     CgLoop lm;
     cg_loop_begin(cg, &lm, i64c(k, 0), nk, i64c(k, 1), CM, init, "max");
     for (int c = 0; c < CM; c++)
-        next[c] = cg_fmax(cg, lm.carried[c],
+        next[c] = cg_fmaximum(cg, lm.carried[c],
                           vload(k, k->S, add(k, mul(k, lm.iv, i64c(k, tm)), i64c(k, c * N)), 64));
     cg_loop_end(cg, &lm, next);
     for (int c = 0; c < CM; c++) {
         LLVMValueRef mold = vload(k, k->M, i64c(k, c * N), 64);
-        LLVMValueRef mnew = cg_fmax(cg, mold, lm.carried[c]);
+        LLVMValueRef mnew = cg_fmaximum(cg, mold, lm.carried[c]);
         LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mnew, cg_f32(cg, -INFINITY, N), "");
         msafe[c] = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mnew, "");
         alpha[c] = cg_exp2(cg, LLVMBuildFSub(k->b, mold, msafe[c], ""));
@@ -496,18 +513,14 @@ static bool finish(Skel *k)
             if (!sk) return false;
             sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
             /* A row that saw no key still has the sink: o = 0 and lse = the sink. */
-            LLVMValueRef mx = cg_fmax(cg, m, sk);
+            LLVMValueRef mx = cg_fmaximum(cg, m, sk);
             LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, N), "");
             mx = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mx, "");
             LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, mx, ""));
             LLVMValueRef lt = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, sk, mx, "")));
-            has = LLVMBuildFCmp(k->b, LLVMRealOGT, lt, cg_f32(cg, 0.0, N), "");
-            inv = LLVMBuildFDiv(k->b, f, lt, "");
-            lse2 = LLVMBuildFAdd(k->b, mx, cg_log2(cg, lt), "");
+            has = cg_cpu_row_final(k, mx, lt, f, &inv, &lse2);
         } else {
-            has = LLVMBuildFCmp(k->b, LLVMRealOGT, l, cg_f32(cg, 0.0, N), "");
-            inv = LLVMBuildFDiv(k->b, cg_f32(cg, 1.0, N), l, "");
-            lse2 = LLVMBuildFAdd(k->b, m, cg_log2(cg, l), "");
+            has = cg_cpu_row_final(k, m, l, cg_f32(cg, 1.0, N), &inv, &lse2);
         }
         vstore(k, LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, N), ""), INV, i64c(k, c * N), 64);
         LLVMValueRef lse = LLVMBuildFMul(k->b, lse2, cg_f32(cg, M_LN2, N), "");

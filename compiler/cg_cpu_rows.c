@@ -118,10 +118,10 @@ bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRe
     LLVMValueRef init = cg_f32(cg, -INFINITY, N);
     CgLoop lm;
     cg_loop_begin(cg, &lm, i64c(k, 0), nk, i64c(k, N), 1, &init, "rowmax");
-    LLVMValueRef mx = cg_fmax(cg, lm.carried[0], vload(k, SR, lm.iv, 64));
+    LLVMValueRef mx = cg_fmaximum(cg, lm.carried[0], vload(k, SR, lm.iv, 64));
     cg_loop_end(cg, &lm, &mx);
     LLVMValueRef mold = LLVMBuildLoad2(k->b, cg->t_f32, fptr(k, k->M, r), "");
-    LLVMValueRef mnew = cg_fmax(cg, mold, reduce(k, "llvm.vector.reduce.fmax", lm.carried[0]));
+    LLVMValueRef mnew = cg_fmaximum(cg, mold, reduce(k, "llvm.vector.reduce.fmaximum", lm.carried[0]));
     LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mnew, cg_f32(cg, -INFINITY, 1), "");
     LLVMValueRef msafe = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, 1), mnew, "");
     LLVMValueRef alpha = cg_exp2(cg, LLVMBuildFSub(k->b, mold, msafe, ""));

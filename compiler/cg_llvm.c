@@ -216,6 +216,7 @@ LLVMValueRef cg_fma(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
         return cg_intrin1(cg, NAME, args, 2);                                                 \
     }
 CG_BIN_INTRIN(cg_fmax, "llvm.maxnum")
+CG_BIN_INTRIN(cg_fmaximum, "llvm.maximum")
 CG_BIN_INTRIN(cg_fmin, "llvm.minnum")
 CG_BIN_INTRIN(cg_smin, "llvm.smin")
 CG_BIN_INTRIN(cg_smax, "llvm.smax")

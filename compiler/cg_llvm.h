@@ -66,6 +66,8 @@ LLVMValueRef cg_intrin(CgLlvm *cg, const char *name, LLVMTypeRef *over, unsigned
 LLVMValueRef cg_intrin1(CgLlvm *cg, const char *name, LLVMValueRef *args, unsigned nargs);
 LLVMValueRef cg_fma(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 LLVMValueRef cg_fmax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
+/* max with NaN propagating (a NaN logit's row max, docs/language.md section 13) */
+LLVMValueRef cg_fmaximum(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 /* i32 min/max. */
 LLVMValueRef cg_smin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);

@@ -7,6 +7,7 @@
 #include "pipeline.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 static char *vfmt(Arena *a, const char *fmt, va_list ap)
@@ -183,6 +184,10 @@ static bool check_decls(Sema *s)
         if (!d || d->kind != DECL_CONST) {
             diag_error_noloc(s->d, "-D %s: attention '%s' has no const named '%s'",
                              s->defines[k].name, s->at->name, s->defines[k].name);
+            ok = false;
+        } else if (isnan(s->defines[k].value)) {
+            /* a NaN const would make every row that reads it NaN (docs/language.md 13) */
+            diag_error_noloc(s->d, "-D %s: a const cannot be NaN", s->defines[k].name);
             ok = false;
         }
     }

@@ -109,13 +109,16 @@ static void combine(const AirKernel *air, const AbiArgs *args, const GroupLaunch
     for (int64_t r = 0; r < rows; r++) {
         int64_t h = h0 + r / lq, i = r % lq;
         float m = -INFINITY, sum = 0;
-        for (int64_t s = 0; s < l->nsplit; s++) m = fmaxf(m, p0[s * l->item_floats + r * (dv + 2) + dv]);
+        for (int64_t s = 0; s < l->nsplit; s++) {
+            float ms = p0[s * l->item_floats + r * (dv + 2) + dv];
+            m = isnan(m) || isnan(ms) ? NAN : fmaxf(m, ms);   /* a NaN logit's row is NaN */
+        }
         float ms = m == -INFINITY ? 0.0f : m;
         for (int64_t s = 0; s < l->nsplit; s++) {
             const float *pr = p0 + s * l->item_floats + r * (dv + 2);
             sum += exp2f(pr[dv] - ms) * pr[dv + 1];
         }
-        float inv = sum > 0 ? 1.0f / sum : 0.0f;
+        float inv = isnan(m) || m == INFINITY ? NAN : sum > 0 ? 1.0f / sum : 0.0f;
         int64_t obase = b * o->strides[0] + h * o->strides[1] + i * o->strides[2];
         for (int64_t d = 0; d < dv; d++) {
             float acc = 0;
@@ -127,7 +130,8 @@ static void combine(const AirKernel *air, const AbiArgs *args, const GroupLaunch
         }
         if (air->tlse >= 0) {
             const AbiTensor *t = &args->t[air->tlse];
-            float lse = sum > 0 ? (float)M_LN2 * (m + log2f(sum)) : -INFINITY;
+            float lse = isnan(m) || m == INFINITY ? m
+                      : sum > 0 ? (float)M_LN2 * (m + log2f(sum)) : -INFINITY;
             ((float *)t->data)[b * t->strides[0] + h * t->strides[1] + i * t->strides[2]] = lse;
         }
     }

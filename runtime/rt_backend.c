@@ -186,6 +186,21 @@ AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pa
     return ATTN_OK;
 }
 
+/* Copies the contiguous `from` into `to`'s strides, element by element of es bytes. */
+static void copy_strided(const AbiTensor *from, const AbiTensor *to, int32_t rank, size_t es)
+{
+    int64_t n = 1, idx[ABI_MAX_RANK] = {0};
+    for (int32_t r = 0; r < rank; r++) n *= to->shape[r];
+    for (int64_t e = 0; e < n; e++) {
+        int64_t off = 0;
+        for (int32_t r = 0; r < rank; r++) off += idx[r] * to->strides[r];
+        memcpy((char *)to->data + (size_t)off * es, (const char *)from->data + (size_t)e * es, es);
+        for (int32_t r = rank - 1; r >= 0 && ++idx[r] == to->shape[r]; r--) idx[r] = 0;
+    }
+}
+
+/* The reference writes its outputs into scratch buffers and copies them out only when it
+ * succeeds: on failure nothing of the caller's outputs is written (docs/api.md). */
 AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype *dtypes)
 {
     Arena a;
@@ -193,10 +208,27 @@ AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype
     Diags d;
     diags_init(&d, &a, NULL);
     AttnStatus st = ATTN_OK;
-    if (!air_reference(k->air, args, dtypes, &d)) {
+    AbiArgs scratch = *args;
+    const AirKernel *air = k->air;
+    for (int32_t i = 0; i < air->ntensors && st == ATTN_OK; i++) {
+        if (!air->tensors[i].is_output) continue;
+        AbiTensor *t = &scratch.t[i];
+        int64_t n = 1;
+        for (int32_t r = air->tensors[i].rank - 1; r >= 0; r--) {
+            t->strides[r] = n;
+            n *= t->shape[r];
+        }
+        t->data = arena_alloc(&a, (size_t)n * air_dtype_size(dtypes[i]) + 1);
+        if (!t->data) st = rt_fail(ATTN_ERR_NOMEM, "out of memory for the reference's outputs");
+    }
+    if (st == ATTN_OK && !air_reference(air, &scratch, dtypes, &d)) {
         const char *msg = diags_render(&d, false);
         st = rt_fail(ATTN_ERR_ARG, "reference: %s", msg && *msg ? msg : "failed");
     }
+    for (int32_t i = 0; i < air->ntensors && st == ATTN_OK; i++)
+        if (air->tensors[i].is_output)
+            copy_strided(&scratch.t[i], &args->t[i], air->tensors[i].rank,
+                         air_dtype_size(dtypes[i]));
     arena_free(&a);
     return st;
 }

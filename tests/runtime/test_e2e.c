@@ -225,6 +225,11 @@ static void test_bad_options(void)
               attn_last_error());
     o.ndefines = -1;
     CHECK(attn_compile(softcap_sink_spec, "capsink", &o, &k) == ATTN_ERR_ARG && !k);
+    defs[0].value = NAN;   /* a NaN const is refused, not folded into every row */
+    o.ndefines = 1;
+    CHECK(attn_compile(softcap_sink_spec, "capsink", &o, &k) == ATTN_ERR_SPEC && !k);
+    CHECK_MSG(strstr(attn_last_error(), "a const cannot be NaN") != NULL, "message: %s",
+              attn_last_error());
 }
 
 int main(int argc, char **argv)

@@ -34,6 +34,32 @@ static const char *length_spec =
     "  mask = j < len;\n"
     "}\n";
 
+/* The rules of docs/language.md section 13 that kernels and the reference share. */
+#define SPECIAL(name, decls, hooks)                                                             \
+    "attention " name " {\n"                                                                    \
+    "  in  q: f32[B, Hq, Lq, 64];\n"                                                            \
+    "  in  k: f32[B, Hkv, Lk, 64];\n"                                                           \
+    "  in  v: f32[B, Hkv, Lk, 64];\n" decls                                                     \
+    "  out o: f32[B, Hq, Lq, 64];\n"                                                            \
+    "  out lse: f32[B, Hq, Lq];\n" hooks "}\n"
+
+/* a NaN logit at j = 3: rows i >= 3 are NaN (o and lse), rows before it are not */
+static const char *nan_logit_spec =
+    SPECIAL("nan_logit", "", "  score = select(j == 3, sqrt(-1.0), score);\n  mask = j <= i;\n");
+/* a +inf logit at j = 5: o is NaN and lse is +inf from row 5 on */
+static const char *inf_logit_spec =
+    SPECIAL("inf_logit", "", "  score = select(j == 5, inf, score);\n  mask = j <= i;\n");
+/* exp overflows f32 at j = 7: the same +inf logit, in the kernel and the reference */
+static const char *exp_overflow_spec =
+    SPECIAL("exp_overflow", "",
+            "  score = select(j == 7, exp(100.0 + score), score);\n  mask = j <= i;\n");
+/* int() saturates: 3e7 * j passes 2^31 at j = 72 and stays positive */
+static const char *int_saturate_spec =
+    SPECIAL("int_saturate", "", "  mask = int(float(j) * 3.0e7) >= 0 && j <= i;\n");
+/* a side-tensor index past its dim is clamped to the last element */
+static const char *clamp_index_spec =
+    SPECIAL("clamp_index", "  in  tab: f32[W];\n", "  score = score + tab[j - 2];\n");
+
 /* Element e of a host tensor, as f64. */
 static double get(const AttnTensor *t, int64_t e)
 {
@@ -101,12 +127,10 @@ typedef struct Case {
 
 static void run_case(const Case *c, const char *target, const char *dtype)
 {
-    char *text = run_spec_with_dtype(c->spec, dtype);
-    AttnCompileOptions o = {.target = target, .no_cache = 1};
+    AttnCompileOptions o = {.target = target, .no_cache = 1, .dtype = dtype};
     AttnKernel *k = NULL;
-    CHECK_MSG(text && attn_compile(text, c->what, &o, &k) == ATTN_OK, "%s: compile: %s", c->what,
+    CHECK_MSG(attn_compile(c->spec, c->what, &o, &k) == ATTN_OK, "%s: compile: %s", c->what,
               attn_last_error());
-    free(text);
     if (!k) return;
     RunConfig rc = {.seed = 7};
     const char *names[] = {"B", "Hq", "Hkv", "Lq", "Lk"};
@@ -160,6 +184,12 @@ int main(int argc, char **argv)
         {"length mask, prefill", length_spec, 2, 4, 2, 45, 131, 100, -1},
         {"length mask, decode", length_spec, 2, 8, 2, 1, 167, 100, -1},
         {"length mask, a few rows", length_spec, 1, 4, 4, 5, 100 + 61, 100, -1},
+        /* NaN and infinite logits, f32 range, int(), clamped indices: one meaning everywhere */
+        {"NaN logit at j = 3", nan_logit_spec, 2, 4, 2, 37, 37, 37, -1},
+        {"+inf logit at j = 5", inf_logit_spec, 1, 2, 2, 29, 29, 29, -1},
+        {"exp overflow at j = 7", exp_overflow_spec, 1, 2, 1, 3, 41, 41, -1},
+        {"int() saturates", int_saturate_spec, 1, 2, 1, 90, 90, 90, -1},
+        {"side index clamped", clamp_index_spec, 2, 2, 2, 13, 45, 45, -1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) run_case(&cases[c], target, dtype);
     if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
