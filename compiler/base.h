@@ -90,7 +90,9 @@ void diag_error_noloc(Diags *d, const char *fmt, ...) __attribute__((format(prin
 /* Attach a hint to the last diagnostic. */
 void diag_hint(Diags *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Render every diagnostic clang-style: "file:line:col: error: msg", the source line, a caret
- * and ~~~ under the range, then "hint: ...". Returns a string in d->arena. */
+ * and ~~~ under the range, then "hint: ...". What is echoed is escaped (control bytes as \x1b,
+ * invisible code points as <U+202E>) and a long line is cut to a window around the caret.
+ * Returns a string in d->arena. */
 char *diags_render(const Diags *d, bool color);
 /* 1-based line and column of a byte offset. */
 void source_line_col(const Source *src, uint32_t off, int *line, int *col);

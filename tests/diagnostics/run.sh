@@ -19,7 +19,7 @@ args=$(sed -n 's|^// ARGS: ||p' "$spec")
 (cd "$dir" && "$attnc" check $args "$base") >"$tmp/stdout" 2>"$tmp/stderr"
 rc=$?
 if [ $update -eq 1 ]; then
-    grep -v '^// CHECK: ' "$spec" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$tmp/body"
+    grep -av '^// CHECK: ' "$spec" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$tmp/body"
     { cat "$tmp/body"; echo; sed 's|^|// CHECK: |' "$tmp/stderr"; } >"$spec"
     exit 0
 fi
