@@ -178,6 +178,11 @@ typedef struct ParseCtx {
     jmp_buf fatal;        /* where the scanner's allocation failures return to */
 } ParseCtx;
 
+/* How deep the parser lets source constructs nest: open parentheses, brackets and calls, unary
+ * operators, and operators still waiting for their right operand (docs/language.md section 13).
+ * Deeper input is refused with "nesting too deep" at the token that goes past it. */
+enum { PARSE_MAX_NESTING = 2500 };
+
 /* Parses a whole source. Returns the tree (possibly partial) or NULL when nothing could be
  * parsed; errors go to d. Several syntax errors are reported per file. */
 AstFile *parse_source(Arena *a, Diags *d, const Source *src);

@@ -167,10 +167,11 @@ AstFile *parse_source(Arena *a, Diags *d, const Source *src)
         diag_error_noloc(d, "out of memory while scanning");
         return NULL;
     }
+    /* a full parser stack is reported by the grammar's yyerror, as the nesting limit */
     YY_BUFFER_STATE buf = attn_yy_scan_bytes(src->text, (int)src->len, scanner);
-    int rc = buf ? attn_yyparse(scanner, &ctx) : 2;
+    if (buf) attn_yyparse(scanner, &ctx);
+    else diag_error_noloc(d, "out of memory while parsing");
     attn_yylex_destroy(scanner);
-    if (rc == 2) diag_error_noloc(d, "out of memory while parsing");
     if (a->oom) return NULL;
     check_depths(d, ctx.file);
     return ctx.file;

@@ -27,6 +27,10 @@ int attn_yylex(ATTN_YYSTYPE *lval, Loc *lloc, void *scanner);
         }                                                                                     \
     } while (0)
 
+/* Each nesting level holds at most 4 entries of the parser's stack (`c ? x : ` and `f(a, `
+ * are the widest), so PARSE_MAX_NESTING levels and a declaration around them always fit. */
+#define YYMAXDEPTH (4 * PARSE_MAX_NESTING + 64)
+
 #define A (ctx->arena)
 static void attn_yyerror(Loc *loc, void *scanner, ParseCtx *ctx, const char *msg);
 }
@@ -178,10 +182,19 @@ primary
 
 %%
 
+/* With parse.error custom, syntax errors go to yyreport_syntax_error; Bison calls yyerror with
+ * "memory exhausted" when its stack reaches YYMAXDEPTH (or, far less likely, when growing the
+ * stack to at most a few hundred KB fails), so that is worded as the nesting limit. */
 static void attn_yyerror(Loc *loc, void *scanner, ParseCtx *ctx, const char *msg)
 {
     (void)scanner;
-    diag_error(ctx->diags, *loc, "%s", msg);
+    if (strcmp(msg, "memory exhausted")) {
+        diag_error(ctx->diags, *loc, "%s", msg);
+        return;
+    }
+    diag_error(ctx->diags, *loc, "nesting too deep (at most %d levels)", PARSE_MAX_NESTING);
+    diag_hint(ctx->diags, "each open parenthesis, bracket or call, unary operator and operator "
+                          "waiting for its right operand is a level; name inner parts with 'let'");
 }
 
 /* Syntax errors read like clang's. What is missing is named when the parser knows: a ';' (placed
