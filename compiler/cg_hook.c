@@ -31,6 +31,13 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     if (seen[id]) return true;
     seen[id] = 1;
     const AirNode *n = &k->nodes[id];
+    if (n->op == OP_SUM || n->op == OP_RVAR) {
+        /* refused as a whole, at the sum, before its body's bound variable is met */
+        const AirNode *sum = n->op == OP_RVAR && n->ref >= 0 && n->ref < k->nnodes ? &k->nodes[n->ref] : n;
+        diag_error(d, sum->loc, "sum(r < n: e) is not supported on target %s yet", target);
+        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
+        return false;
+    }
     bool ok = true;
     for (int a = 0; a < n->nargs && a < AIR_MAX_ARGS; a++)
         ok = check_node(k, n->args[a], target, allow_score, allow_j, seen, d) && ok;
@@ -41,10 +48,6 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_STATE: case OP_BLOCK:
         what = op_names[n->op];
         break;
-    case OP_SUM: case OP_RVAR:   /* the bound variable is met first, inside the sum */
-        diag_error(d, n->loc, "sum(r < n: e) is not supported on target %s yet", target);
-        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
-        return false;
     case OP_SCORE: case OP_QK:
         if (!allow_score) {
             diag_error(d, n->loc, "'%s' can only be used in the score hook", op_names[n->op]);
