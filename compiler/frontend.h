@@ -246,6 +246,7 @@ typedef struct Sema {
     Decl *state;
     bool recurrent;
     int32_t cap_syms;
+    bool syms_full;             /* a size name past ABI_MAX_SYMS was reported */
 } Sema;
 
 /* sema.c: diagnostics that respect `quiet`, and the declaration table */

@@ -3,6 +3,7 @@
  * kernel's tensor, symbol and param tables that lower_air fills with hooks. */
 #include "frontend.h"
 
+#include "kernel_abi.h"
 #include "pipeline.h"
 
 #include <math.h>
@@ -234,6 +235,16 @@ static bool shape_dim(Sema *s, Expr *e, AirDim *out)
                 *out = (AirDim){sym, 0};
                 return true;
             }
+            if (s->k->nsyms == ABI_MAX_SYMS) {   /* the launch arguments' sym[] */
+                if (!s->syms_full) {
+                    sema_error(s, e->loc, "'%s' is one size name too many: a spec has at most %d",
+                               e->name, ABI_MAX_SYMS);
+                    sema_hint(s, "B, Hq, Lq, Hkv and Lk count; a dim written as a number or a "
+                                 "const takes no name");
+                }
+                s->syms_full = true;
+                return false;
+            }
             AirSym y = {e->name, SYM_OTHER};
             int32_t n = s->k->nsyms;
             ARR_PUSH(s->a, s->k->syms, s->k->nsyms, s->cap_syms, y);
@@ -357,11 +368,21 @@ static bool check_operator(Sema *s)
 
 bool sema_tensors(Sema *s)
 {
-    bool ok = true;
+    bool ok = true, full = false;
     AirKernel *k = s->k;
     int32_t cap = 0;
     for (Decl *d = s->at->decls; d; d = d->next) {
         if (d->kind != DECL_IN && d->kind != DECL_OUT) continue;
+        if (k->ntensors == ABI_MAX_TENSORS) {   /* the launch arguments' t[] */
+            if (!full) {
+                sema_error(s, d->name_loc, "'%s' is one tensor too many: a spec has at most %d "
+                           "(in and out together)", d->name, ABI_MAX_TENSORS);
+                sema_hint(s, "side tensors of one shape can be stacked into one with a dim more");
+            }
+            ok = false;
+            full = true;
+            continue;
+        }
         AirTensor t = {.name = d->name, .is_output = d->kind == DECL_OUT, .rank = d->shape.count};
         bool tok = parse_dtype(s, d, &t.dtype);
         t.role = d == s->tq ? ROLE_Q : d == s->tk ? ROLE_K : d == s->tv ? ROLE_V :
@@ -392,10 +413,20 @@ bool sema_tensors(Sema *s)
 
 bool sema_params(Sema *s)
 {
-    bool ok = true;
+    bool ok = true, full = false;
     int32_t cap = 0;
     for (Decl *d = s->at->decls; d; d = d->next) {
         if (d->kind != DECL_PARAM) continue;
+        if (s->k->nparams == ABI_MAX_PARAMS) {   /* the launch arguments' iparam[], fparam[] */
+            if (!full) {
+                sema_error(s, d->name_loc, "'%s' is one param too many: a spec has at most %d",
+                           d->name, ABI_MAX_PARAMS);
+                sema_hint(s, "a value that needs no change between launches can be a const");
+            }
+            ok = false;
+            full = true;
+            continue;
+        }
         AirParam p = {.name = d->name};
         if (!strcmp(d->type, "i32")) p.type = PARAM_I32, d->const_ty = air_scalar(TY_I32);
         else if (!strcmp(d->type, "f32")) p.type = PARAM_F32, d->const_ty = air_scalar(TY_F32);
