@@ -3,7 +3,8 @@
 #   1. setup.sh with -DATTNC_WERROR=ON, then the whole ctest suite (build/)
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   3. the front end's libFuzzer target, built with clang-19, run for ATTNC_FUZZ_SECONDS
-#      (default 60) from the example and diagnostic specs (build-fuzz/)
+#      (default 60) from the example and diagnostic specs and the long and deep specs of
+#      tests/fuzz/gen_long_inputs.sh (build-fuzz/)
 # ATTNC_TEST_SANITIZE=0 skips step 2, ATTNC_FUZZ_SECONDS=0 skips step 3.
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,9 +41,11 @@ if [ "$seconds" != 0 ]; then
     cmake --build build-fuzz -j "$jobs" --target fuzz_frontend
     corpus=build-fuzz/corpus
     mkdir -p "$corpus"
-    build-fuzz/tests/fuzz/fuzz_frontend -max_total_time="$seconds" -timeout=10 \
+    # -max_len: the target's own cap (FUZZ_MAX_INPUT), which the long seeds come close to
+    build-fuzz/tests/fuzz/fuzz_frontend -max_total_time="$seconds" -timeout=10 -max_len=65536 \
         -rss_limit_mb=4096 -dict="$root/tests/fuzz/attn.dict" -print_final_stats=1 \
         -artifact_prefix=build-fuzz/ "$corpus" "$root/examples" "$root/tests/fuzz/seeds" \
+        "$root/build-fuzz/tests/fuzz/long_seeds" \
         $( [ -d tests/diagnostics ] && echo "$root/tests/diagnostics" )
 fi
 stamp "all tests passed"
