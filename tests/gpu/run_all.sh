@@ -10,12 +10,15 @@
 #  2b. "decode": the split-KV decode entries (GQA groups, Lq 1..4, odd Lk);
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
 #     longformer, gemma2_local) at small shapes;
+#  3b. "special": NaN and Inf in masked keys, NaN and infinite logits and the other special values
+#     of docs/language.md section 14 (tests/runtime/test_masked_nan), and an empty side tensor
+#     refused, on both GPU targets;
 #  4. "specfuzz": 30 random specs (tests/specfuzz, seed 1) on both GPU targets, 3 sizes each.
 # Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
 # failure. Without a GPU it says so and exits 0. GPU_TESTS picks sections (default: all of
-# "fa maps examples regress decode sanitizer specfuzz"), e.g. GPU_TESTS="decode sanitizer".
+# "fa maps examples regress decode sanitizer special specfuzz"), e.g. GPU_TESTS="decode sanitizer".
 build=${1:-build}; ex=${2:-examples}
-sections=" ${GPU_TESTS:-fa maps examples regress decode sanitizer specfuzz} "
+sections=" ${GPU_TESTS:-fa maps examples regress decode sanitizer special specfuzz} "
 want() { case "$sections" in *" $1 "*) return 0;; esac; echo "---- $1: not in GPU_TESTS, skipped"; return 1; }
 attnc=$build/attnc
 export ATTN_CACHE_DIR=${ATTN_CACHE_DIR:-$(mktemp -d)}
@@ -99,6 +102,25 @@ elif command -v compute-sanitizer >/dev/null 2>&1; then
   done
 else
   echo "---- compute-sanitizer not found: sanitizer checks not run"
+fi
+
+# 3b. special values (docs/language.md sections 13 and 14): NaN and Inf planted in masked k and
+#     v rows, NaN and infinite logits, int() saturating, clamped indices, element by element
+#     against the reference; a side tensor with an empty dim is refused before any launch
+if want special; then
+  if [ -x "$build/tests/runtime/test_masked_nan" ]; then
+    for tt in "sm_90a bf16" "sm_90a f16" "sm_80 bf16"; do
+      if out=$("$build/tests/runtime/test_masked_nan" $tt 2>&1); then ok "special values $tt"
+      else bad "special values $tt"; echo "$out" | grep -E "disagreements|CHECK" | grep -v " 0 disagreements" | head -12; fi
+    done
+  else
+    echo "---- special values: $build/tests/runtime/test_masked_nan not built: skipped"
+  fi
+  for target in sm_90a sm_80; do
+    out=$("$attnc" run tests/gpu/specs/empty_side.attn --target=$target -D W=0 -D Lq=5 -D Lk=7 2>&1)
+    if [ $? != 0 ] && echo "$out" | grep -q "tensor 'bias': dim 1 is 0"; then ok "empty side tensor refused, $target"
+    else bad "empty side tensor refused, $target"; echo "$out" | tail -4; fi
+  done
 fi
 
 # 4. random specs (tests/specfuzz, a fixed seed) on both GPU targets against the f64 reference
