@@ -1,10 +1,11 @@
 /* cache.c: the disk cache of compiled kernels. An entry is one file named by the SHA-256 of
  * everything that decides the generated code (spec text, kernel, defines, target, host CPU for
  * "native", compiler version; api.c builds the key). A file is
- *   magic "ATTNKC01" | u32 format version | u64 payload length | 32-byte SHA-256 of payload |
- *   payload
+ *   magic "ATTNKC01" | u32 format version | 32-byte SHA-256 of its key |
+ *   u64 payload length | 32-byte SHA-256 of payload | payload
  * and the payload is the entry: target name, AIR text, plan, code, as length-prefixed fields.
- * Writers go through a temporary file in the same directory and rename() it into place, so
+ * The recorded key makes a file copied or renamed to another key's name a miss, not a wrong
+ * kernel. Writers go through a temporary file in the same directory and rename() it into place, so
  * readers see either nothing or a whole file, and several processes compiling the same spec at
  * once all succeed (the last rename wins, with identical contents). A file that fails any check
  * is removed and rebuilt by the caller. Every failure here is reported by a false return that
@@ -152,7 +153,9 @@ char *rt_cache_path(const char *dir, const char *key)
 /* ---- entries ------------------------------------------------------------------------------- */
 
 static const char file_magic[8] = {'A', 'T', 'T', 'N', 'K', 'C', '0', '1'};
-enum { FILE_VERSION = 3, HEADER_SIZE = 8 + 4 + 8 + 32 };
+/* Version 4 added the key's digest to the header. */
+enum { FILE_VERSION = 4, KEY_AT = 12, LEN_AT = KEY_AT + 32, SUM_AT = LEN_AT + 8,
+       HEADER_SIZE = SUM_AT + 32 };
 
 typedef struct Buf {
     unsigned char *p;
@@ -293,6 +296,19 @@ static void digest(const unsigned char *p, size_t n, uint8_t out[32])
     rt_sha256_final(&s, out);
 }
 
+/* The header of a file holding `payload` under `key`. */
+static void make_header(const char *key, const unsigned char *payload, size_t len,
+                        unsigned char hdr[HEADER_SIZE])
+{
+    uint32_t version = FILE_VERSION;
+    uint64_t n = len;
+    memcpy(hdr, file_magic, 8);
+    memcpy(hdr + 8, &version, 4);
+    digest((const unsigned char *)key, strlen(key), hdr + KEY_AT);
+    memcpy(hdr + LEN_AT, &n, 8);
+    digest(payload, len, hdr + SUM_AT);
+}
+
 bool rt_cache_read(const char *dir, const char *key, unsigned char **payload, size_t *len)
 {
     char *path = rt_cache_path(dir, key);
@@ -302,26 +318,22 @@ bool rt_cache_read(const char *dir, const char *key, unsigned char **payload, si
         free(path);
         return false;
     }
-    unsigned char hdr[HEADER_SIZE];
+    unsigned char hdr[HEADER_SIZE], want[HEADER_SIZE];
     unsigned char *data = NULL;
     bool ok = false;
-    uint32_t version;
     uint64_t n;
-    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr && memcmp(hdr, file_magic, 8) == 0) {
-        memcpy(&version, hdr + 8, 4);
-        memcpy(&n, hdr + 12, 8);
-        if (version == FILE_VERSION && n < ((uint64_t)1 << 32) && (data = malloc(n + 1))) {
-            uint8_t sum[32];
-            int extra;
-            if (fread(data, 1, n, f) == n && (extra = fgetc(f)) == EOF) {
-                digest(data, n, sum);
-                ok = memcmp(sum, hdr + 20, 32) == 0;
-            }
+    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+        memcpy(&n, hdr + LEN_AT, 8);
+        if (n < ((uint64_t)1 << 32) && (data = malloc(n + 1)) && fread(data, 1, n, f) == n &&
+            fgetc(f) == EOF) {
+            make_header(key, data, n, want);
+            ok = memcmp(hdr, want, HEADER_SIZE) == 0;
         }
     }
     fclose(f);
     if (!ok) {
-        /* Corrupt, truncated or from another format: drop it so the caller rebuilds it. */
+        /* Corrupt, truncated, another key's or from another format: drop it so the caller
+         * rebuilds it. */
         free(data);
         unlink(path);
         free(path);
@@ -344,12 +356,7 @@ bool rt_cache_write(const char *dir, const char *key, const unsigned char *paylo
     int fd = mkstemp(tmp);
     if (fd < 0) goto done;
     unsigned char hdr[HEADER_SIZE];
-    uint32_t version = FILE_VERSION;
-    uint64_t n = len;
-    memcpy(hdr, file_magic, 8);
-    memcpy(hdr + 8, &version, 4);
-    memcpy(hdr + 12, &n, 8);
-    digest(payload, len, hdr + 20);
+    make_header(key, payload, len, hdr);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);

@@ -6,9 +6,9 @@
  * of the mask gives > 1e-3); bf16 outputs 1e-2 (rounding o to bf16 alone is up to 2^-8
  * relative per element); lse is f32 in both: 1e-4. Also: a fully masked row gives o = 0 and
  * lse = -inf; a new param value needs no recompile; concurrent compiles from several processes
- * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt; a bad
- * launch leaves the outputs untouched; the dtype option retypes q, k, v and o. The cache
- * directory is ATTN_CACHE_DIR (set by ctest). */
+ * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt, and so is
+ * one copied from another key; a bad launch leaves the outputs untouched; the dtype option
+ * retypes q, k, v and o. The cache directory is ATTN_CACHE_DIR (set by ctest). */
 #include "../common/test_file.h"
 #include "rt.h"
 #include "test_util.h"
@@ -212,6 +212,30 @@ static void test_cache(const char *dir)
     CHECK(attn_compile(window_spec, "win", NULL, &k) == ATTN_OK && k->cache_hit);
     attn_kernel_free(k);
     CHECK(count_entries(dir) == 1);
+
+    /* win's entry copied over capsink's: a miss that compiles capsink and overwrites the
+     * copy, never win's kernel under capsink's key. */
+    CHECK(attn_compile(softcap_sink_spec, "capsink", NULL, &k) == ATTN_OK);
+    attn_kernel_free(k);
+    char other[4096] = "";   /* capsink's entry: the one that is not win's */
+    dd = opendir(dir);
+    while (dd && (de = readdir(dd)))
+        if (strstr(de->d_name, ".attnk") &&
+            strcmp(path + strlen(path) - strlen(de->d_name), de->d_name) != 0)
+            snprintf(other, sizeof other, "%s/%s", dir, de->d_name);
+    if (dd) closedir(dd);
+    size_t len = 0;
+    char *bytes = test_read_file(path, &len);
+    f = fopen(other, "wb");
+    CHECK(bytes && f && fwrite(bytes, 1, len, f) == len);
+    if (f) fclose(f);
+    free(bytes);
+    CHECK(attn_compile(softcap_sink_spec, "capsink", NULL, &k) == ATTN_OK && !k->cache_hit &&
+          strcmp(attn_kernel_name(k), "capsink") == 0);
+    attn_kernel_free(k);
+    CHECK(attn_compile(softcap_sink_spec, "capsink", NULL, &k) == ATTN_OK && k->cache_hit &&
+          strcmp(attn_kernel_name(k), "capsink") == 0);
+    attn_kernel_free(k);
 }
 
 /* Bad compile options are refused with a message, never dereferenced. */

@@ -1,6 +1,6 @@
 /* test_units.c: the runtime pieces that need no compiler: SHA-256 against the FIPS 180-2
- * vectors, cache entries (round trip, corruption, truncation, concurrent writers), the thread
- * pool (every item exactly once, any thread count, concurrent callers). */
+ * vectors, cache entries (round trip, corruption, truncation, another key's entry, concurrent
+ * writers), the thread pool (every item exactly once, any thread count, concurrent callers). */
 #include "rt.h"
 #include "test_util.h"
 
@@ -142,6 +142,14 @@ static void test_cache_files(void)
     CHECK(f && fputc('x', f) != EOF);
     if (f) fclose(f);
     CHECK(!rt_cache_read(dir, key, &r, &rlen));
+
+    /* Another key's entry under this key's name (a copied file): a miss, and removed. */
+    CHECK(rt_cache_write(dir, key, p, len));
+    char *other = rt_cache_path(dir, "11ee11ee");
+    CHECK(rename(path, other) == 0);
+    CHECK(!rt_cache_read(dir, "11ee11ee", &r, &rlen));
+    CHECK(access(other, F_OK) != 0);
+    free(other);
 
     /* Eight processes writing and reading the same entry at once: every one succeeds and one
      * intact file remains, with no temporary left behind. */
