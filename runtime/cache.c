@@ -5,11 +5,12 @@
  *   u64 payload length | 32-byte SHA-256 of payload | payload
  * and the payload is the entry: target name, AIR text, plan, code, as length-prefixed fields.
  * The recorded key makes a file copied or renamed to another key's name a miss, not a wrong
- * kernel. Writers go through a temporary file in the same directory and rename() it into place, so
- * readers see either nothing or a whole file, and several processes compiling the same spec at
- * once all succeed (the last rename wins, with identical contents). A file that fails any check
- * is removed and rebuilt by the caller. Every failure here is reported by a false return that
- * callers ignore: the cache never fails a compile. */
+ * kernel. Writers go through a temporary file in the same directory and rename() it into
+ * place, so readers see either nothing or a whole file, and several processes compiling the
+ * same spec at once all succeed (the last rename wins, with identical contents). Readers open
+ * without blocking and take regular files only, so a FIFO or a device at an entry's name is a
+ * miss. A file that fails any check is removed and rebuilt by the caller. Every failure here
+ * is reported by a false return that callers ignore: the cache never fails a compile. */
 #include "rt.h"
 
 #include <errno.h>
@@ -309,39 +310,64 @@ static void make_header(const char *key, const unsigned char *payload, size_t le
     digest(payload, len, hdr + SUM_AT);
 }
 
+/* read() until n bytes or the end; true when all n came. */
+static bool read_all(int fd, unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t got = read(fd, p, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        p += got;
+        n -= (size_t)got;
+    }
+    return true;
+}
+
+/* The payload of the regular file open at `fd` when it is a whole entry of `key`, malloc'd;
+ * NULL otherwise. */
+static unsigned char *read_entry(int fd, const char *key, size_t *len)
+{
+    struct stat st;
+    unsigned char hdr[HEADER_SIZE], want[HEADER_SIZE];
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < HEADER_SIZE ||
+        st.st_size - HEADER_SIZE >= ((off_t)1 << 32) || !read_all(fd, hdr, HEADER_SIZE))
+        return NULL;
+    size_t n = (size_t)(st.st_size - HEADER_SIZE);
+    unsigned char *data = malloc(n + 1);
+    if (!data || !read_all(fd, data, n)) {
+        free(data);
+        return NULL;
+    }
+    make_header(key, data, n, want);
+    if (memcmp(hdr, want, HEADER_SIZE) != 0) {
+        free(data);
+        return NULL;
+    }
+    *len = n;
+    return data;
+}
+
 bool rt_cache_read(const char *dir, const char *key, unsigned char **payload, size_t *len)
 {
     char *path = rt_cache_path(dir, key);
     if (!path) return false;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: opening a FIFO does not wait for a writer; read_entry then refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         free(path);
         return false;
     }
-    unsigned char hdr[HEADER_SIZE], want[HEADER_SIZE];
-    unsigned char *data = NULL;
-    bool ok = false;
-    uint64_t n;
-    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
-        memcpy(&n, hdr + LEN_AT, 8);
-        if (n < ((uint64_t)1 << 32) && (data = malloc(n + 1)) && fread(data, 1, n, f) == n &&
-            fgetc(f) == EOF) {
-            make_header(key, data, n, want);
-            ok = memcmp(hdr, want, HEADER_SIZE) == 0;
-        }
-    }
-    fclose(f);
-    if (!ok) {
-        /* Corrupt, truncated, another key's or from another format: drop it so the caller
-         * rebuilds it. */
-        free(data);
+    unsigned char *data = read_entry(fd, key, len);
+    close(fd);
+    if (!data) {
+        /* Corrupt, truncated, another key's, another format or not a regular file: drop it
+         * so the caller rebuilds it. */
         unlink(path);
         free(path);
         return false;
     }
     free(path);
     *payload = data;
-    *len = n;
     return true;
 }
 

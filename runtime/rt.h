@@ -76,8 +76,8 @@ char *rt_cache_dir(void);
 unsigned char *rt_entry_pack(const RtEntry *e, size_t *len);
 bool rt_entry_unpack(Arena *a, const unsigned char *p, size_t len, RtEntry *e);
 /* Reads the entry of `key` (hex) from `dir`: true and a malloc'd payload when present, intact
- * and written under `key`. Anything else at its name (corrupt, truncated, another key's) is
- * removed. */
+ * and written under `key`. Anything else at its name (corrupt, truncated, another key's, not
+ * a regular file) is removed, and never blocks the read. */
 bool rt_cache_read(const char *dir, const char *key, unsigned char **payload, size_t *len);
 /* Writes an entry atomically (temporary file in `dir`, then rename). Returns false on any
  * failure, which callers ignore: the cache never fails a compile. */

@@ -1,6 +1,7 @@
 /* test_units.c: the runtime pieces that need no compiler: SHA-256 against the FIPS 180-2
- * vectors, cache entries (round trip, corruption, truncation, another key's entry, concurrent
- * writers), the thread pool (every item exactly once, any thread count, concurrent callers). */
+ * vectors, cache entries (round trip, corruption, truncation, another key's entry, a FIFO at an
+ * entry's name, concurrent writers), the thread pool (every item exactly once, any thread
+ * count, concurrent callers). */
 #include "rt.h"
 #include "test_util.h"
 
@@ -9,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,6 +152,17 @@ static void test_cache_files(void)
     CHECK(!rt_cache_read(dir, "11ee11ee", &r, &rlen));
     CHECK(access(other, F_OK) != 0);
     free(other);
+
+    /* A FIFO at an entry's name: a miss at once (no writer ever comes; the alarm ends a read
+     * that waits for one), then replaced by the next write. */
+    CHECK(mkfifo(path, 0644) == 0);
+    alarm(20);
+    CHECK(!rt_cache_read(dir, key, &r, &rlen));
+    alarm(0);
+    CHECK(rt_cache_write(dir, key, p, len));
+    CHECK(rt_cache_read(dir, key, &r, &rlen) && rlen == len && memcmp(r, p, len) == 0);
+    free(r);
+    CHECK(unlink(path) == 0);
 
     /* Eight processes writing and reading the same entry at once: every one succeeds and one
      * intact file remains, with no temporary left behind. */
