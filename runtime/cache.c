@@ -9,12 +9,14 @@
  * place, so readers see either nothing or a whole file, and several processes compiling the
  * same spec at once all succeed (the last rename wins, with identical contents). Readers open
  * without blocking and take regular files only, so a FIFO or a device at an entry's name is a
- * miss. A file that fails any check is removed and rebuilt by the caller. Every failure here
- * is reported by a false return that callers ignore: the cache never fails a compile. */
+ * miss. A file that fails any check is removed and rebuilt by the caller. A cache that cannot
+ * be written is said once per process on stderr; otherwise every failure here is a false
+ * return that callers ignore: the cache never fails a compile. */
 #include "rt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +108,22 @@ void rt_sha256_final(RtSha256 *s, uint8_t out[32])
 
 /* ---- the directory ------------------------------------------------------------------------- */
 
-/* mkdir -p; true when `path` is a directory afterwards. */
+/* Says on stderr, once per process, that the kernel cache cannot be used and why: without it
+ * every process compiles its kernels afresh, which should not happen unnoticed. */
+static void warn_unusable(const char *dir, int err)
+{
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&warned)) return;
+    if (dir)
+        fprintf(stderr, "attnc: warning: cannot write the kernel cache in '%s': %s; kernels are "
+                        "compiled afresh in every process (set ATTN_CACHE_DIR to a writable "
+                        "directory)\n", dir, strerror(err));
+    else
+        fprintf(stderr, "attnc: warning: no kernel cache: ATTN_CACHE_DIR, XDG_CACHE_HOME and HOME "
+                        "are unset; kernels are compiled afresh in every process\n");
+}
+
+/* mkdir -p; true when `path` is a directory afterwards, else false with errno saying why. */
 static bool make_dirs(char *path)
 {
     for (char *p = path + 1; *p; p++) {
@@ -117,7 +134,9 @@ static bool make_dirs(char *path)
     }
     struct stat st;
     if (mkdir(path, 0755) != 0 && errno != EEXIST) return false;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (stat(path, &st) != 0) return false;
+    if (!S_ISDIR(st.st_mode)) errno = ENOTDIR;
+    return S_ISDIR(st.st_mode);
 }
 
 char *rt_cache_dir(void)
@@ -131,12 +150,16 @@ char *rt_cache_dir(void)
             sub = "/.cache/attnc";
         }
     }
-    if (!env || !*env) return NULL;
+    if (!env || !*env) {
+        warn_unusable(NULL, 0);
+        return NULL;
+    }
     size_t n = strlen(env) + strlen(sub) + 1;
     char *dir = malloc(n);
     if (!dir) return NULL;
     snprintf(dir, n, "%s%s", env, sub);
     if (!make_dirs(dir)) {
+        warn_unusable(dir, errno);
         free(dir);
         return NULL;
     }
@@ -377,24 +400,37 @@ bool rt_cache_write(const char *dir, const char *key, const unsigned char *paylo
     size_t tn = strlen(dir) + 32;
     char *tmp = malloc(tn);
     bool ok = false;
+    int err = 0;
     if (!path || !tmp) goto done;
     snprintf(tmp, tn, "%s/.tmp-XXXXXX", dir);
     int fd = mkstemp(tmp);
-    if (fd < 0) goto done;
+    if (fd < 0) {
+        err = errno;
+        goto done;
+    }
     unsigned char hdr[HEADER_SIZE];
     make_header(key, payload, len, hdr);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
+        err = errno;
         close(fd);
         unlink(tmp);
         goto done;
     }
     fchmod(fd, 0644);
     ok = fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr && fwrite(payload, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) err = errno ? errno : EIO;
+    if (fclose(f) != 0 && ok) {
+        err = errno;
+        ok = false;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        err = errno;
+        ok = false;
+    }
     if (!ok) unlink(tmp);
 done:
+    if (err) warn_unusable(dir, err);
     free(path);
     free(tmp);
     return ok;

@@ -69,7 +69,8 @@ void rt_sha256_init(RtSha256 *s);
 void rt_sha256_update(RtSha256 *s, const void *data, size_t n);
 void rt_sha256_final(RtSha256 *s, uint8_t out[32]);
 
-/* The cache directory (created), malloc'd; NULL when no usable directory exists. */
+/* The cache directory (created), malloc'd; NULL when no usable directory exists, which is
+ * said once per process on stderr (as is a failed write). */
 char *rt_cache_dir(void);
 /* Serialises an entry (malloc'd bytes, *len) / parses one into `a`. Unpack returns false on
  * any inconsistency. */

@@ -7,8 +7,9 @@
  * relative per element); lse is f32 in both: 1e-4. Also: a fully masked row gives o = 0 and
  * lse = -inf; a new param value needs no recompile; concurrent compiles from several processes
  * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt, and so is
- * one copied from another key; a bad launch leaves the outputs untouched; the dtype option
- * retypes q, k, v and o. The cache directory is ATTN_CACHE_DIR (set by ctest). */
+ * one copied from another key; a cache that cannot be written warns once; a bad launch leaves
+ * the outputs untouched; the dtype option retypes q, k, v and o. The cache directory is
+ * ATTN_CACHE_DIR (set by ctest). */
 #include "../common/test_file.h"
 #include "rt.h"
 #include "test_util.h"
@@ -256,6 +257,43 @@ static void test_bad_options(void)
               attn_last_error());
 }
 
+/* A cache directory that cannot be made (its parent is a file) warns once per process on
+ * stderr, naming it, however many compiles miss it; the compiles succeed. Run in a child
+ * whose stderr is a file; its exit status is the number of warnings. */
+static void test_cache_unusable(const char *dir)
+{
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s/not-a-dir", dir);
+    FILE *f = fopen(bad, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "/cache");
+    pid_t kid = fork();
+    if (kid == 0) {
+        FILE *err = tmpfile();
+        if (!err || dup2(fileno(err), 2) < 0) _exit(100);
+        setenv("ATTN_CACHE_DIR", bad, 1);
+        for (int i = 0; i < 3; i++) {
+            AttnKernel *k = NULL;
+            if (attn_compile(window_spec, "win", NULL, &k) != ATTN_OK) _exit(101);
+            attn_kernel_free(k);
+        }
+        rewind(err);
+        char line[8192];
+        int warnings = 0;
+        while (fgets(line, sizeof line, err))
+            warnings += strstr(line, "warning") && strstr(line, bad) ? 1 : 100;
+        _exit(warnings);
+    }
+    int st = -1;
+    waitpid(kid, &st, 0);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+              "an unusable cache directory gave exit status %d (want 1: one warning naming it)",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    snprintf(bad, sizeof bad, "%s/not-a-dir", dir);
+    remove(bad);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("ATTN_CACHE_DIR");
@@ -267,6 +305,7 @@ int main(int argc, char **argv)
     test_cache(cdir);
     test_bad_options();
     test_dtype_option();
+    test_cache_unusable(cdir);
     check_spec("win", window_spec);
     check_spec("capsink", softcap_sink_spec);
     const char *ex = argc > 1 ? argv[1] : NULL;
