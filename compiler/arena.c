@@ -2,6 +2,8 @@
  * everything at once, so no stage frees individual nodes. */
 #include "base.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,24 +91,50 @@ char *arena_printf(Arena *a, const char *fmt, ...)
     return p;
 }
 
-char *arena_read_file(Arena *a, const char *path, size_t *len)
+/* arena_read_file that stops after max + 1 bytes: NULL with errno = EFBIG when there are more
+ * than max. */
+static char *read_at_most(Arena *a, const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 14, n = 0;
     char *buf = arena_alloc(a, cap);
+    bool too_big = false;
     while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1 || ferror(f)) break;
+        size_t room = cap - 1 - n;   /* a byte stays free for the NUL */
+        if (room > max - n + 1) room = max - n + 1;
+        size_t got = fread(buf + n, 1, room, f);
+        n += got;
+        if ((too_big = n > max) || got < room) break;
         buf = arena_realloc(a, buf, cap, cap * 2);
         cap *= 2;
     }
-    bool ok = buf && !ferror(f);
+    bool ok = buf && !ferror(f) && !too_big;
     fclose(f);
-    if (!ok) return NULL;
+    if (!ok) {
+        if (too_big) errno = EFBIG;
+        return NULL;
+    }
     buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+char *arena_read_file(Arena *a, const char *path, size_t *len)
+{
+    return read_at_most(a, path, SIZE_MAX / 2, len);
+}
+
+char *arena_read_spec(Arena *a, const char *path, size_t *len)
+{
+    return read_at_most(a, path, SPEC_MAX_BYTES, len);
+}
+
+_Static_assert(SPEC_MAX_BYTES == 4 << 20, "spec_read_error names the limit");
+
+const char *spec_read_error(int err)
+{
+    return err == EFBIG ? "a spec may have at most 4 MiB (4194304 bytes)" : strerror(err);
 }
 
 _Noreturn void attn_bug(const char *file, int line, const char *fmt, ...)

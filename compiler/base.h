@@ -32,6 +32,14 @@ char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf,
 /* The whole file at `path`, NUL-terminated, in the arena; *len gets its size (without the NUL).
  * Returns NULL when it cannot be opened or read (errno says why) or memory ran out. */
 char *arena_read_file(Arena *a, const char *path, size_t *len);
+/* The most bytes a spec may have: 4 MiB, a thousand times the longest example. Files and
+ * strings above it are refused before they are parsed, and a file is read no further than
+ * that, so a device or a pipe given as a spec (/dev/zero) cannot be read forever. */
+enum { SPEC_MAX_BYTES = 4 << 20 };
+/* arena_read_file for a spec: NULL with errno = EFBIG once it exceeds SPEC_MAX_BYTES. */
+char *arena_read_spec(Arena *a, const char *path, size_t *len);
+/* Why arena_read_spec failed with `err`, in words (for EFBIG, the limit). */
+const char *spec_read_error(int err);
 
 /* A growable array in an arena: ARR_PUSH(arena, items, count, cap, value). */
 #define ARR_PUSH(A, ITEMS, COUNT, CAP, VALUE)                                                 \

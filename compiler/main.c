@@ -135,8 +135,8 @@ static EmitKind row_kind(int k, const Target *t)
 
 static char *read_file(Arena *a, const char *path, size_t *len)
 {
-    char *text = arena_read_file(a, path, len);
-    if (!text) fprintf(stderr, "attnc: cannot read '%s': %s\n", path, strerror(errno));
+    char *text = arena_read_spec(a, path, len);
+    if (!text) fprintf(stderr, "attnc: cannot read '%s': %s\n", path, spec_read_error(errno));
     return text;
 }
 

@@ -221,6 +221,9 @@ AttnStatus attn_compile(const char *spec, const char *name, const AttnCompileOpt
     if (!out) return rt_fail(ATTN_ERR_ARG, "out is NULL");
     *out = NULL;
     if (!spec) return rt_fail(ATTN_ERR_ARG, "spec is NULL");
+    if (strnlen(spec, SPEC_MAX_BYTES + 1) > SPEC_MAX_BYTES)   /* before hashing it whole */
+        return rt_fail(ATTN_ERR_SPEC, "%s: error: %s\n", name ? name : "<string>",
+                       spec_read_error(EFBIG));
     if (opts && opts->ndefines > 0 && !opts->defines)
         return rt_fail(ATTN_ERR_ARG, "defines is NULL but ndefines is %d", opts->ndefines);
     if (opts && opts->ndefines < 0)
@@ -248,9 +251,10 @@ AttnStatus attn_compile_file(const char *path, const AttnCompileOptions *opts, A
     if (!path) return rt_fail(ATTN_ERR_ARG, "path is NULL");
     Arena a;
     arena_init(&a);
-    char *text = arena_read_file(&a, path, NULL);
+    char *text = arena_read_spec(&a, path, NULL);
     AttnStatus st = text ? attn_compile(text, path, opts, out)
-                         : rt_fail(ATTN_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+                         : rt_fail(ATTN_ERR_IO, "cannot read '%s': %s", path,
+                                   spec_read_error(errno));
     arena_free(&a);
     return st;
 }

@@ -31,10 +31,11 @@ char *run_read_spec(const RunConfig *c)
 {
     Arena a;
     arena_init(&a);
-    char *text = arena_read_file(&a, c->spec, NULL);
+    char *text = arena_read_spec(&a, c->spec, NULL);
     char *re = NULL;
     if (!text)
-        fprintf(stderr, "attnc run: cannot read '%s': %s\n", c->spec, strerror(errno));
+        fprintf(stderr, "attnc run: cannot read '%s': %s\n", c->spec,
+                spec_read_error(errno));
     else if (!(re = strdup(text)))
         fprintf(stderr, "attnc run: out of memory\n");
     arena_free(&a);

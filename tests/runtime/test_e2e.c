@@ -8,8 +8,8 @@
  * lse = -inf; a new param value needs no recompile; concurrent compiles from several processes
  * into an empty cache all succeed and leave one entry; a corrupted entry is rebuilt, and so is
  * one copied from another key; a cache that cannot be written warns once; a bad launch leaves
- * the outputs untouched; the dtype option retypes q, k, v and o. The cache directory is
- * ATTN_CACHE_DIR (set by ctest). */
+ * the outputs untouched; the dtype option retypes q, k, v and o; a spec over the size limit
+ * is refused. The cache directory is ATTN_CACHE_DIR (set by ctest). */
 #include "../common/test_file.h"
 #include "rt.h"
 #include "test_util.h"
@@ -294,6 +294,33 @@ static void test_cache_unusable(const char *dir)
     remove(bad);
 }
 
+/* A spec may have at most SPEC_MAX_BYTES: a string of that size compiles, one byte more is
+ * refused naming the limit, and a file that never ends (/dev/zero) is refused after reading
+ * at most that much (the alarm ends a read that goes on). */
+static void test_spec_size(void)
+{
+    size_t n = strlen(window_spec);
+    char *big = malloc(SPEC_MAX_BYTES + 2);
+    CHECK(big != NULL);
+    if (!big) return;
+    memset(big, '\n', SPEC_MAX_BYTES + 1);
+    memcpy(big, window_spec, n);
+    big[SPEC_MAX_BYTES] = 0;
+    AttnCompileOptions o = {.no_cache = 1};
+    AttnKernel *k = NULL;
+    CHECK(attn_compile(big, "big", &o, &k) == ATTN_OK);
+    attn_kernel_free(k);
+    big[SPEC_MAX_BYTES] = '\n';
+    big[SPEC_MAX_BYTES + 1] = 0;
+    CHECK(attn_compile(big, "big", &o, &k) == ATTN_ERR_SPEC &&
+          strstr(attn_last_error(), "big: error: a spec may have at most 4 MiB"));
+    free(big);
+    alarm(60);
+    CHECK(attn_compile_file("/dev/zero", &o, &k) == ATTN_ERR_IO &&
+          strstr(attn_last_error(), "'/dev/zero': a spec may have at most 4 MiB"));
+    alarm(0);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("ATTN_CACHE_DIR");
@@ -306,6 +333,7 @@ int main(int argc, char **argv)
     test_bad_options();
     test_dtype_option();
     test_cache_unusable(cdir);
+    test_spec_size();
     check_spec("win", window_spec);
     check_spec("capsink", softcap_sink_spec);
     const char *ex = argc > 1 ? argv[1] : NULL;
