@@ -5,6 +5,7 @@
  * error exceeds its tolerance. Input data, sizes and tolerances are chosen in run_inputs.c. */
 #include "rt.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,11 @@ static void usage(FILE *f)
                "                 [--dtype f32|bf16|f16] [--repeat N] [--no-cache]\n"
                "  Compiles SPEC, runs it on random inputs, checks it against the f64 reference\n"
                "  and times it. -D sets a size (B, Hq, Hkv, Lq, Lk or a symbol of the spec), a\n"
-               "  param, or a const of the spec. --dtype changes q, k, v and o's dtype.\n");
+               "  param, or a const of the spec. --dtype changes q, k, v and o's dtype.\n"
+               "  --threads N  CPU threads: 0 (all cores, the default) to %d\n"
+               "  --repeat N   timed runs: 1 to %d (default 5)\n"
+               "  --seed S     the random inputs' seed (default 1)\n",
+            RT_MAX_THREADS, RUN_MAX_REPEAT);
 }
 
 /* Splits "name=value"; false when malformed. */
@@ -39,13 +44,34 @@ static bool parse_define(const char *s, RunDefine *d)
     return true;
 }
 
-static bool parse_args(int argc, char **argv, RunConfig *c)
+/* The whole number `val` of option `opt` in [lo, hi] (in strtoull's `base`); false after
+ * saying what the option takes. */
+static bool parse_whole(const char *opt, const char *val, int base, uint64_t lo, uint64_t hi,
+                        uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    bool digits = val[0] >= '0' && val[0] <= '9';   /* strtoull would take "-1" and " 1" */
+    uint64_t v = digits ? strtoull(val, &end, base) : 0;
+    if (!digits || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "attnc run: %s takes a whole number from %llu to %llu, not '%s'\n", opt,
+                (unsigned long long)lo, (unsigned long long)hi, val);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Fills `c` from the arguments. Returns 0, -1 after printing the help (exit 0), or 2 after a
+ * message about a bad argument. */
+static int parse_args(int argc, char **argv, RunConfig *c)
 {
     memset(c, 0, sizeof *c);
     c->seed = 1;
     c->repeat = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
+        uint64_t n;
         /* options take "--opt=value" or "--opt value" */
 #define OPT(NAME) \
     ((strncmp(a, NAME "=", sizeof NAME) == 0 && (val = a + sizeof NAME)) || \
@@ -53,16 +79,18 @@ static bool parse_args(int argc, char **argv, RunConfig *c)
         if (OPT("--target")) {
             c->target = val;
         } else if (OPT("--threads")) {
-            c->threads = atoi(val);
+            if (!parse_whole("--threads", val, 10, 0, RT_MAX_THREADS, &n)) return 2;
+            c->threads = (int32_t)n;
         } else if (OPT("--seed")) {
-            c->seed = strtoull(val, NULL, 0);
+            if (!parse_whole("--seed", val, 0, 0, UINT64_MAX, &c->seed)) return 2;
         } else if (OPT("--repeat")) {
-            c->repeat = atoi(val) > 0 ? atoi(val) : 1;
+            if (!parse_whole("--repeat", val, 10, 1, RUN_MAX_REPEAT, &n)) return 2;
+            c->repeat = (int32_t)n;
         } else if (OPT("--dtype")) {
             c->dtype = val;
             if (strcmp(val, "f32") && strcmp(val, "bf16") && strcmp(val, "f16")) {
                 fprintf(stderr, "attnc run: --dtype must be f32, bf16 or f16, not '%s'\n", val);
-                return false;
+                return 2;
             }
         } else if (strcmp(a, "--no-cache") == 0) {
             c->no_cache = true;
@@ -70,16 +98,16 @@ static bool parse_args(int argc, char **argv, RunConfig *c)
             const char *d = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : "");
             if (c->ndefines == RUN_MAX_DEFINES || !parse_define(d, &c->defines[c->ndefines])) {
                 fprintf(stderr, "attnc run: bad define '%s' (expected -D name=number)\n", d);
-                return false;
+                return 2;
             }
             c->ndefines++;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
-            return false;
+            return -1;
         } else if (a[0] == '-' || c->spec) {
             fprintf(stderr, "attnc run: unknown argument '%s'\n", a);
             usage(stderr);
-            return false;
+            return 2;
         } else {
             c->spec = a;
         }
@@ -87,9 +115,9 @@ static bool parse_args(int argc, char **argv, RunConfig *c)
     }
     if (!c->spec) {
         usage(stderr);
-        return false;
+        return 2;
     }
-    return true;
+    return 0;
 }
 
 /* Compiles with the defines that are consts of the spec (those that are not sizes or params):
@@ -129,8 +157,8 @@ static AttnStatus time_kernel(AttnKernel *k, RunData *d, const RunConfig *c, dou
     AttnLaunchOptions lo = {.num_threads = c->threads};
     AttnStatus st = run_launch(k, d, &lo);
     if (st != ATTN_OK) return st;
-    double times[64];
-    int n = c->repeat < 64 ? c->repeat : 64;
+    double times[RUN_MAX_REPEAT];
+    int n = c->repeat;
     for (int r = 0; r < n; r++) {
         double t0 = now_s();
         if ((st = run_launch(k, d, &lo)) != ATTN_OK) return st;
@@ -164,7 +192,8 @@ static void print_header(const RunConfig *c, const AttnKernel *k, const RunData 
 int rt_cli_run(int argc, char **argv)
 {
     RunConfig c;
-    if (!parse_args(argc, argv, &c)) return 2;
+    int rc = parse_args(argc, argv, &c);
+    if (rc) return rc < 0 ? 0 : rc;
     char *text = run_read_spec(&c);
     if (!text) return 1;
     AttnKernel *k = NULL;
@@ -186,7 +215,6 @@ int rt_cli_run(int argc, char **argv)
     print_header(&c, k, &d, compile_s);
     fflush(stdout);   /* keep the order when stdout and stderr share a terminal */
     double median = 0;
-    int rc = 0;
     st = time_kernel(k, &d, &c, &median);
     if (st == ATTN_OK) st = run_reference(k, &d);
     if (st != ATTN_OK) {

@@ -105,6 +105,7 @@ const char *rt_dtype_name(AttnDtype d);
  * persistent process-wide pool, the calling thread included; returns when all are done.
  * Items are handed out in increasing order. Launches from several threads are serialised. */
 typedef void (*RtTaskFn)(void *ctx, int64_t item);
+enum { RT_MAX_THREADS = 256 };   /* the most threads a launch runs on; more are clamped */
 void rt_parallel_for(int64_t nitems, int32_t nthreads, RtTaskFn fn, void *ctx);
 int32_t rt_num_cores(void);
 
@@ -183,7 +184,8 @@ char *rt_host_cpu(void);
 
 /* ---- cli_run.c / run_inputs.c: `attnc run` -------------------------------------------------- */
 
-enum { RUN_MAX_DEFINES = 64 };
+/* -D options; timed runs (--repeat). */
+enum { RUN_MAX_DEFINES = 64, RUN_MAX_REPEAT = 1000 };
 
 typedef struct RunDefine {
     char name[64];

@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-enum { POOL_MAX_THREADS = 256 };
-
 typedef struct Pool {
     pthread_mutex_t launch;   /* held for a whole launch */
     pthread_mutex_t lock;     /* guards the fields below */
@@ -41,7 +39,7 @@ static Pool pool = {
 int32_t rt_num_cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > POOL_MAX_THREADS ? POOL_MAX_THREADS : (int32_t)n;
+    return n < 1 ? 1 : n > RT_MAX_THREADS ? RT_MAX_THREADS : (int32_t)n;
 }
 
 static void run_items(RtTaskFn fn, void *ctx, int64_t nitems)
@@ -124,7 +122,7 @@ void rt_parallel_for(int64_t nitems, int32_t nthreads, RtTaskFn fn, void *ctx)
 {
     if (nitems <= 0) return;
     if (nthreads <= 0) nthreads = rt_num_cores();
-    if (nthreads > POOL_MAX_THREADS) nthreads = POOL_MAX_THREADS;
+    if (nthreads > RT_MAX_THREADS) nthreads = RT_MAX_THREADS;
     if (nthreads > nitems) nthreads = (int32_t)nitems;
     if (nthreads == 1) {
         for (int64_t i = 0; i < nitems; i++) fn(ctx, i);
