@@ -25,11 +25,12 @@ static void usage(FILE *f)
                "                 [--dtype f32|bf16|f16] [--repeat N] [--no-cache]\n"
                "  Compiles SPEC, runs it on random inputs, checks it against the f64 reference\n"
                "  and times it. -D sets a size (B, Hq, Hkv, Lq, Lk or a symbol of the spec), a\n"
-               "  param, or a const of the spec. --dtype changes q, k, v and o's dtype.\n"
+               "  param, or a const of the spec. A size is a whole number from 0 to %d,\n"
+               "  a head count (Hq, Hkv) at least 1. --dtype changes q, k, v and o's dtype.\n"
                "  --threads N  CPU threads: 0 (all cores, the default) to %d\n"
                "  --repeat N   timed runs: 1 to %d (default 5)\n"
                "  --seed S     the random inputs' seed (default 1)\n",
-            RT_MAX_THREADS, RUN_MAX_REPEAT);
+            RUN_MAX_SIZE, RT_MAX_THREADS, RUN_MAX_REPEAT);
 }
 
 /* Splits "name=value"; false when malformed. */

@@ -184,8 +184,8 @@ char *rt_host_cpu(void);
 
 /* ---- cli_run.c / run_inputs.c: `attnc run` -------------------------------------------------- */
 
-/* -D options; timed runs (--repeat). */
-enum { RUN_MAX_DEFINES = 64, RUN_MAX_REPEAT = 1000 };
+/* -D options; timed runs (--repeat); a size (-D Lq=...). */
+enum { RUN_MAX_DEFINES = 64, RUN_MAX_REPEAT = 1000, RUN_MAX_SIZE = INT32_MAX };
 
 typedef struct RunDefine {
     char name[64];

@@ -2,7 +2,8 @@
  *
  * Sizes: B = 1; Hq from the spec or 8; Hkv = Hq unless fixed or given; Lq = Lk = 1024; any
  * other symbol 64; -D overrides any of them by symbol name or by role name (B, Hq, Hkv, Lq,
- * Lk). Data: q, k, v uniform in [-1, 1) (recurrences: scaled by 1/sqrt(Dk) so that the state
+ * Lk) with a whole number from 0 to 2^31 - 1, at least 1 for a head count.
+ * Data: q, k, v uniform in [-1, 1) (recurrences: scaled by 1/sqrt(Dk) so that the state
  * stays bounded over long sequences); i32 side tensors: sorted random ids in [0, 4) along
  * their last dim (document ids, segment flags); f32 side tensors: uniform in [-1, 1) (sinks,
  * per-head scales), except in recurrences where a name starting with 'g' is a log decay
@@ -62,21 +63,37 @@ bool run_is_size_or_param(const AttnKernel *k, const char *name)
     return attn_kernel_param_index(k, name) >= 0;
 }
 
-/* The size of symbol s: a -D by its name or role name, else the default of its role. */
-static int64_t sym_size(const AttnKernel *k, const RunConfig *c, int32_t s, int64_t hq)
+/* The size of symbol s: a -D by its name or role name, else the default of its role. False,
+ * with the error naming the -D, when it gives a size this run cannot use: a size is a whole
+ * number from 0 to RUN_MAX_SIZE, and a head count at least 1 (query heads are grouped over
+ * the kv heads: with none, kernel and reference have nothing to agree on). */
+static bool sym_size(const AttnKernel *k, const RunConfig *c, int32_t s, int64_t hq,
+                     int64_t *size)
 {
     const AirSym *sym = &k->air->syms[s];
     const RunDefine *d = find_define(c, sym->name);
     if (!d && sym->role < SYM_OTHER) d = find_define(c, role_names[sym->role]);
-    if (d) return (int64_t)d->value;
-    switch (sym->role) {
-    case SYM_B: return 1;
-    case SYM_HQ: return 8;
-    case SYM_HKV: return hq;
-    case SYM_LQ:
-    case SYM_LK: return 1024;
-    default: return 64;
+    if (d) {
+        bool heads = sym->role == SYM_HQ || sym->role == SYM_HKV;
+        if (!(d->value >= (heads ? 1 : 0) && d->value <= RUN_MAX_SIZE &&
+              d->value == floor(d->value))) {
+            rt_fail(ATTN_ERR_ARG, "-D %s=%g: %s is a %s, a whole number from %d to %d", d->name,
+                    d->value, d->name, heads ? "head count" : "size", heads ? 1 : 0,
+                    RUN_MAX_SIZE);
+            return false;
+        }
+        *size = (int64_t)d->value;
+        return true;
     }
+    switch (sym->role) {
+    case SYM_B: *size = 1; break;
+    case SYM_HQ: *size = 8; break;
+    case SYM_HKV: *size = hq; break;
+    case SYM_LQ:
+    case SYM_LK: *size = 1024; break;
+    default: *size = 64; break;
+    }
+    return true;
 }
 
 /* ---- data ------------------------------------------------------------------------------- */
@@ -124,19 +141,21 @@ static int64_t numel(const AttnTensor *t)
     return n;
 }
 
-/* A contiguous host tensor of the given dtype and shape (zero-filled). */
+/* A contiguous host tensor of the given dtype and shape (zero-filled); false when it does not
+ * fit in memory. */
 static bool alloc_tensor(AttnTensor *t, AttnDtype dt, int32_t rank, const int64_t *shape)
 {
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->rank = rank;
     int64_t n = 1;
+    bool fits = true;   /* sizes up to RUN_MAX_SIZE can overflow the element count */
     for (int32_t d = rank - 1; d >= 0; d--) {
         t->shape[d] = shape[d];
         t->strides[d] = n;
-        n *= shape[d];
+        fits &= !__builtin_mul_overflow(n, shape[d], &n);
     }
-    t->data = calloc((size_t)(n > 0 ? n : 1), dsize(dt));
+    t->data = fits ? calloc((size_t)(n > 0 ? n : 1), dsize(dt)) : NULL;
     return t->data != NULL;
 }
 
@@ -176,9 +195,10 @@ bool run_make_inputs(const AttnKernel *k, const RunConfig *c, RunData *d)
     d->on_gpu = k->is_gpu;
     int64_t hq = 8;
     for (int32_t s = 0; s < air->nsyms; s++)
-        if (air->syms[s].role == SYM_HQ) hq = sym_size(k, c, s, 8);
+        if (air->syms[s].role == SYM_HQ && !sym_size(k, c, s, 8, &hq)) return false;
     if (air->tensors[air->tq].dims[1].sym < 0) hq = air->tensors[air->tq].dims[1].size;
-    for (int32_t s = 0; s < air->nsyms; s++) d->sym[s] = sym_size(k, c, s, hq);
+    for (int32_t s = 0; s < air->nsyms; s++)
+        if (!sym_size(k, c, s, hq, &d->sym[s])) return false;
     for (int32_t p = 0; p < air->nparams; p++) {
         const RunDefine *def = find_define(c, air->params[p].name);
         if (!def && !air->params[p].has_default) {
