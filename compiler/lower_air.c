@@ -311,7 +311,9 @@ static int32_t lower_expr(Lower *l, const Expr *e);
  * reaches it. */
 static int32_t lower(Lower *l, const Expr *e)
 {
-    if (l->too_deep) return -1;
+    /* out of memory: stop at once (a failed let is not memoised, and re-lowering it at each of
+     * its uses would cost the expansion's size) */
+    if (l->too_deep || l->a->oom) return -1;
     if (l->nesting >= ATTN_MAX_EXPR_DEPTH) {
         report_too_deep(l, e->loc);
         return -1;

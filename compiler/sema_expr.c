@@ -552,6 +552,11 @@ static AirType check_sum(Sema *s, Expr *e)
 AirType sema_expr_in(Sema *s, Expr *e)
 {
     AirType t = T_VOID;
+    /* out of memory, a body's memo may not be stored: stop, or its uses re-check it each time */
+    if (s->a->oom) {
+        e->ty = t;
+        return t;
+    }
     /* parse_source bounds each expression; lets and fns expand into one another here */
     if (s->depth >= ATTN_MAX_EXPR_DEPTH) {
         if (!s->too_deep)
