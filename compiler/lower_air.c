@@ -27,11 +27,11 @@ typedef struct Lower {
  * recursion relies on. A let or fn use counts its body's depth where it is used. */
 static bool report_too_deep(Lower *l, Loc loc)
 {
-    if (!l->too_deep)
+    if (!l->too_deep) {
         diag_error(l->d, loc, "expression nested too deeply once lets and fns are expanded "
                               "(more than %d levels)", ATTN_MAX_EXPR_DEPTH);
-    if (!l->too_deep) diag_hint(l->d, "each use of a let or fn counts its body's depth where "
-                                      "it is used");
+        diag_hint(l->d, "each use of a let or fn counts its body's depth where it is used");
+    }
     l->too_deep = true;
     return false;
 }

@@ -559,11 +559,11 @@ AirType sema_expr_in(Sema *s, Expr *e)
     }
     /* parse_source bounds each expression; lets and fns expand into one another here */
     if (s->depth >= ATTN_MAX_EXPR_DEPTH) {
-        if (!s->too_deep)
+        if (!s->too_deep) {
             sema_error(s, e->loc, "expression nested too deeply once lets and fns are expanded "
                                   "(more than %d levels)", ATTN_MAX_EXPR_DEPTH);
-        if (!s->too_deep)
             sema_hint(s, "each use of a let or fn counts its body's depth where it is used");
+        }
         s->too_deep = true;
         e->ty = t;
         return t;

@@ -58,6 +58,27 @@ typedef struct Binding {
     int32_t tensor, dim;   /* tensor = -1: unbound */
 } Binding;
 
+/* Byte extent [lo, hi) of a tensor's elements: 1, or 0 when it has none, or -1 when its last
+ * byte lies past the address range (or past INT64_MAX bytes, the kernels' offsets). */
+static int extent(const AttnTensor *t, uintptr_t *lo, uintptr_t *hi)
+{
+    int64_t last = 0;
+    for (int32_t d = 0; d < t->rank; d++) {
+        if (t->shape[d] == 0) return 0;
+        int64_t step;
+        if (__builtin_mul_overflow(t->shape[d] - 1, t->strides[d], &step) ||
+            __builtin_add_overflow(last, step, &last))
+            return -1;
+    }
+    uint64_t bytes;
+    if (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)dtype_size(t->dtype), &bytes) ||
+        bytes > (uint64_t)INT64_MAX || (uintptr_t)t->data + bytes < (uintptr_t)t->data)
+        return -1;
+    *lo = (uintptr_t)t->data;
+    *hi = *lo + bytes;
+    return 1;
+}
+
 static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t ti,
                                RtLaunchKind kind, Binding *bind)
 {
@@ -110,20 +131,8 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
     }
     /* The last byte must be addressable: an extent that overflows would wrap and read before
      * the buffer (and would slip past the overlap check below). */
-    int64_t last = 0;
-    for (int32_t d = 0; numel > 0 && d < t->rank; d++) {
-        int64_t step;
-        if (__builtin_mul_overflow(t->shape[d] - 1, t->strides[d], &step) ||
-            __builtin_add_overflow(last, step, &last))
-            return rt_fail(ATTN_ERR_ARG, "tensor '%s': its strides reach past the end of the "
-                           "address range (at dim %d: stride %lld over %lld elements)", nm, d,
-                           (long long)t->strides[d], (long long)t->shape[d]);
-    }
-    uint64_t bytes;
-    if (numel > 0 && (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)dtype_size(t->dtype),
-                                             &bytes) ||
-                      bytes > (uint64_t)INT64_MAX ||
-                      (uint64_t)(uintptr_t)t->data + bytes < (uint64_t)(uintptr_t)t->data))
+    uintptr_t lo, hi;
+    if (numel > 0 && extent(t, &lo, &hi) < 0)
         return rt_fail(ATTN_ERR_ARG, "tensor '%s': its strides reach past the end of the "
                        "address range", nm);
     bool row_major_role = at->role == ROLE_Q || at->role == ROLE_K || at->role == ROLE_V ||
@@ -192,23 +201,6 @@ static AttnStatus check_side_sizes(const AirKernel *air, const AttnTensor *tenso
         }
     }
     return ATTN_OK;
-}
-
-/* Byte extent [lo, hi) of a tensor's elements; false when it has none or overflows. */
-static bool extent(const AttnTensor *t, uintptr_t *lo, uintptr_t *hi)
-{
-    int64_t last = 0;
-    for (int32_t d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return false;
-        int64_t step;
-        if (__builtin_mul_overflow(t->shape[d] - 1, t->strides[d], &step) ||
-            __builtin_add_overflow(last, step, &last))
-            return false;
-    }
-    size_t es = dtype_size(t->dtype);
-    *lo = (uintptr_t)t->data;
-    *hi = *lo + ((uintptr_t)last + 1) * es;
-    return true;
 }
 
 static AttnStatus check_params(const AttnKernel *k, const double *params, int32_t nparams,
@@ -292,9 +284,9 @@ AttnStatus rt_validate(const AttnKernel *k, const AttnTensor *tensors, int32_t n
                        "of 'k' and 'v' (GQA needs Hq %% Hkv == 0)", (long long)hq, (long long)hkv);
     for (int32_t i = 0; i < ntensors; i++) {
         uintptr_t lo, hi, lo2, hi2;
-        if (!air->tensors[i].is_output || !extent(&tensors[i], &lo, &hi)) continue;
+        if (!air->tensors[i].is_output || extent(&tensors[i], &lo, &hi) <= 0) continue;
         for (int32_t j = 0; j < ntensors; j++) {
-            if (j == i || !extent(&tensors[j], &lo2, &hi2)) continue;
+            if (j == i || extent(&tensors[j], &lo2, &hi2) <= 0) continue;
             if (lo < hi2 && lo2 < hi)
                 return rt_fail(ATTN_ERR_ARG, "tensor '%s': output memory overlaps tensor '%s'",
                                air->tensors[i].name, air->tensors[j].name);
