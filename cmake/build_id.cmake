@@ -1,7 +1,10 @@
 # Writes build_id.h: a hash of every source that shapes generated code. The kernel cache key
 # includes it, so a rebuilt compiler never reuses kernels an older code generator produced,
 # even when the version number did not change. Run with -DOUT=... -DROOT=<source dir>.
-file(GLOB SOURCES ${ROOT}/compiler/*.c ${ROOT}/compiler/*.h ${ROOT}/grammar/* ${ROOT}/runtime/cache.c)
+# Recursive: a source in a subfolder of compiler/ (cpu/, ptx/) left out of the hash would let a
+# changed code generator reuse stale kernels from the cache.
+file(GLOB_RECURSE SOURCES ${ROOT}/compiler/*.c ${ROOT}/compiler/*.h ${ROOT}/grammar/*
+     ${ROOT}/runtime/cache.c)
 list(SORT SOURCES)
 set(_all "")
 foreach(_f ${SOURCES})

@@ -17,8 +17,8 @@ static const Target *find_target(Diags *d, const char *name)
     const Target *t = target_find(name);
     if (t) return t;
     char *known = "";
-    for (int k = 0; target_names[k]; k++)
-        known = arena_printf(d->arena, "%s%s%s", known, k ? ", " : "", target_names[k]);
+    for (int k = 0; target_at(k); k++)
+        known = arena_printf(d->arena, "%s%s%s", known, k ? ", " : "", target_at(k)->name);
     diag_error_noloc(d, "unknown target '%s' (known: %s)", name ? name : "native",
                      known ? known : "");
     return NULL;

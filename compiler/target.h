@@ -1,6 +1,6 @@
 /* target.h: code generation targets as a struct of function pointers. The pipeline calls
- * plan() then emit() and never asks which target it has. target_cpu (cg_cpu.c) and
- * target_ptx (cg_ptx.c) implement it; shared LLVM-C helpers live in cg_llvm.c. */
+ * plan() then emit() and never asks which target it has. The CPU (compiler/cpu/) and
+ * GPU (compiler/ptx/) code generators implement it; shared LLVM-C helpers live in cg_llvm.c. */
 #ifndef ATTNC_TARGET_H
 #define ATTNC_TARGET_H
 
@@ -49,13 +49,21 @@ typedef struct EmitSink {
     void *ctx;
 } EmitSink;
 
+/* A target is data (what it generates for) plus the functions of its code generator. The table
+ * in targets.c is the one place that names and describes each target. */
+typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
+
 typedef struct Target {
     const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a",
                                 "reference" */
+    TargetArch arch;
     bool is_gpu;
     /* Generates no code: a launch evaluates the f64 reference on the host (target_reference,
      * for specs that no code generator handles yet, such as recurrences and selectors). */
     bool evaluates_reference;
+    int32_t sm;              /* ARCH_PTX: compute capability, 80 or 90 (sm_90a) */
+    const char *cpu;         /* ARCH_CPU: LLVM cpu name; NULL: the host's, probed at plan time */
+    int32_t lanes;           /* ARCH_CPU: f32 lanes of a vector (16 AVX-512, 8 AVX2); 0: probed */
     /* Checks the kernel can run on this target (errors: "not supported on this target yet"
      * with a location) and fills the plan. */
     bool (*plan)(const struct Target *t, const AirKernel *k, KernelPlan *plan, Diags *d);
@@ -70,9 +78,24 @@ typedef struct Target {
                      const Source *src, Arena *a);
 } Target;
 
-/* The target of that name, or NULL (the caller reports the known names). */
+/* The target of that name (NULL: "native"), or NULL (the caller reports the known names). */
 const Target *target_find(const char *name);
-/* Names of every target, NULL-terminated, for diagnostics. */
-extern const char *const target_names[];
+/* The i-th target of the table, or NULL past its end: for listing the known names. */
+const Target *target_at(int i);
+
+/* The code generators' entry points, which the table in targets.c binds to targets. */
+bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d);
+bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
+                 const EmitSink *sink, Arena *a, Blob *out, Diags *d);
+char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
+                     const Source *src, Arena *a);
+bool cg_ptx_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d);
+bool cg_ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
+                 const EmitSink *sink, Arena *a, Blob *out, Diags *d);
+char *cg_ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
+                     const Source *src, Arena *a);
+bool reference_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d);
+bool reference_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
+                    const EmitSink *sink, Arena *a, Blob *out, Diags *d);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-static bool ref_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
+bool reference_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 {
     (void)t, (void)k, (void)d;
     memset(p, 0, sizeof *p);
@@ -14,7 +14,7 @@ static bool ref_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
     return true;
 }
 
-static bool ref_emit(const Target *t, const AirKernel *k, const KernelPlan *p, EmitKind kind,
+bool reference_emit(const Target *t, const AirKernel *k, const KernelPlan *p, EmitKind kind,
                      const EmitSink *sink, Arena *a, Blob *out, Diags *d)
 {
     (void)t, (void)k, (void)p, (void)kind, (void)sink, (void)d;
@@ -22,11 +22,3 @@ static bool ref_emit(const Target *t, const AirKernel *k, const KernelPlan *p, E
     out->size = 0;
     return out->data != NULL;
 }
-
-const Target target_reference = {
-    .name = "reference",
-    .is_gpu = false,
-    .evaluates_reference = true,
-    .plan = ref_plan,
-    .emit = ref_emit,
-};

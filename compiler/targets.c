@@ -1,32 +1,32 @@
-/* targets.c: the table of code generation targets, by name. */
+/* targets.c: the table of code generation targets: each target's name and data, written once,
+ * bound to its code generator's functions. */
 #include "target.h"
 
 #include <string.h>
 
-extern const Target target_cpu_v4, target_cpu_v3, target_cpu_native;
-extern const Target target_ptx_sm80, target_ptx_sm90a;
-extern const Target target_reference;
+#define CPU_OPS .arch = ARCH_CPU, .plan = cg_cpu_plan, .emit = cg_cpu_emit, .explain = cg_cpu_explain
+#define PTX_OPS .arch = ARCH_PTX, .is_gpu = true, .plan = cg_ptx_plan, .emit = cg_ptx_emit, \
+                .explain = cg_ptx_explain
 
-static const Target *const targets[] = {
-    &target_cpu_native,
-    &target_cpu_v4,
-    &target_cpu_v3,
-    &target_ptx_sm80,
-    &target_ptx_sm90a,
-    &target_reference,
+static const Target targets[] = {
+    {.name = "native", CPU_OPS},                                  /* the host's CPU, probed */
+    {.name = "x86-64-v4", CPU_OPS, .cpu = "x86-64-v4", .lanes = 16},   /* AVX-512 */
+    {.name = "x86-64-v3", CPU_OPS, .cpu = "x86-64-v3", .lanes = 8},    /* AVX2 + FMA */
+    {.name = "sm_80", PTX_OPS, .sm = 80},
+    {.name = "sm_90a", PTX_OPS, .sm = 90},
+    {.name = "reference", .arch = ARCH_REFERENCE, .evaluates_reference = true,
+     .plan = reference_plan, .emit = reference_emit},
 };
 
-const char *const target_names[] = {
-    "native", "x86-64-v4", "x86-64-v3",
-    "sm_80", "sm_90a",
-    "reference",
-    NULL,
-};
+const Target *target_at(int i)
+{
+    return i >= 0 && i < (int)(sizeof targets / sizeof targets[0]) ? &targets[i] : NULL;
+}
 
 const Target *target_find(const char *name)
 {
     if (!name) name = "native";
-    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
-        if (!strcmp(targets[i]->name, name)) return targets[i];
+    for (const Target *t = targets; t < targets + sizeof targets / sizeof targets[0]; t++)
+        if (!strcmp(t->name, name)) return t;
     return NULL;
 }

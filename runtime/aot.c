@@ -32,7 +32,8 @@ static AttnStatus build(const AttnAotKernel *d, AttnKernel **out)
         .code = {(unsigned char *)d->code, d->code_size},
     };
     AbiCpuEntry entry = (AbiCpuEntry)(void (*)(void))d->cpu_entry;
-    bool gpu = d->target && d->target[0] == 's' && d->target[1] == 'm';
+    const Target *t = d->target ? rt_target(d->target) : NULL;
+    bool gpu = t && t->is_gpu;
     if (!gpu && !entry)
         return rt_fail(ATTN_ERR_ARG, "kernel '%s': the descriptor has no CPU entry point",
                        d->name);

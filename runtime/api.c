@@ -98,7 +98,8 @@ static void cache_key(const char *spec, const AttnCompileOptions *o, const char 
     hash_str(&s, attn_version());
     hash_str(&s, ATTNC_BUILD_ID); /* the compiler's sources: a rebuilt code generator misses */
     hash_str(&s, target);
-    if (strcmp(target, "native") == 0) {
+    const Target *t = rt_target(target);
+    if (t && t->arch == ARCH_CPU && !t->cpu) {   /* code for the host's CPU: its name is part of the key */
         char *cpu = rt_host_cpu();
         hash_str(&s, cpu);
         free(cpu);

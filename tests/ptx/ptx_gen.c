@@ -7,7 +7,7 @@
  *
  * Tensor slots follow the test harness: q 0, k 1, v 2, o 3, lse 4. Prints the launch shape
  * ("tile_m threads smem_bytes block_n") on stdout. */
-#include "cg_ptx.h"
+#include "ptx/ptx.h"
 
 #include <math.h>
 #include <stdio.h>

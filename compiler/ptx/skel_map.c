@@ -1,4 +1,4 @@
-/* cg_ptx_map.c: the tile-map kernel of masks that read side tensors (packed documents), as a
+/* skel_map.c: the tile-map kernel of masks that read side tensors (packed documents), as a
  * second entry point `<entry>_map` in the same PTX module as the attention kernel.
  *
  * Why: such a map depends on the side tensors' current contents, which live on the device;
@@ -21,7 +21,7 @@
  * per row of the query tile into shared memory, those that depend on j alone once per key and
  * thread, so that an element costs a few compares, not two global loads with their index
  * arithmetic (71 -> 32 us at B 2, L 8192 on an H200: bench/NOTES.md, run 11). */
-#include "cg_ptx_gen.h"
+#include "gen.h"
 #include "ptx_text.h"
 
 #include <stdio.h>
@@ -232,7 +232,6 @@ static bool build_map_body(Gen *g)
 
 bool cg_ptx_build_map(Gen *g)
 {
-    if (!g->c->map) return true;
     char name[512];
     ptx_map_entry(g->c->entry, name, sizeof name);
     LLVMValueRef fa = g->fn, aa = g->args;

@@ -1,16 +1,16 @@
-/* cg_ptx_wgmma.c: Hopper warpgroup MMA (wgmma.mma_async, sm_90a) for the FlashAttention
+/* wgmma.c: Hopper warpgroup MMA (wgmma.mma_async, sm_90a) for the FlashAttention
  * skeleton. LLVM 19 has no wgmma intrinsics, so these are inline PTX; the accumulators are tied
  * through every wgmma and through the wait, so nothing reads them before the wait retires.
  *
  * Operands in shared memory use the 128-byte swizzle: a tile is stored in chunks of 64 columns
  * (128 bytes a row), each chunk rows x 128 B, with the 16-byte unit u of row r stored at unit
- * u ^ (r % 8) (cg_ptx_fa.c's load_tile writes that layout). Descriptors (PTX ISA, "matrix
+ * u ^ (r % 8) (skel_fa.c's load_tile writes that layout). Descriptors (PTX ISA, "matrix
  * descriptor"): start address >> 4 in bits 0-13, leading byte offset >> 4 in 16-29, stride byte
  * offset >> 4 in 32-45, swizzle mode 1 (128 B) in 62-63. K-major operands (Q, K): stride 1024 B
  * between 8-row groups, +32 B per k16 step inside a chunk. V is the B operand of P V with N
  * (the head dim) contiguous, i.e. MN-major, "transposed": leading offset = the chunk stride (next
  * 64 columns of N), stride offset = 1024 B (next 8 keys), +2048 B per k16 step (16 keys). */
-#include "cg_ptx_gen.h"
+#include "gen.h"
 
 #include <stdio.h>
 #include <string.h>

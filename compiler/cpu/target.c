@@ -1,25 +1,12 @@
-/* cg_cpu.c: the x86-64 targets ("x86-64-v4": AVX-512, "x86-64-v3": AVX2 + FMA, "native": the
- * host's CPU and features). plan() checks that the kernel fits the CPU skeleton (softmax
- * attention with scalar hooks; no selectors or recurrences yet) and picks the register
- * blocking; emit() builds the skeleton (cg_cpu_kernel.c) and hands it to cg_llvm_finish. */
-#include "cg_cpu.h"
+/* target.c: the x86-64 targets ("x86-64-v4": AVX-512, "x86-64-v3": AVX2 + FMA, "native": the
+ * host's CPU and features). plan() checks once, for every skeleton, that the kernel is
+ * something the CPU code generator handles (softmax attention with scalar hooks; no selectors
+ * or recurrences yet), then picks the skeleton by the kernel's form and its register blocking;
+ * module.c emits it. */
+#include "cpu.h"
 #include "pass.h"
 
 #include <string.h>
-
-/* The documented blocking table (measured with tests/cpu_codegen/cpu_timing, bench/NOTES.md).
- * AVX-512 has 32 zmm registers: S^T in 4 keys x 4 row vectors = 16 accumulators (64 query
- * rows per work item), O in 4 rows x 4 vectors = 16. Each work item streams the head's K and V
- * once, so 64 rows halve that traffic against 32: with several heads K and V come from L3 or
- * DRAM, and 64 rows measured 70% -> 80% of sgemm (f32, L 2048, 8 heads, one thread) where 32
- * rows (Q^T in L1) had won on a single head (bench/NOTES.md, "CPU kernel").
- * AVX2 has 16 ymm registers: 4 keys x 3 row vectors = 12 (24 rows), O in 6 rows x 2 = 12.
- * Key tiles are 64 keys either way (the granularity of the tile map). */
-static CpuShape cpu_shape(int lanes)
-{
-    if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
-    return (CpuShape){8, 24, 64, 4, 6, 2};
-}
 
 static const char *const tensor_roles[] = {"q", "k", "v", "o"};
 
@@ -39,7 +26,7 @@ static Loc hook_loc(const AirKernel *k, AirHook h)
     return k->hook[h] >= 0 ? k->nodes[k->hook[h]].loc : (Loc){0, 0};
 }
 
-static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
+bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 {
     memset(p, 0, sizeof *p);
     if (k->kind == KIND_RECURRENT) {
@@ -72,7 +59,7 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
         return false;
 
     int lanes;
-    if (!strcmp(t->name, "native")) {
+    if (!t->cpu) {
         char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
         p->cpu_name = arena_strdup(d->arena, name);
         p->cpu_features = arena_strdup(d->arena, feat);
@@ -93,11 +80,11 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
         }
         lanes = avx512 ? 16 : 8;
     } else {
-        p->cpu_name = t->name;
+        p->cpu_name = t->cpu;
         p->cpu_features = "";
-        lanes = !strcmp(t->name, "x86-64-v4") ? 16 : 8;
+        lanes = t->lanes;
     }
-    CpuShape s = cpu_shape(lanes);
+    CpuShape s = cg_cpu_fa_shape(lanes);
     p->entry = arena_printf(d->arena, "attn_%s", k->name);
     p->tile_m = s.tile_m;
     p->tile_n = s.tile_n;
@@ -108,25 +95,9 @@ static bool cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *
     return p->entry && p->cpu_name && p->cpu_features;
 }
 
-static bool cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
-                     const EmitSink *sink, Arena *a, Blob *out, Diags *d)
-{
-    (void)sink;   /* one object, printed at the end */
-    cg_llvm_init_x86();
-    CgLlvm cg;
-    if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,
-                      plan->cpu_features, a, d))
-        return false;
-    CpuShape s = cpu_shape(plan->vector_width);
-    bool ok = cg_cpu_build(&cg, k, plan, &s, t->name) && d->errors == 0 &&
-              cg_llvm_finish(&cg, kind, out);
-    cg_llvm_close(&cg);
-    return ok;
-}
-
 /* --explain: how the map of a side-tensor mask is built for this target (the runtime
  * builds it with mask_tile_map on the host, runtime/rt_backend.c). */
-static char *cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
+char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
                          const Source *src, Arena *a)
 {
     (void)plan, (void)src;
@@ -138,6 +109,3 @@ static char *cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *
                            "evaluate the mask element by element.\n", t->name);
 }
 
-const Target target_cpu_v4 = {.name = "x86-64-v4", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};
-const Target target_cpu_v3 = {.name = "x86-64-v3", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};
-const Target target_cpu_native = {.name = "native", .is_gpu = false, .plan = cpu_plan, .emit = cpu_emit, .explain = cpu_explain};

@@ -1,5 +1,5 @@
-/* cg_cpu.h: the CPU skeleton's shape, shared by cg_cpu.c (targets, plan, emission) and
- * cg_cpu_kernel.c (the FlashAttention-style kernel body). */
+/* cpu.h: internal to the CPU code generator (compiler/cpu/): the skeletons' shape and state and
+ * the pieces they share (kernel.c). */
 #ifndef ATTNC_CG_CPU_H
 #define ATTNC_CG_CPU_H
 
@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-/* Register blocking of the skeleton, chosen per vector width (see cpu_shape in cg_cpu.c).
+/* Register blocking of the skeleton, chosen per vector width (see cg_cpu_fa_shape in skel_fa.c).
  * S^T = K Q^T is computed with query rows across the lanes: `qk_keys` keys x (tile_m / lanes)
  * row vectors of accumulators; O += P V with `pv_rows` rows x up to `pv_vecs` vectors of Dv. */
 typedef struct CpuShape {
@@ -19,7 +19,7 @@ typedef struct CpuShape {
     int pv_vecs;
 } CpuShape;
 
-/* The skeleton being built (cg_cpu_kernel.c sets it up; cg_cpu_rows.c adds the per-row path). */
+/* The skeleton being built (skel_fa.c sets it up; skel_rows.c adds the per-row path). */
 typedef struct Skel {
     CgLlvm *cg;
     LLVMBuilderRef b;
@@ -38,7 +38,7 @@ typedef struct Skel {
     LLVMValueRef qpos0;        /* i32 position of row 0: q_offset + row0 */
     LLVMValueRef Qr;           /* the first CPU_ROWS_MAX rows of Q, scaled, row-major [dkp] */
     int dkp;                   /* Dk rounded up to lanes */
-    /* Head-group entry (cg_cpu_group.c): row r is query row r % rows_lq of query head
+    /* Head-group entry (skel_group.c): row r is query row r % rows_lq of query head
      * hfirst + r / rows_lq; NULL rows_lq means row r is query row r of head hi. */
     LLVMValueRef rows_lq, hfirst;
     LLVMBasicBlockRef tile_go;   /* between cg_cpu_tile_map_begin and cg_cpu_tile_enter */
@@ -103,7 +103,7 @@ LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValue
                               LLVMValueRef *inv, LLVMValueRef *lse2);
 /* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */
 LLVMValueRef cg_cpu_scale(Skel *k);
-/* cg_cpu_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and
+/* skel_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and
  * Dk), for work items of at most CPU_ROWS_MAX rows (decode). */
 enum { CPU_ROWS_MAX = 4 };
 /* Most rows (query heads of a kv head x query rows) of a head-group work item. */
@@ -114,12 +114,18 @@ void cg_cpu_tile_enter(Skel *k, LLVMBasicBlockRef pre, LLVMValueRef cls8, LLVMVa
                        LLVMValueRef *need_mask);
 bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRef need_mask);
 
-/* cg_cpu_group.c: the head-group entry `<plan->entry>_kvgroup` (kernel_abi.h). */
+/* skel_group.c: the head-group entry `<plan->entry>_kvgroup` (kernel_abi.h). */
 bool cg_cpu_group_build(Skel *k, const KernelPlan *plan);
 
-/* Emits the kernel function `plan->entry` into cg's module. The kernel has passed plan()'s
- * checks. Returns false after a diagnostic. */
-bool cg_cpu_build(CgLlvm *cg, const AirKernel *k, const KernelPlan *plan, const CpuShape *shape,
-                  const char *target);
+/* One entry point of a skeleton, built into k's module (k fresh from cg_cpu_skel_init). The
+ * kernel has passed plan()'s checks. Returns false after a diagnostic. */
+typedef bool (*CpuEntryBuild)(Skel *k, const KernelPlan *plan);
+enum { CPU_MAX_ENTRIES = 4 };
+
+/* skel_fa.c: the FlashAttention-style skeleton: its register blocking for `lanes` f32 lanes
+ * (the documented table) and its entries (`plan->entry`, then the head-group entry when
+ * plan->group_rows > 0). */
+CpuShape cg_cpu_fa_shape(int lanes);
+int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
 #endif

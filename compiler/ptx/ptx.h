@@ -1,5 +1,5 @@
-/* cg_ptx.h: the GPU code generator's interface. target_ptx_sm80 / target_ptx_sm90a are the
- * Targets registered in targets.c; PtxConfig is the skeleton's full description (what plan()
+/* ptx.h: the GPU code generator's interface (the sm_80 and sm_90a targets of targets.c).
+ * PtxConfig is the skeleton's full description (what plan()
  * decides from the AIR kernel and the tile table), so tests and tools can generate a kernel
  * variant without a spec.
  *
@@ -46,7 +46,7 @@ typedef struct PtxConfig {
     int32_t tq, tk, tv, to, tlse;  /* slots in AbiArgs.t; tlse = -1: no LSE output */
     PtxTile tile;
     const char *entry;        /* kernel symbol */
-    bool decode;              /* also emit the split-KV decode entries (cg_ptx_decode.c) */
+    bool decode;              /* also emit the split-KV decode entries (skel_decode.c) */
     /* The mask hook split by cg_hook_split (mask hooks only): presets[0 .. nrowvals) read side
      * tensors by i alone (`doc[b, i]`: evaluated once per query row), the next nstaged by j
      * alone (`doc[b, j]`: once per key, staged in shared memory per key tile). mask_fused: no
@@ -56,9 +56,6 @@ typedef struct PtxConfig {
     bool mask_fused;
     bool map;                 /* the module has `<entry>_map`: the mask hook reads side tensors */
 } PtxConfig;
-
-extern const Target target_ptx_sm80;
-extern const Target target_ptx_sm90a;
 
 /* The documented tile table's row for (sm, head dim, mask, whether a score hook runs). */
 PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask, bool score_hook);

@@ -1,7 +1,7 @@
-/* cg_ptx_hookvals.c: what the attention kernel hands its hooks: the thread's query rows and keys,
+/* hookvals.c: what the attention kernel hands its hooks: the thread's query rows and keys,
  * the key distances (`i - j` as presets), and the mask's split values (row values once per row,
- * key values staged through shared memory once per key tile). cg_ptx_fa.c calls these. */
-#include "cg_ptx_gen.h"
+ * key values staged through shared memory once per key tile). skel_fa.c calls these. */
+#include "gen.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* cg_ptx_decode.c: the split-KV ("flash-decoding") entries of the GPU targets, added to the
+/* skel_decode.c: the split-KV ("flash-decoding") entries of the GPU targets, added to the
  * module next to the FlashAttention-2 entry and used by the runtime when the query heads of a
  * kv head have few rows between them (Lq * (Hq / Hkv) <= decode_rows; ABI in kernel_abi.h).
  *
@@ -16,7 +16,7 @@
  * Each warp writes its unnormalised (O, m, l) to the workspace; the combine entry merges the
  * splits (one CTA per row), folds the sink in and writes o in its dtype and lse. Warps of a CTA
  * share nothing but the CTA: no barrier, only a warp sync after Q is staged. */
-#include "cg_ptx_gen.h"
+#include "gen.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* cg_cpu_kernel.c: the CPU attention skeleton, FlashAttention-style, one work item = tile_m
+/* skel_fa.c: the CPU attention skeleton, FlashAttention-style, one work item = tile_m
  * query rows of one (b, h).
  *
  * Layout choice: query rows run across the vector lanes. Q is packed once per work item as
@@ -13,97 +13,26 @@
  * rescale O by alpha = exp2(m_old - m_new) and accumulate P V. At the end o = O / l (with the
  * sink in the denominator) and lse = ln 2 * (m + log2 l); a row that saw no key gets o = 0 and
  * lse = -inf, or lse = the sink when there is one (as air_reference defines it). */
-#include "cg_cpu.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Pointer to element (b, head, 0, 0) of tensor t, and its row stride. */
-LLVMValueRef cg_cpu_head_base(Skel *k, int t, LLVMValueRef head, LLVMValueRef *row_stride)
+/* The documented blocking table (measured with tests/cpu_codegen/cpu_timing, bench/NOTES.md).
+ * AVX-512 has 32 zmm registers: S^T in 4 keys x 4 row vectors = 16 accumulators (64 query
+ * rows per work item), O in 4 rows x 4 vectors = 16. Each work item streams the head's K and V
+ * once, so 64 rows halve that traffic against 32: with several heads K and V come from L3 or
+ * DRAM, and 64 rows measured 70% -> 80% of sgemm (f32, L 2048, 8 heads, one thread) where 32
+ * rows (Q^T in L1) had won on a single head (bench/NOTES.md, "CPU kernel").
+ * AVX2 has 16 ymm registers: 4 keys x 3 row vectors = 12 (24 rows), O in 6 rows x 2 = 12.
+ * Key tiles are 64 keys either way (the granularity of the tile map). */
+CpuShape cg_cpu_fa_shape(int lanes)
 {
-    CgLlvm *cg = k->cg;
-    LLVMValueRef off = add(k, mul(k, k->bi, cg_abi_tensor_stride(cg, k->args, t, 0)),
-                           mul(k, head, cg_abi_tensor_stride(cg, k->args, t, 1)));
-    if (row_stride) *row_stride = cg_abi_tensor_stride(cg, k->args, t, 2);
-    return cg_gep(cg, cg_dtype_type(cg, k->k->tensors[t].dtype),
-                  cg_abi_tensor_data(cg, k->args, t), off);
-}
-
-LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef acc)
-{
-    LLVMValueRef zero = LLVMBuildFCmp(k->b, LLVMRealOEQ, p, LLVMConstNull(LLVMTypeOf(p)), "");
-    return LLVMBuildSelect(k->b, zero, acc, cg_fma(k->cg, p, v, acc), "");
-}
-
-LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
-                              LLVMValueRef *inv, LLVMValueRef *lse2)
-{
-    CgLlvm *cg = k->cg;
-    LLVMTypeRef t = LLVMTypeOf(m);
-    int lanes = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(t) : 1;
-    LLVMValueRef inf = cg_f32(cg, INFINITY, lanes);
-    /* NaN or +inf: cg_exp2 takes NaN to 0, so l says nothing of such a row */
-    LLVMValueRef bad = LLVMBuildFCmp(k->b, LLVMRealUEQ, m, inf, "");
-    LLVMValueRef has = LLVMBuildOr(k->b, bad, LLVMBuildFCmp(k->b, LLVMRealUNE, l,
-                                                            cg_f32(cg, 0.0, lanes), ""), "");
-    *inv = LLVMBuildSelect(k->b, bad, cg_f32(cg, NAN, lanes), LLVMBuildFDiv(k->b, num, l, ""), "");
-    LLVMValueRef pinf = LLVMBuildFCmp(k->b, LLVMRealOEQ, m, inf, "");
-    *lse2 = LLVMBuildSelect(k->b, pinf, inf, LLVMBuildFAdd(k->b, m, cg_log2(cg, l), ""), "");
-    return has;
-}
-
-/* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
- * ordered, so one backward sweep marks everything the root reaches). */
-bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
-{
-    if (root < 0) return false;
-    uint8_t *reach = arena_alloc(cg->a, (size_t)root + 1);
-    if (!reach) return false;
-    reach[root] = 1;
-    for (int32_t id = root; id >= 0; id--) {
-        if (!reach[id]) continue;
-        if (ak->nodes[id].op == op) return true;
-        for (int a = 0; a < ak->nodes[id].nargs && a < AIR_MAX_ARGS; a++)
-            if (ak->nodes[id].args[a] >= 0 && ak->nodes[id].args[a] < id) reach[ak->nodes[id].args[a]] = 1;
-    }
-    return false;
-}
-
-LLVMValueRef cg_cpu_scale(Skel *k)
-{
-    if (k->k->hook[HOOK_SCALE] < 0) return cg_f32(k->cg, 1.0 / sqrt((double)k->dk), 1);
-    k->env.lanes = 1;
-    LLVMValueRef s = cg_hook_emit(&k->env, k->k->hook[HOOK_SCALE]);
-    k->env.lanes = k->N;
-    return s;
+    if (lanes == 16) return (CpuShape){16, 64, 64, 4, 4, 4};
+    return (CpuShape){8, 24, 64, 4, 6, 2};
 }
 
 /* ---- entry: tensors, scale, buffers, Q^T --------------------------------------------------- */
-
-/* Adds function `name` of void(params) with the skeleton's attributes (noalias args, the
- * target CPU and vector width) and positions the builder in its entry block. */
-void cg_cpu_function(Skel *k, const KernelPlan *plan, const char *name, LLVMTypeRef *params,
-                     unsigned nparams)
-{
-    CgLlvm *cg = k->cg;
-    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, nparams, 0);
-    k->fn = LLVMAddFunction(cg->mod, name, fty);
-    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(k->fn, 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
-    LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
-    const char *vw = k->N == 16 ? "512" : "256";
-    const char *kv[][2] = {{"prefer-vector-width", vw}, {"min-legal-vector-width", vw},
-                           {"target-cpu", plan->cpu_name}, {"target-features", plan->cpu_features}};
-    for (int i = 0; i < 4; i++)
-        LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
-                                LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),
-                                                          kv[i][1], (unsigned)strlen(kv[i][1])));
-    k->args = LLVMGetParam(k->fn, 0);
-    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, k->fn, "entry");
-    LLVMPositionBuilderAtEnd(k->b, entry);
-}
 
 static bool setup(Skel *k, const KernelPlan *plan)
 {
@@ -182,7 +111,7 @@ static bool setup(Skel *k, const KernelPlan *plan)
     cg_loop_end(cg, &ld, NULL);
     cg_loop_end(cg, &lr, NULL);
 
-    /* Row-major copy of the first rows for the few-rows path (cg_cpu_rows.c), zero padded. */
+    /* Row-major copy of the first rows for the few-rows path (skel_rows.c), zero padded. */
     k->Qr = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)CPU_ROWS_MAX * k->dkp, 64);
     LLVMBuildMemSet(k->b, k->Qr, zero8, i64c(k, (int64_t)CPU_ROWS_MAX * k->dkp * 4), 64);
     cg_loop_begin(cg, &lr, i64c(k, 0), min64(k, k->nrows, i64c(k, CPU_ROWS_MAX)), i64c(k, 1), 0, NULL, "qrow1");
@@ -214,36 +143,6 @@ static void pack_rows(Skel *k, int t, LLVMValueRef base, LLVMValueRef rs, LLVMVa
     LLVMBuildStore(k->b, x, fptr(k, dst, add(k, drow, ld.iv)));
     cg_loop_end(cg, &ld, NULL);
     cg_loop_end(cg, &ln, NULL);
-}
-
-/* The logit in log2 units from a q . k accumulator (lanes = rows or keys), with the score
- * hook applied at query position(s) i and key position(s) j. */
-LLVMValueRef cg_cpu_logit(Skel *k, LLVMValueRef acc, LLVMValueRef i, LLVMValueRef j)
-{
-    if (k->score_mode == 0) return acc;
-    CgLlvm *cg = k->cg;
-    k->env.idx[IX_I] = i;
-    k->env.idx[IX_J] = j;
-    k->env.qk = k->score_mode == 2 ? acc : NULL;
-    k->env.score = k->score_mode == 2 ? LLVMBuildFMul(k->b, acc, cg_splat(cg, k->scale, k->N), "")
-                                      : acc;
-    LLVMValueRef z = cg_hook_emit(&k->env, k->k->hook[HOOK_SCORE]);
-    if (!z) return NULL;
-    return LLVMBuildFMul(k->b, z, cg_f32(cg, M_LOG2E, k->N), "");
-}
-
-/* Visibility (i1 lanes) of keys j for queries i: j < Lk and the mask hook. */
-LLVMValueRef cg_cpu_visible(Skel *k, LLVMValueRef i, LLVMValueRef j)
-{
-    CgLlvm *cg = k->cg;
-    LLVMValueRef lk = LLVMBuildTrunc(k->b, k->lk, cg->t_i32, "");
-    LLVMValueRef vis = cg_splat(cg, LLVMBuildICmp(k->b, LLVMIntSLT, j, cg_splat(cg, lk, cg_lanes(j)), ""), k->N);
-    if (k->k->hook[HOOK_MASK] < 0) return vis;
-    k->env.idx[IX_I] = i;
-    k->env.idx[IX_J] = j;
-    k->env.score = k->env.qk = NULL;
-    LLVMValueRef m = cg_hook_emit(&k->env, k->k->hook[HOOK_MASK]);
-    return m ? LLVMBuildAnd(k->b, vis, m, "") : NULL;
 }
 
 /* S^T for keys [n0, n0 + nkb * qk_keys) into S (row n of S = key n0 + n, lanes = queries),
@@ -394,48 +293,6 @@ static void tile_pv(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, bool masked)
     cg_loop_end(cg, &lr, NULL);
 }
 
-/* Opens the read of a tile's class: branches on has_map to a block where the caller reads it.
- * Returns the block before the branch, for cg_cpu_tile_enter's phi. */
-LLVMBasicBlockRef cg_cpu_tile_map_begin(Skel *k, LLVMValueRef has_map)
-{
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(k->b), rd = cg_block(k->cg, "tilemap");
-    k->tile_go = cg_block(k->cg, "tile");
-    LLVMBuildCondBr(k->b, has_map, rd, k->tile_go);
-    LLVMPositionBuilderAtEnd(k->b, rd);
-    return pre;
-}
-
-/* Closes the class read (cls8, read in the current block; PARTIAL without a map), skips an
- * EMPTY tile to *skip, and in the tile's body gives its first key, its valid keys and whether
- * the mask must run: on PARTIAL tiles (all tiles without a map) and on the ragged last tile,
- * whose padding keys must be hidden; with no mask hook only the latter. */
-void cg_cpu_tile_enter(Skel *k, LLVMBasicBlockRef pre, LLVMValueRef cls8, LLVMValueRef iv,
-                       LLVMBasicBlockRef *skip, LLVMValueRef *n0, LLVMValueRef *nvalid,
-                       LLVMValueRef *need_mask)
-{
-    CgLlvm *cg = k->cg;
-    int tn = k->s.tile_n;
-    LLVMBasicBlockRef rdend = LLVMGetInsertBlock(k->b);
-    LLVMBuildBr(k->b, k->tile_go);
-    LLVMPositionBuilderAtEnd(k->b, k->tile_go);
-    LLVMValueRef cls = LLVMBuildPhi(k->b, cg->t_i8, "class");
-    LLVMValueRef vals[2] = {LLVMConstInt(cg->t_i8, TILE_PARTIAL, 0), cls8};
-    LLVMBasicBlockRef bbs[2] = {pre, rdend};
-    LLVMAddIncoming(cls, vals, bbs, 2);
-    LLVMBasicBlockRef body = cg_block(cg, "tilebody");
-    *skip = cg_block(cg, "tileskip");
-    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, cls, LLVMConstInt(cg->t_i8, TILE_EMPTY, 0), ""),
-                    *skip, body);
-    LLVMPositionBuilderAtEnd(k->b, body);
-    *n0 = mul(k, iv, i64c(k, tn));
-    *nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, *n0, ""));
-    *need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, *nvalid, i64c(k, tn), "ragged");
-    if (k->k->hook[HOOK_MASK] >= 0)
-        *need_mask = LLVMBuildOr(
-            k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
-            *need_mask, "need_mask");
-}
-
 static bool key_tiles(Skel *k)
 {
     CgLlvm *cg = k->cg;
@@ -555,31 +412,15 @@ static bool finish(Skel *k)
     return true;
 }
 
-void cg_cpu_skel_init(Skel *k, CgLlvm *cg, const AirKernel *ak, const CpuShape *shape,
-                      const char *target)
+static bool build_fa(Skel *k, const KernelPlan *plan)
 {
-    memset(k, 0, sizeof *k);
-    k->cg = cg;
-    k->b = cg->b;
-    k->k = ak;
-    k->s = *shape;
-    k->N = shape->lanes;
-    k->CM = shape->tile_m / shape->lanes;
-    k->dk = ak->dk;
-    k->dv = ak->dv;
-    k->dvp = (ak->dv + k->N - 1) / k->N * k->N;
-    k->dkp = (ak->dk + k->N - 1) / k->N * k->N;
-    k->vf = LLVMVectorType(cg->t_f32, (unsigned)k->N);
-    k->env.target = target;
+    return setup(k, plan) && key_tiles(k) && finish(k);
 }
 
-bool cg_cpu_build(CgLlvm *cg, const AirKernel *ak, const KernelPlan *plan, const CpuShape *shape,
-                  const char *target)
+int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES])
 {
-    Skel k;
-    cg_cpu_skel_init(&k, cg, ak, shape, target);
-    if (!(setup(&k, plan) && key_tiles(&k) && finish(&k))) return false;
-    if (plan->group_rows <= 0) return true;
-    cg_cpu_skel_init(&k, cg, ak, shape, target);
-    return cg_cpu_group_build(&k, plan);
+    int n = 0;
+    entries[n++] = build_fa;
+    if (plan->group_rows > 0) entries[n++] = cg_cpu_group_build;
+    return n;
 }

@@ -1,10 +1,10 @@
-/* cg_ptx_gen.h: internal to the PTX code generator (cg_ptx*.c): the generation state of one
+/* gen.h: internal to the PTX code generator (compiler/ptx/): the generation state of one
  * kernel and small LLVM-C builder helpers. */
 #ifndef ATTNC_CG_PTX_GEN_H
 #define ATTNC_CG_PTX_GEN_H
 
 #include "cg_llvm.h"
-#include "cg_ptx.h"
+#include "ptx.h"
 
 #include <llvm-c/Core.h>
 #include <string.h>
@@ -30,14 +30,35 @@ typedef struct Gen {
     CgHookEnv env;   /* leaves of the spec's hooks (when c->air) */
 } Gen;
 
-/* Adds a kernel entry `name` (AbiArgs by value) to g->M, makes it g->fn and positions the
- * builder in its entry block. */
-void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas);
-/* cg_ptx_decode.c: adds the split-KV decode entry and its combine entry to g->M. */
-bool cg_ptx_build_decode(Gen *g);
+/* One LLVM module of a kernel's GPU code: its name (for phase timing), the builder that adds
+ * its entries to g->M, and whether a load needs it at once (eager: handed to the EmitSink as
+ * soon as it is printed; the rest is loaded on first use). */
+typedef struct PtxUnit {
+    const char *name;
+    bool (*build)(Gen *g);
+    bool eager;
+} PtxUnit;
 
-/* Fills the derived fields of g from g->c (no LLVM objects needed). */
+enum { PTX_MAX_UNITS = 4 };
+
+/* module.c: builds units[0 .. n) (one module each for PTX, one module for LLVM IR) and prints
+ * them as one text. */
+bool cg_ptx_generate_units(const PtxConfig *c, const PtxUnit *units, int n, EmitKind kind,
+                           const EmitSink *sink, const KernelPlan *plan, Arena *a, Blob *out,
+                           Diags *d);
+/* entry.c: adds a kernel entry `name` (AbiArgs by value) to g->M, makes it g->fn and positions
+ * the builder in its entry block. */
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas);
+
+/* skel_fa.c: the units of the FlashAttention-2 skeleton (attention, then its map kernel and the
+ * decode entries when c asks for them), and the derived fields of g from g->c (no LLVM
+ * objects needed). */
+int cg_ptx_fa_units(const PtxConfig *c, PtxUnit units[PTX_MAX_UNITS]);
 void cg_ptx_shape(Gen *g, const PtxConfig *c);
+/* skel_map.c: the tile-map entry `<entry>_map`. skel_decode.c: the split-KV decode entry and
+ * its combine entry. */
+bool cg_ptx_build_map(Gen *g);
+bool cg_ptx_build_decode(Gen *g);
 
 /* Small builder helpers, inline so that nothing here is an exported symbol. */
 /* Calls the function (an intrinsic, by its LLVM name), declaring it on first use. */
@@ -140,7 +161,7 @@ typedef struct Thread {
     LLVMValueRef tiles, tbase;                 /* tile map pointer (i64) and row base */
 } Thread;
 
-/* cg_ptx_frag.c: data movement and fragments (see that file). */
+/* frag.c: data movement and fragments (see that file). */
 LLVMValueRef cg_ptx_mma(Gen *g, const Frag *a, LLVMValueRef b0, LLVMValueRef b1, Frag *c);
 void cg_ptx_ldsm(Gen *g, LLVMValueRef off, bool trans, LLVMValueRef out[4]);
 void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef stride,
@@ -156,14 +177,14 @@ LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh,
                               int esize);
 LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim);
 void cg_ptx_thread_setup(Gen *g, Thread *t);
-/* cg_ptx_map.c: the `<entry>_map` kernel of masks that read side tensors (PtxConfig.map). */
+/* skel_map.c: the `<entry>_map` kernel of masks that read side tensors (PtxConfig.map). */
 bool cg_ptx_build_map(Gen *g);
 Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);
 LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi);
 
-/* cg_ptx_wgmma.c: warpgroup MMA pieces (inline PTX). */
+/* wgmma.c: warpgroup MMA pieces (inline PTX). */
 LLVMValueRef cg_ptx_wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo);
 void cg_ptx_wg_fence(Gen *g);
 void cg_ptx_wg_commit(Gen *g);
@@ -172,7 +193,7 @@ void cg_ptx_wg_wait(Gen *g, LLVMValueRef *acc, int n);
 void cg_ptx_wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMValueRef db, bool accumulate);
 void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVMValueRef db);
 
-/* cg_ptx_hookvals.c: what the attention kernel hands its hooks.
+/* hookvals.c: what the attention kernel hands its hooks.
  *
  * The key distances, i32 nodes `i - j`, handed to the hooks as presets from the row's distance
  * to the thread's first key of the tile: one add an element (ALiBi's bias, a window's bound)
@@ -216,7 +237,5 @@ void cg_ptx_load_keys(Gen *g, const Thread *t, LLVMValueRef kb, PtxMaskPre *p);
 LLVMValueRef cg_ptx_mask_elem(Gen *g, const Thread *t, PtxMaskPre *p, const PtxDist *d, int mt,
                               int half, int nt, int e, LLVMValueRef j);
 
-/* cg_ptx_fa.c: builds the FlashAttention-2 forward body into g->fn. */
-bool cg_ptx_build_fa(Gen *g);
 
 #endif

@@ -1,10 +1,10 @@
-/* cg_ptx_frag.c: the FlashAttention skeleton's data movement and MMA fragments (cg_ptx_fa.c
+/* frag.c: the FlashAttention skeleton's data movement and MMA fragments (skel_fa.c
  * builds the loop from these): per-thread setup from the byval AbiArgs, cp.async tile copies into
  * shared memory (padded rows for ldmatrix, or 128-byte swizzled chunks for wgmma), zero-filled
  * past the tensor's edges, mma.sync m16n8k16 and ldmatrix, quad reductions, packing to bf16/f16.
  * Fragment layouts are the PTX ISA's for m16n8k16: lane = 4 g + t; the accumulator holds rows g
  * and g + 8, columns 2t and 2t + 1 of each 8-column tile. */
-#include "cg_ptx_gen.h"
+#include "gen.h"
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
-/* cg_ptx_fa.c: the FlashAttention-2 forward skeleton for NVIDIA GPUs (sm_80, sm_90a) as LLVM
+/* skel_fa.c: the FlashAttention-2 forward skeleton for NVIDIA GPUs (sm_80, sm_90a) as LLVM
  * IR, built through the LLVM C API from a PtxConfig: the key loop, the mask, the online softmax
- * and the epilogue (cg_ptx_frag.c has the data movement and fragments, cg_ptx_wgmma.c the
- * Hopper MMA, cg_ptx_hookvals.c the values the hooks are given).
+ * and the epilogue (frag.c has the data movement and fragments, wgmma.c the
+ * Hopper MMA, hookvals.c the values the hooks are given).
  *
  * One CTA owns tile_m query rows of one (batch, head); each warp owns mtiles 16-row MMA tiles.
  * Q and a ring of `stages` K/V tiles live in shared memory, filled by cp.async (zero-filled past
@@ -21,11 +21,79 @@
  *
  * Everything inside a key tile is unrolled at generation time, so every fragment is an SSA
  * value (registers); the key loop carries m, l and O as phis. */
-#include "cg_ptx_gen.h"
+#include "gen.h"
 
 #include <math.h>
 
-bool cg_ptx_build_fa(Gen *g)
+/* ---- the tile table --------------------------------------------------------------------------
+ * Chosen by head dim (the larger of Dk, Dv), target and mask; measured on an H100 (mma.sync rows)
+ * and an H200 (wgmma rows), bench/NOTES.md "GPU kernel". Every row has 2 K/V stages.
+ * tile_m x tile_n, warps, CTAs per SM the registers are capped for:
+ *   head dim  sm_90a (wgmma, one warpgroup per 64 rows)        sm_80 (mma.sync, 4 warps)
+ *   <= 64     full and causal: 128 x 128, 8 warps, 2 CTAs/SM   128 x 128 (2 m-tiles a warp)
+ *             mask hook, or causal with a score hook:
+ *                      64 x 128, 4 warps, 3 CTAs/SM
+ *               (d64 causal on 8 warps: +3 to +13% on an H200, run 14, despite 16 bytes of
+ *               spills; ALiBi's hook there spilled 176 bytes, so hooks keep 4 warps)
+ *   <= 128    full:   256 x 64, 16 warps                        128 x 64 (2 m-tiles a warp)
+ *             causal (and any mask hook): 128 x 64, 8 warps, 2 CTAs/SM
+ *   <= 256    128 x 64, 8 warps                                 64 x 32 (A100: 163 KB shared)
+ * wgmma rows pad head dims to a multiple of 64 (128-byte swizzled chunks); mma.sync rows to 16.
+ * Shared memory: Q tile_m x Dk and stages x tile_n x (Dk + Dv) elements (mma.sync: + 8 per row),
+ * then 2 x tile_n i32 per key value of the mask (PtxConfig.nstaged). */
+PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask, bool score_hook)
+{
+    int32_t d = dk > dv ? dk : dv;
+    bool causal = mask != PTX_MASK_NONE;   /* spec masks take the causal rows too */
+    if (sm >= 90) {
+        bool hooked = mask == PTX_MASK_HOOK || (causal && score_hook);
+        if (d <= 64) return hooked ? (PtxTile){4, 1, 128, 2, false, true, 3}
+                                   : (PtxTile){8, 1, 128, 2, false, true, 2};
+        if (d <= 128) return causal ? (PtxTile){8, 1, 64, 2, false, true, 2}
+                                    : (PtxTile){16, 1, 64, 2, false, true, 1};
+        return (PtxTile){8, 1, 64, 2, false, true, 1};
+    }
+    if (d <= 64) return (PtxTile){4, 2, 128, 2, false, false, 1};
+    if (d <= 128) return (PtxTile){4, 2, 64, 2, false, false, 1};
+    return (PtxTile){4, 1, 32, 2, false, false, 1};
+}
+
+void cg_ptx_shape(Gen *g, const PtxConfig *c)
+{
+    g->c = c;
+    g->NT = 32 * c->tile.warps;
+    g->BM = 16 * c->tile.mtiles * c->tile.warps;
+    g->BN = c->tile.block_n;
+    g->DKP = (c->dk + 15) / 16 * 16;
+    g->DVP = (c->dv + 15) / 16 * 16;
+    g->QS = (g->DKP + 8) * 2;
+    g->KS = g->QS;
+    g->VS = (g->DVP + 8) * 2;
+    g->swz = c->tile.wgmma;
+    if (g->swz) {   /* 64-column chunks, 128 B a row, no padding (the swizzle avoids conflicts) */
+        g->DKP = (c->dk + 63) / 64 * 64;
+        g->DVP = (c->dv + 63) / 64 * 64;
+        g->QS = g->KS = g->VS = 128;
+    }
+    int qrow = g->swz ? g->DKP * 2 : g->QS, vrow = g->swz ? g->DVP * 2 : g->VS;
+    g->off_q = 0;
+    g->off_kv = g->BM * qrow;
+    g->voff = g->BN * qrow;
+    g->stage_bytes = g->BN * (qrow + vrow);
+    g->off_keys = g->off_kv + c->tile.stages * g->stage_bytes;
+    g->smem_bytes = g->off_keys + 2 * c->nstaged * g->BN * 4;
+}
+
+void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, int32_t *smem)
+{
+    Gen g;
+    cg_ptx_shape(&g, c);
+    *tile_m = g.BM;
+    *threads = g.NT;
+    *smem = g.smem_bytes;
+}
+
+static bool build_fa(Gen *g)
 {
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->B;
@@ -463,4 +531,22 @@ bool cg_ptx_build_fa(Gen *g)
         }
     LLVMBuildRetVoid(B);
     return true;
+}
+
+/* The attention entry: the kernel and its launch bounds, then the skeleton. */
+static bool build_attention(Gen *g)
+{
+    cg_ptx_declare(g, g->c->entry, g->NT, g->c->tile.min_ctas);
+    bool ok = build_fa(g);
+    if (!ok && !g->d->errors) diag_error_noloc(g->d, "internal error: tile shape out of the skeleton's range");
+    return ok;
+}
+
+int cg_ptx_fa_units(const PtxConfig *c, PtxUnit units[PTX_MAX_UNITS])
+{
+    int n = 0;
+    units[n++] = (PtxUnit){"attention", build_attention, true};
+    if (c->map) units[n++] = (PtxUnit){"map", cg_ptx_build_map, true};
+    if (c->decode) units[n++] = (PtxUnit){"decode", cg_ptx_build_decode, false};
+    return n;
 }

@@ -1,14 +1,14 @@
-/* cg_cpu_group.c: the head-group entry for decode, `<entry>_kvgroup` (contract in
+/* skel_group.c: the head-group entry for decode, `<entry>_kvgroup` (contract in
  * kernel_abi.h). The per-head entry streams a kv head's K and V once per query head, so under
  * GQA each K/V row comes from memory Hq / Hkv times, and decode is bound by that traffic. Here
  * one work item is (b, kv head, a range of key tiles) and its rows are every (query head of the
- * group, query row): the few-rows tile of cg_cpu_rows.c runs over them with each row's own head
+ * group, query row): the few-rows tile of skel_rows.c runs over them with each row's own head
  * (hooks, scale, Q), so a K/V tile is loaded from memory once and reused from cache by every row.
  *
  * A key range shorter than all of Lk (flash-decoding split, chosen by the runtime when there are
  * fewer (b, kv head) items than threads) ends with the unnormalised state (O, m, l) per row in a
  * buffer the runtime combines; a whole range ends like the per-head entry, writing o and lse. */
-#include "cg_cpu.h"
+#include "cpu.h"
 
 #include <math.h>
 

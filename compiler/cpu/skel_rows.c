@@ -1,4 +1,4 @@
-/* cg_cpu_rows.c: the key tile for work items with very few query rows (decode: Lq = 1, small
+/* skel_rows.c: the key tile for work items with very few query rows (decode: Lq = 1, small
  * speculative chunks). The main skeleton puts query rows across the lanes, which wastes all but
  * nrows lanes of every FMA when there are few rows; here each row is processed in turn with the
  * lanes over Dk for q . k (one vector FMA chain per key, then a tree reduction), over keys for
@@ -8,8 +8,8 @@
  *
  * K and V are read in their own dtype (no per-tile conversion pass, which would cost as much as
  * the math here). The online-softmax state is the main skeleton's (M, L, O rows), so
- * cg_cpu_kernel.c's epilogue finishes the rows unchanged. */
-#include "cg_cpu.h"
+ * skel_fa.c's epilogue finishes the rows unchanged. */
+#include "cpu.h"
 
 #include <math.h>
 

@@ -1,0 +1,38 @@
+/* entry.c: declares a kernel entry point in the module being built: AbiArgs by value, the
+ * dynamic shared array, and the launch bounds (maxntid, minctasm) as NVVM annotations. Every
+ * GPU skeleton starts its entries here. */
+#include "gen.h"
+
+#include <string.h>
+
+static void annotate(Gen *g, const char *key, int v)
+{
+    LLVMMetadataRef md[3] = {LLVMValueAsMetadata(g->fn),
+                             LLVMMDStringInContext2(g->C, key, strlen(key)),
+                             LLVMValueAsMetadata(gen_i32(g, v))};
+    LLVMAddNamedMetadataOperand(g->M, "nvvm.annotations",
+                                LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, md, 3)));
+}
+
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
+{
+    LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
+    LLVMTypeRef fty = LLVMFunctionType(g->vd, &pty, 1, 0);
+    g->fn = LLVMAddFunction(g->M, name, fty);
+    LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
+    /* AbiArgs by value: `ptr byval([N x i8]) align 8`, read with ld.param. */
+    LLVMTypeRef abi = LLVMArrayType2(g->i8, sizeof(AbiArgs));
+    unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
+    unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, abi));
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
+    g->args = LLVMGetParam(g->fn, 0);
+    if (!g->smem) {
+        g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
+        LLVMSetLinkage(g->smem, LLVMExternalLinkage);
+        LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
+    }
+    annotate(g, "maxntidx", threads);
+    annotate(g, "minctasm", min_ctas > 1 ? min_ctas : 1);
+    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
+}
