@@ -2,6 +2,7 @@
  * target machine, verification + "default<O3>" + emission into the arena, lane-agnostic
  * builders, and loads of AbiArgs fields by their asserted offsets. (f32 math: cg_math.c.) */
 #include "cg_llvm.h"
+#include "phase_time.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
@@ -29,7 +30,7 @@ void cg_llvm_init_x86(void)
 }
 
 bool cg_llvm_open(CgLlvm *cg, const char *module_name, const char *triple, const char *cpu,
-                  const char *features, Arena *a, Diags *d)
+                  const char *features, LLVMRelocMode reloc, Arena *a, Diags *d)
 {
     memset(cg, 0, sizeof *cg);
     cg->a = a;
@@ -42,7 +43,7 @@ bool cg_llvm_open(CgLlvm *cg, const char *module_name, const char *triple, const
         return false;
     }
     cg->tm = LLVMCreateTargetMachine(target, triple, cpu, features ? features : "",
-                                     LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+                                     LLVMCodeGenLevelAggressive, reloc,
                                      LLVMCodeModelDefault);
     if (!cg->tm) {
         diag_error_noloc(d, "cannot create an LLVM target machine for cpu '%s'", cpu);
@@ -90,22 +91,27 @@ static bool blob_from(CgLlvm *cg, const char *data, size_t size, Blob *out)
     return true;
 }
 
-bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, Blob *out)
+bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, const char *passes, const char *unit, Blob *out)
 {
+    double t = phase_time_now();
     char *err = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
-        diag_error_noloc(cg->d, "internal error: generated LLVM IR is invalid: %s", err);
+        diag_error_noloc(cg->d, "internal error: generated LLVM IR is invalid: %.400s", err);
         diag_hint(cg->d, "this is a bug in attnc; please report it with the spec");
         LLVMDisposeMessage(err);
         return false;
     }
     LLVMDisposeMessage(err);
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
-    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
-    LLVMErrorRef e = LLVMRunPasses(cg->mod, "default<O3>", cg->tm, opts);
+    if (!passes) {
+        LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
+        passes = "default<O3>";
+    }
+    LLVMErrorRef e = LLVMRunPasses(cg->mod, passes, cg->tm, opts);
     LLVMDisposePassBuilderOptions(opts);
+    phase_time_end(t, "%s unit: verify and IR passes", unit);
     if (e) {
         char *msg = LLVMGetErrorMessage(e);
         diag_error_noloc(cg->d, "LLVM optimisation failed: %s", msg);
@@ -118,6 +124,7 @@ bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, Blob *out)
         LLVMDisposeMessage(text);
         return ok;
     }
+    t = phase_time_now();
     LLVMMemoryBufferRef buf = NULL;
     if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod,
                                             kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
@@ -128,6 +135,7 @@ bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, Blob *out)
     }
     bool ok = blob_from(cg, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), out);
     LLVMDisposeMemoryBuffer(buf);
+    phase_time_end(t, "%s unit: code generation", unit);
     return ok;
 }
 

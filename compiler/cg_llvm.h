@@ -1,8 +1,9 @@
-/* cg_llvm.h: what the LLVM code generators share (cg_cpu.c and cg_ptx.c).
+/* cg_llvm.h: the one LLVM layer the code generators share (compiler/cpu/ and compiler/ptx/).
  *
- *   - CgLlvm: one LLVMContext, module, builder and target machine per compile, and
- *     cg_llvm_finish() which verifies, optimises ("default<O3>") and emits IR, assembly or an
- *     object into a Blob of the compilation's arena. Every failure goes to Diags.
+ *   - CgLlvm: one LLVMContext, module, builder and target machine per module built (a CPU
+ *     object, a GPU unit), and cg_llvm_finish() which verifies, optimises (the target's pass
+ *     list) and emits IR, assembly or an object into a Blob of the compilation's arena. Every
+ *     failure goes to Diags.
  *   - Small builders that work on scalars and on <N x T> vectors alike (the lane count is
  *     the value's own): constants, splats, intrinsics, fma, and f32 math written out in IR
  *     (exp2, exp, log2, tanh, ...) so that no libm call is left in a kernel.
@@ -40,11 +41,13 @@ void cg_llvm_init_x86(void);
  * be ""). The target must have been registered. On failure reports to d, returns false and
  * leaves nothing to dispose. */
 bool cg_llvm_open(CgLlvm *cg, const char *module_name, const char *triple, const char *cpu,
-                  const char *features, Arena *a, Diags *d);
+                  const char *features, LLVMRelocMode reloc, Arena *a, Diags *d);
 /* Disposes the builder, module, target machine and context. Safe after a failed open. */
 void cg_llvm_close(CgLlvm *cg);
-/* Verifies the module, runs "default<O3>", and emits it as `kind` into out (arena memory). */
-bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, Blob *out);
+/* Verifies the module, runs `passes` (NULL: "default<O3>" with loop and SLP vectorisation),
+ * and emits it as `kind` into out (arena memory, NUL-terminated). `unit` names the module in
+ * the phase timings (phase_time.h). */
+bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, const char *passes, const char *unit, Blob *out);
 
 /* ---- cg_llvm.c: builders (scalar or vector, by the operand's type) ------------------------ */
 

@@ -10,7 +10,7 @@ bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, Em
     cg_llvm_init_x86();
     CgLlvm cg;
     if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,
-                      plan->cpu_features, a, d))
+                      plan->cpu_features, LLVMRelocPIC, a, d))
         return false;
     CpuShape s = cg_cpu_fa_shape(plan->vector_width);
     CpuEntryBuild entries[CPU_MAX_ENTRIES];
@@ -21,7 +21,7 @@ bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, Em
         cg_cpu_skel_init(&sk, &cg, k, &s, t->name);
         ok = entries[e](&sk, plan);
     }
-    ok = ok && d->errors == 0 && cg_llvm_finish(&cg, kind, out);
+    ok = ok && d->errors == 0 && cg_llvm_finish(&cg, kind, NULL, "cpu", out);
     cg_llvm_close(&cg);
     return ok;
 }

@@ -8,31 +8,31 @@
 static void annotate(Gen *g, const char *key, int v)
 {
     LLVMMetadataRef md[3] = {LLVMValueAsMetadata(g->fn),
-                             LLVMMDStringInContext2(g->C, key, strlen(key)),
+                             LLVMMDStringInContext2(g->cg.ctx, key, strlen(key)),
                              LLVMValueAsMetadata(gen_i32(g, v))};
-    LLVMAddNamedMetadataOperand(g->M, "nvvm.annotations",
-                                LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, md, 3)));
+    LLVMAddNamedMetadataOperand(g->cg.mod, "nvvm.annotations",
+                                LLVMMetadataAsValue(g->cg.ctx, LLVMMDNodeInContext2(g->cg.ctx, md, 3)));
 }
 
 void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
 {
-    LLVMTypeRef pty = LLVMPointerTypeInContext(g->C, 0);
-    LLVMTypeRef fty = LLVMFunctionType(g->vd, &pty, 1, 0);
-    g->fn = LLVMAddFunction(g->M, name, fty);
+    LLVMTypeRef pty = LLVMPointerTypeInContext(g->cg.ctx, 0);
+    LLVMTypeRef fty = LLVMFunctionType(g->cg.t_void, &pty, 1, 0);
+    g->fn = LLVMAddFunction(g->cg.mod, name, fty);
     LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
     /* AbiArgs by value: `ptr byval([N x i8]) align 8`, read with ld.param. */
-    LLVMTypeRef abi = LLVMArrayType2(g->i8, sizeof(AbiArgs));
+    LLVMTypeRef abi = LLVMArrayType2(g->cg.t_i8, sizeof(AbiArgs));
     unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
     unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
-    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->C, byval, abi));
-    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->C, align, 8));
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->cg.ctx, byval, abi));
+    LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateEnumAttribute(g->cg.ctx, align, 8));
     g->args = LLVMGetParam(g->fn, 0);
     if (!g->smem) {
-        g->smem = LLVMAddGlobalInAddressSpace(g->M, LLVMArrayType2(g->i8, 0), "smem", 3);
+        g->smem = LLVMAddGlobalInAddressSpace(g->cg.mod, LLVMArrayType2(g->cg.t_i8, 0), "smem", 3);
         LLVMSetLinkage(g->smem, LLVMExternalLinkage);
         LLVMSetAlignment(g->smem, 1024);   /* 128B-swizzled wgmma tiles need 1024-byte alignment */
     }
     annotate(g, "maxntidx", threads);
     annotate(g, "minctasm", min_ctas > 1 ? min_ctas : 1);
-    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, g->fn, "entry"));
+    LLVMPositionBuilderAtEnd(g->cg.b, LLVMAppendBasicBlockInContext(g->cg.ctx, g->fn, "entry"));
 }

@@ -11,31 +11,31 @@
 LLVMValueRef cg_ptx_mma(Gen *g, const Frag *a, LLVMValueRef b0, LLVMValueRef b1, Frag *c)
 {
     bool bf = g->c->dtype == DT_BF16;
-    LLVMTypeRef op = bf ? g->i32 : g->h2;
+    LLVMTypeRef op = bf ? g->cg.t_i32 : g->h2;
     LLVMValueRef args[10];
-    for (int i = 0; i < 4; i++) args[i] = bf ? a->v[i] : LLVMBuildBitCast(g->B, a->v[i], op, "");
-    args[4] = bf ? b0 : LLVMBuildBitCast(g->B, b0, op, "");
-    args[5] = bf ? b1 : LLVMBuildBitCast(g->B, b1, op, "");
+    for (int i = 0; i < 4; i++) args[i] = bf ? a->v[i] : LLVMBuildBitCast(g->cg.b, a->v[i], op, "");
+    args[4] = bf ? b0 : LLVMBuildBitCast(g->cg.b, b0, op, "");
+    args[5] = bf ? b1 : LLVMBuildBitCast(g->cg.b, b1, op, "");
     for (int i = 0; i < 4; i++) args[6 + i] = c->v[i];
-    LLVMTypeRef ts[10] = {op, op, op, op, op, op, g->f32, g->f32, g->f32, g->f32};
-    LLVMTypeRef f4[4] = {g->f32, g->f32, g->f32, g->f32};
-    LLVMTypeRef rt = LLVMStructTypeInContext(g->C, f4, 4, 0);
+    LLVMTypeRef ts[10] = {op, op, op, op, op, op, g->cg.t_f32, g->cg.t_f32, g->cg.t_f32, g->cg.t_f32};
+    LLVMTypeRef f4[4] = {g->cg.t_f32, g->cg.t_f32, g->cg.t_f32, g->cg.t_f32};
+    LLVMTypeRef rt = LLVMStructTypeInContext(g->cg.ctx, f4, 4, 0);
     LLVMValueRef r = gen_call(g, bf ? "llvm.nvvm.mma.m16n8k16.row.col.bf16"
                                     : "llvm.nvvm.mma.m16n8k16.row.col.f32.f32",
                               rt, ts, 10, args);
-    for (int i = 0; i < 4; i++) c->v[i] = LLVMBuildExtractValue(g->B, r, (unsigned)i, "");
+    for (int i = 0; i < 4; i++) c->v[i] = LLVMBuildExtractValue(g->cg.b, r, (unsigned)i, "");
     return r;
 }
 
 void cg_ptx_ldsm(Gen *g, LLVMValueRef off, bool trans, LLVMValueRef out[4])
 {
-    LLVMTypeRef i4[4] = {g->i32, g->i32, g->i32, g->i32};
-    LLVMTypeRef rt = LLVMStructTypeInContext(g->C, i4, 4, 0);
+    LLVMTypeRef i4[4] = {g->cg.t_i32, g->cg.t_i32, g->cg.t_i32, g->cg.t_i32};
+    LLVMTypeRef rt = LLVMStructTypeInContext(g->cg.ctx, i4, 4, 0);
     LLVMValueRef p = gen_smem(g, off);
     LLVMValueRef r = gen_call(g, trans ? "llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.trans.b16.p3"
                                        : "llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.b16.p3",
                               rt, &g->p3, 1, &p);
-    for (int i = 0; i < 4; i++) out[i] = LLVMBuildExtractValue(g->B, r, (unsigned)i, "");
+    for (int i = 0; i < 4; i++) out[i] = LLVMBuildExtractValue(g->cg.b, r, (unsigned)i, "");
 }
 
 /* Issues the cp.async copies of a rows x dpad tile (head dim d) whose row 0 is global row
@@ -45,9 +45,9 @@ void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef s
                       LLVMValueRef row0, LLVMValueRef nrows, LLVMValueRef soff, int rows,
                       int d, int dpad, int pitch)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     int cpr = dpad / 8, total = rows * cpr;
-    LLVMTypeRef ts[3] = {g->p3, g->i64, g->i32};
+    LLVMTypeRef ts[3] = {g->p3, g->cg.t_i64, g->cg.t_i32};
     for (int it = 0; it * g->NT < total; it++) {
         LLVMBasicBlockRef done = NULL;
         LLVMValueRef idx = gen_add(g, t->tid, gen_i32(g, it * g->NT));
@@ -65,8 +65,8 @@ void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef s
         /* Out-of-range chunks copy 0 bytes from row 0 (a valid address) and zero-fill. */
         LLVMValueRef srow = LLVMBuildSelect(B, ok, grow, gen_i32(g, 0), "");
         LLVMValueRef addr = LLVMBuildAdd(B, base,
-            LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, srow, g->i64, ""), stride, ""),
-                         LLVMBuildZExt(B, LLVMBuildMul(B, ch, gen_i32(g, 16), ""), g->i64, ""), ""), "");
+            LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, srow, g->cg.t_i64, ""), stride, ""),
+                         LLVMBuildZExt(B, LLVMBuildMul(B, ch, gen_i32(g, 16), ""), g->cg.t_i64, ""), ""), "");
         LLVMValueRef dst;
         if (g->swz) {   /* chunk ch / 8, row r, 16-byte unit (ch % 8) ^ (r % 8) */
             LLVMValueRef u = LLVMBuildXor(B, LLVMBuildAnd(B, ch, gen_i32(g, 7), ""),
@@ -82,7 +82,7 @@ void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef s
                                 LLVMBuildSelect(B, ok, gen_i32(g, 16), gen_i32(g, 0), "")};
         /* Inline asm: LLVM 19 cannot select the cp.async.*.s intrinsic with 32-bit shared
          * pointers (-nvptx-short-ptr). */
-        LLVMTypeRef fty = LLVMFunctionType(g->vd, ts, 3, 0);
+        LLVMTypeRef fty = LLVMFunctionType(g->cg.t_void, ts, 3, 0);
         static const char as[] = "cp.async.cg.shared.global [$0], [$1], 16, $2;";
         static const char cs[] = "r,l,r,~{memory}";
         LLVMValueRef ia = LLVMGetInlineAsm(fty, (char *)as, sizeof as - 1, (char *)cs, sizeof cs - 1,
@@ -95,41 +95,41 @@ void cg_ptx_load_tile(Gen *g, const Thread *t, LLVMValueRef base, LLVMValueRef s
     }
 }
 
-void cg_ptx_commit(Gen *g) { gen_call(g, "llvm.nvvm.cp.async.commit.group", g->vd, NULL, 0, NULL); }
+void cg_ptx_commit(Gen *g) { gen_call(g, "llvm.nvvm.cp.async.commit.group", g->cg.t_void, NULL, 0, NULL); }
 
 void cg_ptx_wait_group(Gen *g, int n)
 {
     LLVMValueRef a = gen_i32(g, n);
-    gen_call(g, "llvm.nvvm.cp.async.wait.group", g->vd, &g->i32, 1, &a);
+    gen_call(g, "llvm.nvvm.cp.async.wait.group", g->cg.t_void, &g->cg.t_i32, 1, &a);
 }
 
 LLVMValueRef cg_ptx_stage_off(Gen *g, LLVMValueRef kb)
 {
-    LLVMValueRef s = LLVMBuildURem(g->B, kb, gen_i32(g, g->c->tile.stages), "");
-    return gen_add(g, gen_i32(g, g->off_kv), LLVMBuildMul(g->B, s, gen_i32(g, g->stage_bytes), ""));
+    LLVMValueRef s = LLVMBuildURem(g->cg.b, kb, gen_i32(g, g->c->tile.stages), "");
+    return gen_add(g, gen_i32(g, g->off_kv), LLVMBuildMul(g->cg.b, s, gen_i32(g, g->stage_bytes), ""));
 }
 
 /* Loads key tile kb (K and V) into its stage, when kb < nkb and, for mask hooks, the tile map
  * does not say EMPTY (the key loop skips EMPTY tiles, so their stage is never read). */
 void cg_ptx_load_kv(Gen *g, const Thread *t, LLVMValueRef kb)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMBasicBlockRef go = gen_block(g, "kv.load"), done = gen_block(g, "kv.done");
     LLVMValueRef in = LLVMBuildICmp(B, LLVMIntSLT, kb, t->nkb, "");
     if (g->c->mask == PTX_MASK_HOOK) {
         LLVMBasicBlockRef rd = gen_block(g, "kv.map");
         LLVMBuildCondBr(B, in, rd, done);
         LLVMPositionBuilderAtEnd(B, rd);
-        LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kb, g->i64, ""), ""),
+        LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kb, g->cg.t_i64, ""), ""),
                                            g->p1, "");
         LLVMValueRef has_map = LLVMBuildICmp(B, LLVMIntNE, t->tiles, gen_i64(g, 0), "");
         LLVMBasicBlockRef ld = gen_block(g, "kv.cls"), chk = gen_block(g, "kv.chk");
         LLVMBuildCondBr(B, has_map, ld, go);
         LLVMPositionBuilderAtEnd(B, ld);
-        LLVMValueRef cls = LLVMBuildLoad2(B, g->i8, p, "");
+        LLVMValueRef cls = LLVMBuildLoad2(B, g->cg.t_i8, p, "");
         LLVMBuildBr(B, chk);
         LLVMPositionBuilderAtEnd(B, chk);
-        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntNE, cls, LLVMConstInt(g->i8, TILE_EMPTY, 0), ""),
+        LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntNE, cls, LLVMConstInt(g->cg.t_i8, TILE_EMPTY, 0), ""),
                         go, done);
     } else {
         LLVMBuildCondBr(B, in, go, done);
@@ -146,32 +146,32 @@ void cg_ptx_load_kv(Gen *g, const Thread *t, LLVMValueRef kb)
 
 LLVMValueRef cg_ptx_sreg(Gen *g, const char *name)
 {
-    return gen_call(g, name, g->i32, NULL, 0, NULL);
+    return gen_call(g, name, g->cg.t_i32, NULL, 0, NULL);
 }
 
 /* A copy of the i32 `v` that LLVM cannot see through (one mov, which ptxas removes). */
 LLVMValueRef cg_ptx_opaque(Gen *g, LLVMValueRef v)
 {
-    LLVMTypeRef fty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
+    LLVMTypeRef fty = LLVMFunctionType(g->cg.t_i32, &g->cg.t_i32, 1, 0);
     static const char as[] = "mov.b32 $0, $1;", cs[] = "=r,r";
     LLVMValueRef ia = LLVMGetInlineAsm(fty, (char *)as, sizeof as - 1, (char *)cs, sizeof cs - 1,
                                        0, 0, LLVMInlineAsmDialectATT, 0);
-    return LLVMBuildCall2(g->B, fty, ia, &v, 1, "");
+    return LLVMBuildCall2(g->cg.b, fty, ia, &v, 1, "");
 }
 
 /* Byte address of row 0 of head `hh` in batch t->b of tensor slot `slot`, and its row stride. */
 LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh, LLVMValueRef *rs,
                               int esize)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     size_t base = (size_t)slot * sizeof(AbiTensor);
-    LLVMValueRef data = gen_arg(g, base + offsetof(AbiTensor, data), g->i64);
-    LLVMValueRef s0 = gen_arg(g, base + offsetof(AbiTensor, strides), g->i64);
-    LLVMValueRef s1 = gen_arg(g, base + offsetof(AbiTensor, strides) + 8, g->i64);
-    LLVMValueRef el = LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, b, g->i64, ""), s0, ""),
-                                   LLVMBuildMul(B, LLVMBuildSExt(B, hh, g->i64, ""), s1, ""), "");
+    LLVMValueRef data = gen_arg(g, base + offsetof(AbiTensor, data), g->cg.t_i64);
+    LLVMValueRef s0 = gen_arg(g, base + offsetof(AbiTensor, strides), g->cg.t_i64);
+    LLVMValueRef s1 = gen_arg(g, base + offsetof(AbiTensor, strides) + 8, g->cg.t_i64);
+    LLVMValueRef el = LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, b, g->cg.t_i64, ""), s0, ""),
+                                   LLVMBuildMul(B, LLVMBuildSExt(B, hh, g->cg.t_i64, ""), s1, ""), "");
     if (rs) {
-        LLVMValueRef s2 = gen_arg(g, base + offsetof(AbiTensor, strides) + 16, g->i64);
+        LLVMValueRef s2 = gen_arg(g, base + offsetof(AbiTensor, strides) + 16, g->cg.t_i64);
         *rs = LLVMBuildMul(B, s2, gen_i64(g, esize), "");
     }
     return LLVMBuildAdd(B, data, LLVMBuildMul(B, el, gen_i64(g, esize), ""), "");
@@ -180,7 +180,7 @@ LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh,
 LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim)
 {
     size_t off = (size_t)slot * sizeof(AbiTensor) + offsetof(AbiTensor, shape) + 8 * (size_t)dim;
-    return LLVMBuildTrunc(g->B, gen_arg(g, off, g->i64), g->i32, "");
+    return LLVMBuildTrunc(g->cg.b, gen_arg(g, off, g->cg.t_i64), g->cg.t_i32, "");
 }
 
 /* With a tile map, narrows the key loop to [kb0, nkb): the first to the last tile of this query
@@ -190,7 +190,7 @@ LLVMValueRef cg_ptx_shape32(Gen *g, int slot, int dim)
  * loads per thread), and reduces with redux.sync. */
 static void tile_range(Gen *g, Thread *t)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMValueRef zero = gen_i32(g, 0);
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef head = gen_block(g, "scan"), body = gen_block(g, "scan.body");
@@ -201,12 +201,12 @@ static void tile_range(Gen *g, Thread *t)
     LLVMPositionBuilderAtEnd(B, head);
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->lane, t->nkb, ""), body, red);
     LLVMPositionBuilderAtEnd(B, body);
-    LLVMValueRef kt = LLVMBuildPhi(B, g->i32, "kt"), lo = LLVMBuildPhi(B, g->i32, "lo");
-    LLVMValueRef hi = LLVMBuildPhi(B, g->i32, "hi");
-    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kt, g->i64, ""), ""),
+    LLVMValueRef kt = LLVMBuildPhi(B, g->cg.t_i32, "kt"), lo = LLVMBuildPhi(B, g->cg.t_i32, "lo");
+    LLVMValueRef hi = LLVMBuildPhi(B, g->cg.t_i32, "hi");
+    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t->tbase, LLVMBuildSExt(B, kt, g->cg.t_i64, ""), ""),
                                        g->p1, "");
-    LLVMValueRef ne = LLVMBuildICmp(B, LLVMIntNE, LLVMBuildLoad2(B, g->i8, p, ""),
-                                    LLVMConstInt(g->i8, TILE_EMPTY, 0), "");
+    LLVMValueRef ne = LLVMBuildICmp(B, LLVMIntNE, LLVMBuildLoad2(B, g->cg.t_i8, p, ""),
+                                    LLVMConstInt(g->cg.t_i8, TILE_EMPTY, 0), "");
     LLVMValueRef kt1 = gen_add(g, kt, gen_i32(g, 32));
     LLVMValueRef lo1 = LLVMBuildSelect(B, ne, gen_min(g, lo, kt), lo, "");
     LLVMValueRef hi1 = LLVMBuildSelect(B, ne, gen_add(g, kt, gen_i32(g, 1)), hi, "");
@@ -218,20 +218,20 @@ static void tile_range(Gen *g, Thread *t)
         LLVMAddIncoming(ph[i], in, from, 2);
     }
     LLVMPositionBuilderAtEnd(B, red);
-    LLVMValueRef lor = LLVMBuildPhi(B, g->i32, ""), hir = LLVMBuildPhi(B, g->i32, "");
+    LLVMValueRef lor = LLVMBuildPhi(B, g->cg.t_i32, ""), hir = LLVMBuildPhi(B, g->cg.t_i32, "");
     {
         LLVMValueRef a[2] = {t->nkb, lo1}, b2[2] = {zero, hi1};
         LLVMBasicBlockRef from[2] = {head, body};
         LLVMAddIncoming(lor, a, from, 2);
         LLVMAddIncoming(hir, b2, from, 2);
     }
-    LLVMTypeRef ts[2] = {g->i32, g->i32};
+    LLVMTypeRef ts[2] = {g->cg.t_i32, g->cg.t_i32};
     LLVMValueRef am[2] = {lor, gen_i32(g, -1)}, ax[2] = {hir, gen_i32(g, -1)};
-    LLVMValueRef lo2 = gen_call(g, "llvm.nvvm.redux.sync.min", g->i32, ts, 2, am);
-    LLVMValueRef hi2 = gen_call(g, "llvm.nvvm.redux.sync.max", g->i32, ts, 2, ax);
+    LLVMValueRef lo2 = gen_call(g, "llvm.nvvm.redux.sync.min", g->cg.t_i32, ts, 2, am);
+    LLVMValueRef hi2 = gen_call(g, "llvm.nvvm.redux.sync.max", g->cg.t_i32, ts, 2, ax);
     LLVMBuildBr(B, done);
     LLVMPositionBuilderAtEnd(B, done);
-    LLVMValueRef kb0 = LLVMBuildPhi(B, g->i32, "kb0"), nkb = LLVMBuildPhi(B, g->i32, "nkb.map");
+    LLVMValueRef kb0 = LLVMBuildPhi(B, g->cg.t_i32, "kb0"), nkb = LLVMBuildPhi(B, g->cg.t_i32, "nkb.map");
     LLVMValueRef a0[2] = {zero, lo2}, a1[2] = {t->nkb, hi2};
     LLVMBasicBlockRef from[2] = {pre, red};
     LLVMAddIncoming(kb0, a0, from, 2);
@@ -242,7 +242,7 @@ static void tile_range(Gen *g, Thread *t)
 
 void cg_ptx_thread_setup(Gen *g, Thread *t)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     const PtxConfig *c = g->c;
     t->tid = cg_ptx_sreg(g, "llvm.nvvm.read.ptx.sreg.tid.x");
     t->lane = LLVMBuildAnd(B, t->tid, gen_i32(g, 31), "lane");
@@ -260,7 +260,7 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
     t->lk = cg_ptx_shape32(g, c->tk, 2);
     LLVMValueRef hq = cg_ptx_shape32(g, c->tq, 1), hkv = cg_ptx_shape32(g, c->tk, 1);
     LLVMValueRef hk = LLVMBuildUDiv(B, t->h, LLVMBuildUDiv(B, hq, hkv, ""), "hk");
-    t->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->i64), g->i32, "");
+    t->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->cg.t_i64), g->cg.t_i32, "");
     t->qrow0 = LLVMBuildMul(B, t->qb, gen_i32(g, g->BM), "");
     t->qbase = cg_ptx_head_base(g, c->tq, t->b, t->h, &t->qs2, 2);
     t->kbase = cg_ptx_head_base(g, c->tk, t->b, hk, &t->ks2, 2);
@@ -292,14 +292,14 @@ void cg_ptx_thread_setup(Gen *g, Thread *t)
         kend = gen_max(g, gen_min(g, kend, diag), gen_i32(g, 0));
     }
     t->nkb = LLVMBuildSDiv(B, gen_add(g, kend, gen_i32(g, g->BN - 1)), gen_i32(g, g->BN), "nkb");
-    t->tiles = gen_arg(g, offsetof(AbiArgs, tiles), g->i64);
-    LLVMValueRef tsb = gen_arg(g, offsetof(AbiArgs, tile_sb), g->i64);
-    LLVMValueRef tsh = gen_arg(g, offsetof(AbiArgs, tile_sh), g->i64);
-    LLVMValueRef tsq = gen_arg(g, offsetof(AbiArgs, tile_sq), g->i64);
+    t->tiles = gen_arg(g, offsetof(AbiArgs, tiles), g->cg.t_i64);
+    LLVMValueRef tsb = gen_arg(g, offsetof(AbiArgs, tile_sb), g->cg.t_i64);
+    LLVMValueRef tsh = gen_arg(g, offsetof(AbiArgs, tile_sh), g->cg.t_i64);
+    LLVMValueRef tsq = gen_arg(g, offsetof(AbiArgs, tile_sq), g->cg.t_i64);
     t->tbase = LLVMBuildAdd(B, t->tiles, LLVMBuildAdd(B,
-        LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, t->b, g->i64, ""), tsb, ""),
-                     LLVMBuildMul(B, LLVMBuildSExt(B, t->h, g->i64, ""), tsh, ""), ""),
-        LLVMBuildMul(B, LLVMBuildSExt(B, t->qb, g->i64, ""), tsq, ""), ""), "");
+        LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildSExt(B, t->b, g->cg.t_i64, ""), tsb, ""),
+                     LLVMBuildMul(B, LLVMBuildSExt(B, t->h, g->cg.t_i64, ""), tsh, ""), ""),
+        LLVMBuildMul(B, LLVMBuildSExt(B, t->qb, g->cg.t_i64, ""), tsq, ""), ""), "");
     t->kb0 = gen_i32(g, 0);
     if (c->mask != PTX_MASK_NONE) tile_range(g, t);   /* a map can only hold EMPTY tiles then */
 }
@@ -315,26 +315,26 @@ Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks)
 /* Row max / sum across the 4 lanes of a quad. */
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max)
 {
-    LLVMTypeRef ts[4] = {g->i32, g->f32, g->i32, g->i32};
+    LLVMTypeRef ts[4] = {g->cg.t_i32, g->cg.t_f32, g->cg.t_i32, g->cg.t_i32};
     for (int s = 1; s <= 2; s <<= 1) {
         LLVMValueRef a[4] = {gen_i32(g, -1), v, gen_i32(g, s), gen_i32(g, 31)};
-        LLVMValueRef o = gen_call(g, "llvm.nvvm.shfl.sync.bfly.f32", g->f32, ts, 4, a);
-        v = is_max ? gen_fmax(g, v, o) : LLVMBuildFAdd(g->B, v, o, "");
+        LLVMValueRef o = gen_call(g, "llvm.nvvm.shfl.sync.bfly.f32", g->cg.t_f32, ts, 4, a);
+        v = is_max ? gen_fmax(g, v, o) : LLVMBuildFAdd(g->cg.b, v, o, "");
     }
     return v;
 }
 
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x)
 {
-    return gen_call(g, "llvm.nvvm.ex2.approx.ftz.f", g->f32, &g->f32, 1, &x);
+    return gen_call(g, "llvm.nvvm.ex2.approx.ftz.f", g->cg.t_f32, &g->cg.t_f32, 1, &x);
 }
 
 LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi)
 {
     bool bf = g->c->dtype == DT_BF16;
-    LLVMTypeRef ts[2] = {g->f32, g->f32};
+    LLVMTypeRef ts[2] = {g->cg.t_f32, g->cg.t_f32};
     LLVMValueRef a[2] = {hi, lo};   /* the first operand goes to the high half */
     LLVMValueRef r = gen_call(g, bf ? "llvm.nvvm.ff2bf16x2.rn" : "llvm.nvvm.ff2f16x2.rn",
-                              bf ? LLVMVectorType(LLVMBFloatTypeInContext(g->C), 2) : g->h2, ts, 2, a);
-    return LLVMBuildBitCast(g->B, r, g->i32, "");
+                              bf ? LLVMVectorType(LLVMBFloatTypeInContext(g->cg.ctx), 2) : g->h2, ts, 2, a);
+    return LLVMBuildBitCast(g->cg.b, r, g->cg.t_i32, "");
 }

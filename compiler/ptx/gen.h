@@ -10,11 +10,9 @@
 #include <string.h>
 
 typedef struct Gen {
-    LLVMContextRef C;
-    LLVMModuleRef M;
-    LLVMBuilderRef B;
+    CgLlvm cg;       /* context, module, builder, target machine, types (cg_llvm.c) */
     LLVMValueRef fn, args, smem;   /* the kernel, its byval AbiArgs, the dynamic shared array */
-    LLVMTypeRef vd, i1, i8, i32, i64, f32, h2, p1, p3;
+    LLVMTypeRef h2, p1, p3;        /* <2 x half>, global and shared pointers */
     const PtxConfig *c;
     /* derived shape: CTA rows, key tile, threads, padded head dims, shared memory rows
      * (bytes), offsets */
@@ -23,15 +21,11 @@ typedef struct Gen {
     int off_keys;    /* c's key values: 2 slots (key tile parity) x nstaged x BN i32 */
     LLVMTypeRef key_ty[PTX_MAX_STAGED];   /* their LLVM types (i1, i32 or f32) */
     bool swz;        /* wgmma layout: 64-column chunks of 128-byte swizzled rows */
-    LLVMTargetMachineRef tm;
-    Arena *a;
-    Diags *d;
-    CgLlvm cg;       /* the same context / module / builder, for the shared hook emitter */
     CgHookEnv env;   /* leaves of the spec's hooks (when c->air) */
 } Gen;
 
 /* One LLVM module of a kernel's GPU code: its name (for phase timing), the builder that adds
- * its entries to g->M, and whether a load needs it at once (eager: handed to the EmitSink as
+ * its entries to g->cg.mod, and whether a load needs it at once (eager: handed to the EmitSink as
  * soon as it is printed; the rest is loaded on first use). */
 typedef struct PtxUnit {
     const char *name;
@@ -46,7 +40,7 @@ enum { PTX_MAX_UNITS = 4 };
 bool cg_ptx_generate_units(const PtxConfig *c, const PtxUnit *units, int n, EmitKind kind,
                            const EmitSink *sink, const KernelPlan *plan, Arena *a, Blob *out,
                            Diags *d);
-/* entry.c: adds a kernel entry `name` (AbiArgs by value) to g->M, makes it g->fn and positions
+/* entry.c: adds a kernel entry `name` (AbiArgs by value) to g->cg.mod, makes it g->fn and positions
  * the builder in its entry block. */
 void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas);
 
@@ -60,89 +54,92 @@ void cg_ptx_shape(Gen *g, const PtxConfig *c);
 bool cg_ptx_build_map(Gen *g);
 bool cg_ptx_build_decode(Gen *g);
 
-/* Small builder helpers, inline so that nothing here is an exported symbol. */
+/* Small builder helpers over g->cg, inline so that nothing here is an exported symbol. They are
+ * not cg_llvm.c's: gen_call declares any function by name (the NVVM intrinsics and libdevice-free
+ * helpers the PTX needs, without LLVM's intrinsic attributes), and gen_arg reads the by-value
+ * AbiArgs from the parameter space with its natural alignment and no invariant.load. */
 /* Calls the function (an intrinsic, by its LLVM name), declaring it on first use. */
 static inline LLVMValueRef gen_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *argty,
                                     int nargs, LLVMValueRef *args)
 {
     LLVMTypeRef fty = LLVMFunctionType(ret, argty, (unsigned)nargs, 0);
-    LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
-    if (!f) f = LLVMAddFunction(g->M, name, fty);
-    return LLVMBuildCall2(g->B, fty, f, args, (unsigned)nargs, "");
+    LLVMValueRef f = LLVMGetNamedFunction(g->cg.mod, name);
+    if (!f) f = LLVMAddFunction(g->cg.mod, name, fty);
+    return LLVMBuildCall2(g->cg.b, fty, f, args, (unsigned)nargs, "");
 }
 
 static inline LLVMValueRef gen_i32(Gen *g, int64_t v)
 {
-    return LLVMConstInt(g->i32, (unsigned long long)v, 1);
+    return LLVMConstInt(g->cg.t_i32, (unsigned long long)v, 1);
 }
 static inline LLVMValueRef gen_i64(Gen *g, int64_t v)
 {
-    return LLVMConstInt(g->i64, (unsigned long long)v, 1);
+    return LLVMConstInt(g->cg.t_i64, (unsigned long long)v, 1);
 }
-static inline LLVMValueRef gen_f32(Gen *g, float v) { return LLVMConstReal(g->f32, v); }
+static inline LLVMValueRef gen_f32(Gen *g, float v) { return LLVMConstReal(g->cg.t_f32, v); }
 static inline LLVMValueRef gen_add(Gen *g, LLVMValueRef a, LLVMValueRef b)
 {
-    return LLVMBuildAdd(g->B, a, b, "");
+    return LLVMBuildAdd(g->cg.b, a, b, "");
 }
 
 /* Signed i32 min / max. */
 static inline LLVMValueRef gen_min(Gen *g, LLVMValueRef a, LLVMValueRef b)
 {
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, a, b, ""), a, b, "");
+    return LLVMBuildSelect(g->cg.b, LLVMBuildICmp(g->cg.b, LLVMIntSLT, a, b, ""), a, b, "");
 }
 
 static inline LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b)
 {
-    return LLVMBuildSelect(g->B, LLVMBuildICmp(g->B, LLVMIntSGT, a, b, ""), a, b, "");
+    return LLVMBuildSelect(g->cg.b, LLVMBuildICmp(g->cg.b, LLVMIntSGT, a, b, ""), a, b, "");
 }
 
 static inline LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b)
 {
-    LLVMTypeRef ts[2] = {g->f32, g->f32};
+    LLVMTypeRef ts[2] = {g->cg.t_f32, g->cg.t_f32};
     LLVMValueRef args[2] = {a, b};
-    return gen_call(g, "llvm.maxnum.f32", g->f32, ts, 2, args);
+    return gen_call(g, "llvm.maxnum.f32", g->cg.t_f32, ts, 2, args);
 }
 
 static inline LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
-    LLVMTypeRef ts[3] = {g->f32, g->f32, g->f32};
+    LLVMTypeRef ts[3] = {g->cg.t_f32, g->cg.t_f32, g->cg.t_f32};
     LLVMValueRef args[3] = {a, b, c};
-    return gen_call(g, "llvm.fma.f32", g->f32, ts, 3, args);
+    return gen_call(g, "llvm.fma.f32", g->cg.t_f32, ts, 3, args);
 }
 
 static inline LLVMBasicBlockRef gen_block(Gen *g, const char *name)
 {
-    return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
+    return LLVMAppendBasicBlockInContext(g->cg.ctx, g->fn, name);
 }
 
 /* A field of the kernel's AbiArgs at byte offset `off`, loaded as `ty`. */
 static inline LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
 {
     LLVMValueRef idx = gen_i64(g, (int64_t)off);
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(g->B, g->i8, g->args, &idx, 1, "");
-    LLVMValueRef v = LLVMBuildLoad2(g->B, ty, p, "");
-    LLVMSetAlignment(v, 8 - (unsigned)(off & 4) * (ty == g->i32 || ty == g->f32));
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(g->cg.b, g->cg.t_i8, g->args, &idx, 1, "");
+    LLVMValueRef v = LLVMBuildLoad2(g->cg.b, ty, p, "");
+    LLVMSetAlignment(v, 8 - (unsigned)(off & 4) * (ty == g->cg.t_i32 || ty == g->cg.t_f32));
     return v;
 }
 
 /* A hook value (i1, i32 or f32) as the i32 word that holds it in shared memory, and back. */
 static inline LLVMValueRef gen_to_word(Gen *g, LLVMValueRef v)
 {
-    if (LLVMTypeOf(v) == g->i1) return LLVMBuildZExt(g->B, v, g->i32, "");
-    if (LLVMTypeOf(v) == g->f32) return LLVMBuildBitCast(g->B, v, g->i32, "");
+    if (LLVMTypeOf(v) == g->cg.t_i1) return LLVMBuildZExt(g->cg.b, v, g->cg.t_i32, "");
+    if (LLVMTypeOf(v) == g->cg.t_f32) return LLVMBuildBitCast(g->cg.b, v, g->cg.t_i32, "");
     return v;
 }
 static inline LLVMValueRef gen_from_word(Gen *g, LLVMValueRef w, LLVMTypeRef ty)
 {
-    if (ty == g->i1) return LLVMBuildTrunc(g->B, w, g->i1, "");
-    if (ty == g->f32) return LLVMBuildBitCast(g->B, w, g->f32, "");
+    if (ty == g->cg.t_i1) return LLVMBuildTrunc(g->cg.b, w, g->cg.t_i1, "");
+    if (ty == g->cg.t_f32) return LLVMBuildBitCast(g->cg.b, w, g->cg.t_f32, "");
     return w;
 }
 
 /* Pointer into the dynamic shared memory at byte offset `off` (i32). */
 static inline LLVMValueRef gen_smem(Gen *g, LLVMValueRef off)
 {
-    return LLVMBuildGEP2(g->B, g->i8, g->smem, &off, 1, "");
+    return LLVMBuildGEP2(g->cg.b, g->cg.t_i8, g->smem, &off, 1, "");
 }
 
 enum { MAXM = 4, MAXN = 32, MAXD = 32 };   /* m-tiles per warp, 8-wide key / dim tiles */

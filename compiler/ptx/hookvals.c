@@ -8,7 +8,7 @@
 /* Position i of the query row (m-tile mt, half 0: row g, 1: row g + 8) of this thread. */
 LLVMValueRef cg_ptx_row_pos(Gen *g, const Thread *t, int mt, int half)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     return gen_add(g, gen_add(g, t->qrow0, t->qoff),
                    gen_add(g, LLVMBuildMul(B, t->warp, gen_i32(g, 16 * g->c->tile.mtiles), ""),
                            gen_add(g, t->g, gen_i32(g, mt * 16 + half * 8))));
@@ -17,7 +17,7 @@ LLVMValueRef cg_ptx_row_pos(Gen *g, const Thread *t, int mt, int half)
 /* The thread's first key in the key tile starting at k0 (column 2 t of tile 0). */
 LLVMValueRef cg_ptx_key_base(Gen *g, const Thread *t, LLVMValueRef k0)
 {
-    return gen_add(g, k0, LLVMBuildShl(g->B, t->t4, gen_i32(g, 1), ""));
+    return gen_add(g, k0, LLVMBuildShl(g->cg.b, t->t4, gen_i32(g, 1), ""));
 }
 
 /* Key j of accumulator column 2 t + e of 8-column tile nt, from the thread's key_base. */
@@ -60,7 +60,7 @@ void cg_ptx_dist_find(const AirKernel *k, PtxDist *d)
 void cg_ptx_dist_tile(Gen *g, PtxDist *d, int mtiles)
 {
     for (int mt = 0; mt < mtiles && d->n > d->nint; mt++)
-        d->rowf[mt] = LLVMBuildSIToFP(g->B, d->row[mt], g->f32, "distf");
+        d->rowf[mt] = LLVMBuildSIToFP(g->cg.b, d->row[mt], g->cg.t_f32, "distf");
 }
 
 /* The distances' values at element (row mt/half, key nt/e) into vals[0 .. d->n). Each is the
@@ -71,14 +71,14 @@ void cg_ptx_dist_vals(Gen *g, const PtxDist *d, int mt, int half, int nt, int e,
     int off = 8 * half - (nt * 8 + e);
     LLVMValueRef v = d->n ? gen_add(g, d->row[mt], gen_i32(g, off)) : NULL, vf = NULL;
     if (d->n > d->nint)
-        vf = off ? LLVMBuildFAdd(g->B, d->rowf[mt], LLVMConstReal(g->f32, off), "") : d->rowf[mt];
+        vf = off ? LLVMBuildFAdd(g->cg.b, d->rowf[mt], LLVMConstReal(g->cg.t_f32, off), "") : d->rowf[mt];
     for (int x = 0; x < d->n; x++) vals[x] = x < d->nint ? v : vf;
 }
 
 /* Shared-memory byte offset of key value s of key column col (i32) in the slot of tile kb. */
 static LLVMValueRef key_slot(Gen *g, LLVMValueRef kb, int s, LLVMValueRef col)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMValueRef par = LLVMBuildAnd(B, kb, gen_i32(g, 1), "");
     LLVMValueRef row = gen_add(g, LLVMBuildMul(B, par, gen_i32(g, g->c->nstaged), ""), gen_i32(g, s));
     return gen_add(g, gen_i32(g, g->off_keys),
@@ -94,7 +94,7 @@ bool cg_ptx_stage_keys(Gen *g, const Thread *t, LLVMValueRef kb)
 {
     const PtxConfig *c = g->c;
     if (c->nstaged == 0) return true;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMBasicBlockRef st = gen_block(g, "keys"), join = gen_block(g, "keys.join");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, t->tid, gen_i32(g, g->BN), ""), st, join);
     LLVMPositionBuilderAtEnd(B, st);
@@ -128,13 +128,13 @@ bool cg_ptx_mask_pre(Gen *g, const Thread *t, PtxMaskPre *p)
 /* This thread's keys' values in tile kb, read once for all its rows. */
 void cg_ptx_load_keys(Gen *g, const Thread *t, LLVMValueRef kb, PtxMaskPre *p)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMValueRef col0 = LLVMBuildShl(B, t->t4, gen_i32(g, 1), "");
     for (int nt = 0; nt < g->BN / 8; nt++)
         for (int e = 0; e < 2; e++)
             for (int s = 0; s < g->c->nstaged; s++) {
                 LLVMValueRef col = gen_add(g, col0, gen_i32(g, nt * 8 + e));
-                LLVMValueRef v = LLVMBuildLoad2(B, g->i32, gen_smem(g, key_slot(g, kb, s, col)), "");
+                LLVMValueRef v = LLVMBuildLoad2(B, g->cg.t_i32, gen_smem(g, key_slot(g, kb, s, col)), "");
                 p->kv[nt][e][s] = gen_from_word(g, v, g->key_ty[s]);
             }
 }

@@ -14,11 +14,8 @@
 #include "phase_time.h"
 #include "ptx_text.h"
 
-#include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -47,102 +44,26 @@ static const char PTX_PASSES[] =
     "function(nvvm-intr-range,instcombine<no-verify-fixpoint>,early-cse,reassociate,"
     "instcombine<no-verify-fixpoint>,simplifycfg)";
 
-static bool finish(Gen *g, LLVMTargetMachineRef tm, EmitKind kind, const char *unit, Arena *a,
-                   Blob *out, Diags *d)
-{
-    char *msg = NULL;
-    double t = phase_time_now();
-    if (LLVMVerifyModule(g->M, LLVMReturnStatusAction, &msg)) {
-        diag_error_noloc(d, "internal error: the generated GPU kernel does not verify: %.400s", msg);
-        LLVMDisposeMessage(msg);
-        return false;
-    }
-    LLVMDisposeMessage(msg);
-    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef err = LLVMRunPasses(g->M, PTX_PASSES, tm, po);
-    LLVMDisposePassBuilderOptions(po);
-    phase_time_end(t, "%s unit: verify and IR passes", unit);
-    t = phase_time_now();
-    if (err) {
-        char *em = LLVMGetErrorMessage(err);
-        diag_error_noloc(d, "internal error: LLVM passes failed on the GPU kernel: %s", em);
-        LLVMDisposeErrorMessage(em);
-        return false;
-    }
-    if (kind == EMIT_LLVM) {
-        char *s = LLVMPrintModuleToString(g->M);
-        size_t n = strlen(s);
-        out->data = (unsigned char *)arena_strndup(a, s, n);
-        out->size = n;
-        LLVMDisposeMessage(s);
-        return out->data != NULL;
-    }
-    LLVMMemoryBufferRef buf = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, g->M, LLVMAssemblyFile, &msg, &buf)) {
-        diag_error_noloc(d, "internal error: NVPTX code generation failed: %s", msg);
-        LLVMDisposeMessage(msg);
-        return false;
-    }
-    size_t n = LLVMGetBufferSize(buf);
-    out->data = (unsigned char *)arena_strndup(a, LLVMGetBufferStart(buf), n);
-    out->size = n;
-    LLVMDisposeMemoryBuffer(buf);
-    phase_time_end(t, "%s unit: NVPTX code generation", unit);
-    return out->data != NULL;
-}
-
-/* Which kernels one LLVM module holds. */
 /* Builds the kernels of units[0 .. n) in one LLVM module and prints it. */
 static bool generate_unit(const PtxConfig *c, const PtxUnit *units, int n, EmitKind kind, Arena *a,
                           Blob *out, Diags *d)
 {
-    const char *triple = "nvptx64-nvidia-cuda";
     const char *unit = units[0].name;
     double t = phase_time_now();
-    LLVMTargetRef target;
-    char *msg = NULL;
-    if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
-        diag_error_noloc(d, "the NVPTX back end is not available in this LLVM: %s", msg);
-        LLVMDisposeMessage(msg);
-        return false;
-    }
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, c->sm >= 90 ? "sm_90a" : "sm_80",
-                                                      "+ptx80", LLVMCodeGenLevelAggressive,
-                                                      LLVMRelocDefault, LLVMCodeModelDefault);
     Gen g;
     memset(&g, 0, sizeof g);
     cg_ptx_shape(&g, c);
-    g.C = LLVMContextCreate();
-    g.M = LLVMModuleCreateWithNameInContext(c->entry, g.C);
-    g.B = LLVMCreateBuilderInContext(g.C);
-    LLVMSetTarget(g.M, triple);
-    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-    char *dl = LLVMCopyStringRepOfTargetData(td);
-    LLVMSetDataLayout(g.M, dl);
-    LLVMDisposeMessage(dl);
-    LLVMDisposeTargetData(td);
-    g.vd = LLVMVoidTypeInContext(g.C);
-    g.i1 = LLVMInt1TypeInContext(g.C);
-    g.i8 = LLVMInt8TypeInContext(g.C);
-    g.i32 = LLVMInt32TypeInContext(g.C);
-    g.i64 = LLVMInt64TypeInContext(g.C);
-    g.f32 = LLVMFloatTypeInContext(g.C);
-    g.h2 = LLVMVectorType(LLVMHalfTypeInContext(g.C), 2);
-    g.p1 = LLVMPointerTypeInContext(g.C, 1);
-    g.p3 = LLVMPointerTypeInContext(g.C, 3);
-    g.tm = tm;
-    g.a = a;
-    g.d = d;
-    g.cg = (CgLlvm){g.C, g.M, g.B, tm, d, a, g.vd, g.i1, g.i8, LLVMInt16TypeInContext(g.C), g.i32,
-                    g.i64, LLVMHalfTypeInContext(g.C), g.f32, LLVMPointerTypeInContext(g.C, 0)};
+    if (!cg_llvm_open(&g.cg, c->entry, "nvptx64-nvidia-cuda", c->sm >= 90 ? "sm_90a" : "sm_80",
+                      "+ptx80", LLVMRelocDefault, a, d))
+        return false;
+    g.h2 = LLVMVectorType(g.cg.t_f16, 2);
+    g.p1 = LLVMPointerTypeInContext(g.cg.ctx, 1);
+    g.p3 = LLVMPointerTypeInContext(g.cg.ctx, 3);
     bool ok = true;
     for (int u = 0; u < n && ok; u++) ok = units[u].build(&g);
     phase_time_end(t, "%s unit: LLVM IR built", unit);
-    ok = ok && finish(&g, tm, kind, unit, a, out, d);
-    LLVMDisposeBuilder(g.B);
-    LLVMDisposeModule(g.M);
-    LLVMContextDispose(g.C);
-    LLVMDisposeTargetMachine(tm);
+    ok = ok && cg_llvm_finish(&g.cg, kind, PTX_PASSES, unit, out);
+    cg_llvm_close(&g.cg);
     return ok;
 }
 

@@ -40,17 +40,17 @@ static LLVMValueRef sreg(Gen *g, const char *r)
 
 static LLVMValueRef shfl(Gen *g, bool bfly, LLVMValueRef v, LLVMValueRef x)
 {
-    LLVMTypeRef ts[4] = {g->i32, g->f32, g->i32, g->i32};
+    LLVMTypeRef ts[4] = {g->cg.t_i32, g->cg.t_f32, g->cg.t_i32, g->cg.t_i32};
     LLVMValueRef a[4] = {gen_i32(g, -1), v, x, gen_i32(g, 31)};
     return gen_call(g, bfly ? "llvm.nvvm.shfl.sync.bfly.f32" : "llvm.nvvm.shfl.sync.idx.f32",
-                    g->f32, ts, 4, a);
+                    g->cg.t_f32, ts, 4, a);
 }
 
 static LLVMValueRef warp_reduce(Gen *g, LLVMValueRef v, bool is_max)
 {
     for (int s = 16; s >= 1; s >>= 1) {
         LLVMValueRef o = shfl(g, true, v, gen_i32(g, s));
-        v = is_max ? gen_fmax(g, v, o) : LLVMBuildFAdd(g->B, v, o, "");
+        v = is_max ? gen_fmax(g, v, o) : LLVMBuildFAdd(g->cg.b, v, o, "");
     }
     return v;
 }
@@ -58,33 +58,33 @@ static LLVMValueRef warp_reduce(Gen *g, LLVMValueRef v, bool is_max)
 /* 8 elements at byte address a (i64, 16-byte aligned) as f32. */
 static void load8(Gen *g, LLVMValueRef a, LLVMValueRef out[8])
 {
-    LLVMBuilderRef B = g->B;
-    LLVMTypeRef v4 = LLVMVectorType(g->i32, 4);
+    LLVMBuilderRef B = g->cg.b;
+    LLVMTypeRef v4 = LLVMVectorType(g->cg.t_i32, 4);
     LLVMValueRef w = LLVMBuildLoad2(B, v4, LLVMBuildIntToPtr(B, a, g->p1, ""), "");
     LLVMSetAlignment(w, 16);
     if (g->c->dtype == DT_BF16) {
         for (int e = 0; e < 4; e++) {
             LLVMValueRef x = LLVMBuildExtractElement(B, w, gen_i32(g, e), "");
-            out[2 * e] = LLVMBuildBitCast(B, LLVMBuildShl(B, x, gen_i32(g, 16), ""), g->f32, "");
+            out[2 * e] = LLVMBuildBitCast(B, LLVMBuildShl(B, x, gen_i32(g, 16), ""), g->cg.t_f32, "");
             out[2 * e + 1] = LLVMBuildBitCast(B, LLVMBuildAnd(B, x, gen_i32(g, (int32_t)0xffff0000), ""),
-                                              g->f32, "");
+                                              g->cg.t_f32, "");
         }
         return;
     }
-    LLVMValueRef h = LLVMBuildBitCast(B, w, LLVMVectorType(LLVMHalfTypeInContext(g->C), 8), "");
+    LLVMValueRef h = LLVMBuildBitCast(B, w, LLVMVectorType(LLVMHalfTypeInContext(g->cg.ctx), 8), "");
     for (int e = 0; e < 8; e++)
-        out[e] = LLVMBuildFPExt(B, LLVMBuildExtractElement(B, h, gen_i32(g, e), ""), g->f32, "");
+        out[e] = LLVMBuildFPExt(B, LLVMBuildExtractElement(B, h, gen_i32(g, e), ""), g->cg.t_f32, "");
 }
 
 static void store_f32(Gen *g, LLVMValueRef a, LLVMValueRef v)
 {
-    LLVMValueRef s = LLVMBuildStore(g->B, v, LLVMBuildIntToPtr(g->B, a, g->p1, ""));
+    LLVMValueRef s = LLVMBuildStore(g->cg.b, v, LLVMBuildIntToPtr(g->cg.b, a, g->p1, ""));
     LLVMSetAlignment(s, 4);
 }
 
 static LLVMValueRef load_f32(Gen *g, LLVMValueRef a)
 {
-    LLVMValueRef v = LLVMBuildLoad2(g->B, g->f32, LLVMBuildIntToPtr(g->B, a, g->p1, ""), "");
+    LLVMValueRef v = LLVMBuildLoad2(g->cg.b, g->cg.t_f32, LLVMBuildIntToPtr(g->cg.b, a, g->p1, ""), "");
     LLVMSetAlignment(v, 4);
     return v;
 }
@@ -93,18 +93,18 @@ static LLVMValueRef load_f32(Gen *g, LLVMValueRef a)
 static LLVMBasicBlockRef if_begin(Gen *g, LLVMValueRef cond)
 {
     LLVMBasicBlockRef then = gen_block(g, "if"), next = gen_block(g, "endif");
-    LLVMBuildCondBr(g->B, cond, then, next);
-    LLVMPositionBuilderAtEnd(g->B, then);
+    LLVMBuildCondBr(g->cg.b, cond, then, next);
+    LLVMPositionBuilderAtEnd(g->cg.b, then);
     return next;
 }
 
 static void if_end(Gen *g, LLVMBasicBlockRef next)
 {
-    LLVMBuildBr(g->B, next);
-    LLVMPositionBuilderAtEnd(g->B, next);
+    LLVMBuildBr(g->cg.b, next);
+    LLVMPositionBuilderAtEnd(g->cg.b, next);
 }
 
-static LLVMValueRef i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->B, v, g->i64, ""); }
+static LLVMValueRef i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->cg.b, v, g->cg.t_i64, ""); }
 
 /* What both entries compute from the grid and the shapes. */
 typedef struct DecShape {
@@ -114,7 +114,7 @@ typedef struct DecShape {
 static void dec_shape(Gen *g, DecShape *s)
 {
     const PtxConfig *c = g->c;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     s->hk = sreg(g, "ctaid.y");
     s->b = sreg(g, "ctaid.z");
     s->lq = cg_ptx_shape32(g, c->tq, 2);
@@ -122,15 +122,15 @@ static void dec_shape(Gen *g, DecShape *s)
     s->hkv = cg_ptx_shape32(g, c->tk, 1);
     s->grp = LLVMBuildUDiv(B, cg_ptx_shape32(g, c->tq, 1), s->hkv, "");
     s->rows = LLVMBuildMul(B, s->grp, s->lq, "");
-    s->nsplit = gen_arg(g, offsetof(AbiArgs, tile_m), g->i32);
-    s->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->i64), g->i32, "");
-    s->part = gen_arg(g, offsetof(AbiArgs, tiles), g->i64);
+    s->nsplit = gen_arg(g, offsetof(AbiArgs, tile_m), g->cg.t_i32);
+    s->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->cg.t_i64), g->cg.t_i32, "");
+    s->part = gen_arg(g, offsetof(AbiArgs, tiles), g->cg.t_i64);
 }
 
 /* Byte address of the workspace row (r, split) of (b, hk). */
 static LLVMValueRef part_row(Gen *g, const DecShape *s, LLVMValueRef r, LLVMValueRef split)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     LLVMValueRef x = gen_add(g, LLVMBuildMul(B, s->b, s->hkv, ""), s->hk);
     x = gen_add(g, LLVMBuildMul(B, i64of(g, x), i64of(g, s->rows), ""), i64of(g, r));
     x = gen_add(g, LLVMBuildMul(B, x, i64of(g, s->nsplit), ""), i64of(g, split));
@@ -153,7 +153,7 @@ static int hook(const Gen *g, int h) { return g->c->air ? g->c->air->hook[h] : -
 static bool build_split(Gen *g, const char *name)
 {
     const PtxConfig *c = g->c;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     cg_ptx_declare(g, name, 32 * DEC_WARPS, 1);
     if (!env_open(g)) return false;
     int32_t hscale = hook(g, HOOK_SCALE), hscore = hook(g, HOOK_SCORE), hmask = hook(g, HOOK_MASK);
@@ -166,7 +166,7 @@ static bool build_split(Gen *g, const char *name)
     LLVMValueRef bx = sreg(g, "ctaid.x");
     LLVMValueRef rc = LLVMBuildURem(B, bx, nrc, "");
     LLVMValueRef split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), warp);
-    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, tile_n), g->i32);
+    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, tile_n), g->cg.t_i32);
     LLVMBasicBlockRef work = gen_block(g, "work"), out = gen_block(g, "out");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, split, s.nsplit, ""), work, out);
     LLVMPositionBuilderAtEnd(B, out);
@@ -206,7 +206,7 @@ static bool build_split(Gen *g, const char *name)
         }
     }
     LLVMValueRef all = gen_i32(g, -1);
-    gen_call(g, "llvm.nvvm.bar.warp.sync", g->vd, &g->i32, 1, &all);
+    gen_call(g, "llvm.nvvm.bar.warp.sync", g->cg.t_void, &g->cg.t_i32, 1, &all);
 
     /* Keys [j0, j1) of this split; a causal bound ends them at the last row's diagonal. */
     LLVMValueRef kend = s.lk;
@@ -229,14 +229,14 @@ static bool build_split(Gen *g, const char *name)
     cg_loop_begin(&g->cg, &lp, i64of(g, j0), i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
     LLVMValueRef *m = lp.carried, *l = lp.carried + DEC_RC, *o = lp.carried + 2 * DEC_RC;
     LLVMValueRef nx[NC];
-    LLVMValueRef kb = LLVMBuildTrunc(B, lp.iv, g->i32, "");
+    LLVMValueRef kb = LLVMBuildTrunc(B, lp.iv, g->cg.t_i32, "");
     LLVMValueRef j = gen_add(g, kb, lane);
     LLVMValueRef vj = LLVMBuildICmp(B, LLVMIntSLT, j, j1, "");
     LLVMValueRef jlast = LLVMBuildSub(B, j1, gen_i32(g, 1), "");
     LLVMValueRef krow = gen_add(g, kbase, LLVMBuildMul(B, i64of(g, gen_min(g, j, jlast)), ks2, ""));
     LLVMValueRef acc[DEC_RC];
     for (int rr = 0; rr < DEC_RC; rr++) acc[rr] = zero;
-    LLVMTypeRef v4f = LLVMVectorType(g->f32, 4);
+    LLVMTypeRef v4f = LLVMVectorType(g->cg.t_f32, 4);
     for (int ch = 0; ch < dk / 8; ch++) {
         LLVMValueRef kf[8];
         load8(g, gen_add(g, krow, gen_i64(g, ch * 16)), kf);
@@ -323,7 +323,7 @@ static bool build_split(Gen *g, const char *name)
 static bool build_combine(Gen *g, const char *name)
 {
     const PtxConfig *c = g->c;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     cg_ptx_declare(g, name, DEC_COMBINE_THREADS, 1);
     if (!env_open(g)) return false;
     int32_t hsink = hook(g, HOOK_SINK);
@@ -374,7 +374,7 @@ static bool build_combine(Gen *g, const char *name)
         M = mx;
     }
     LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, L, zero, "");
-    LLVMValueRef rl = gen_call(g, "llvm.nvvm.rcp.rn.f", g->f32, &g->f32, 1, &L);   /* once a row */
+    LLVMValueRef rl = gen_call(g, "llvm.nvvm.rcp.rn.f", g->cg.t_f32, &g->cg.t_f32, 1, &L);   /* once a row */
     LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, f, rl, ""), zero, "");
     LLVMValueRef os2, ob = cg_ptx_head_base(g, c->to, s.b, h, &os2, 2);
     ob = gen_add(g, ob, LLVMBuildMul(B, i64of(g, qi), os2, ""));
@@ -391,7 +391,7 @@ static bool build_combine(Gen *g, const char *name)
         LLVMValueRef ls2, lb = cg_ptx_head_base(g, c->tlse, s.b, h, &ls2, 4);
         lb = gen_add(g, lb, LLVMBuildMul(B, i64of(g, qi), ls2, ""));
         LLVMValueRef l1 = LLVMBuildSelect(B, pos, L, gen_f32(g, 1.0f), "");
-        LLVMValueRef lg = LLVMBuildFAdd(B, M, gen_call(g, "llvm.nvvm.lg2.approx.f", g->f32, &g->f32, 1, &l1), "");
+        LLVMValueRef lg = LLVMBuildFAdd(B, M, gen_call(g, "llvm.nvvm.lg2.approx.f", g->cg.t_f32, &g->cg.t_f32, 1, &l1), "");
         LLVMValueRef lse = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, lg, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
         store_f32(g, lb, lse);
         if_end(g, nx3);
@@ -402,8 +402,8 @@ static bool build_combine(Gen *g, const char *name)
 
 bool cg_ptx_build_decode(Gen *g)
 {
-    const char *split = arena_printf(g->a, "%s_decode", g->c->entry);
-    const char *comb = arena_printf(g->a, "%s_decode_combine", g->c->entry);
+    const char *split = arena_printf(g->cg.a, "%s_decode", g->c->entry);
+    const char *comb = arena_printf(g->cg.a, "%s_decode_combine", g->c->entry);
     if (!split || !comb) return false;
     return build_split(g, split) && build_combine(g, comb);
 }

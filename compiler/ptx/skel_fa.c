@@ -96,7 +96,7 @@ void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads, 
 static bool build_fa(Gen *g)
 {
     const PtxConfig *c = g->c;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     int MT = c->tile.mtiles, NN = g->BN / 8, ND = g->DVP / 8, KQ = g->DKP / 16;
     if (MT > MAXM || NN > MAXN || ND > MAXD) return false;
     if (g->swz && (MT != 1 || c->tile.warps % 4 || c->tile.q_in_regs || c->sm < 90)) return false;
@@ -140,7 +140,7 @@ static bool build_fa(Gen *g)
     Frag qr[MAXM][16];
     if (c->tile.q_in_regs) {
         cg_ptx_wait_group(g, c->tile.stages - 1);
-        gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
+        gen_call(g, "llvm.nvvm.barrier0", g->cg.t_void, NULL, 0, NULL);
         for (int mt = 0; mt < MT; mt++)
             for (int ks = 0; ks < KQ; ks++) qr[mt][ks] = cg_ptx_q_frag(g, &t, mt, ks);
     }
@@ -162,19 +162,19 @@ static bool build_fa(Gen *g)
     LLVMBasicBlockRef loop = gen_block(g, "kloop"), exit = gen_block(g, "kexit");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, t.nkb, t.kb0, ""), loop, exit);
     LLVMPositionBuilderAtEnd(B, loop);
-    LLVMValueRef kb = LLVMBuildPhi(B, g->i32, "kb");
+    LLVMValueRef kb = LLVMBuildPhi(B, g->cg.t_i32, "kb");
     LLVMValueRef mp[2 * MAXM], lp[2 * MAXM], op[MAXM * MAXD * 4];
     for (int r = 0; r < nrow; r++) {
-        mp[r] = LLVMBuildPhi(B, g->f32, "m");
-        lp[r] = LLVMBuildPhi(B, g->f32, "l");
+        mp[r] = LLVMBuildPhi(B, g->cg.t_f32, "m");
+        lp[r] = LLVMBuildPhi(B, g->cg.t_f32, "l");
     }
-    for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->f32, "o");
-    for (int mt = 0; mt < MT && dist.n; mt++) dist.row[mt] = LLVMBuildPhi(B, g->i32, "dist");
+    for (int i = 0; i < no; i++) op[i] = LLVMBuildPhi(B, g->cg.t_f32, "o");
+    for (int mt = 0; mt < MT && dist.n; mt++) dist.row[mt] = LLVMBuildPhi(B, g->cg.t_i32, "dist");
     cg_ptx_dist_tile(g, &dist, MT);
 
     cg_ptx_wait_group(g, c->tile.stages - 2);
     if (g->swz) cg_ptx_wg_fence_proxy(g);   /* cp.async data is read next by the async proxy (wgmma) */
-    gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
+    gen_call(g, "llvm.nvvm.barrier0", g->cg.t_void, NULL, 0, NULL);
     cg_ptx_load_kv(g, &t, gen_add(g, kb, gen_i32(g, c->tile.stages - 1)));
     cg_ptx_commit(g);
     if (!cg_ptx_stage_keys(g, &t, gen_add(g, kb, gen_i32(g, 1)))) return false;
@@ -189,11 +189,11 @@ static bool build_fa(Gen *g)
         LLVMBuildCondBr(B, has_map, rd, join);
         LLVMPositionBuilderAtEnd(B, rd);
         LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, t.tbase,
-                                           LLVMBuildSExt(B, kb, g->i64, ""), ""), g->p1, "");
-        LLVMValueRef v = LLVMBuildZExt(B, LLVMBuildLoad2(B, g->i8, p, ""), g->i32, "");
+                                           LLVMBuildSExt(B, kb, g->cg.t_i64, ""), ""), g->p1, "");
+        LLVMValueRef v = LLVMBuildZExt(B, LLVMBuildLoad2(B, g->cg.t_i8, p, ""), g->cg.t_i32, "");
         LLVMBuildBr(B, join);
         LLVMPositionBuilderAtEnd(B, join);
-        LLVMValueRef ph = LLVMBuildPhi(B, g->i32, "cls");
+        LLVMValueRef ph = LLVMBuildPhi(B, g->cg.t_i32, "cls");
         LLVMValueRef vals[2] = {cls, v};
         LLVMBasicBlockRef from[2] = {cls_bb, rd};
         LLVMAddIncoming(ph, vals, from, 2);
@@ -245,13 +245,13 @@ static bool build_fa(Gen *g)
                         vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLT, j, t.lk, ""), "");
                         int bit = ((mt * NN + nt) * 2 + half) * 2 + e;
                         w[bit / 32] = LLVMBuildOr(B, w[bit / 32], LLVMBuildShl(B,
-                            LLVMBuildZExt(B, vis, g->i32, ""), gen_i32(g, bit % 32), ""), "");
+                            LLVMBuildZExt(B, vis, g->cg.t_i32, ""), gen_i32(g, bit % 32), ""), "");
                     }
         LLVMBuildBr(B, join);
         LLVMBasicBlockRef mk_end = LLVMGetInsertBlock(B);
         LLVMPositionBuilderAtEnd(B, join);
         for (int x = 0; x < nwords; x++) {
-            visw[x] = LLVMBuildPhi(B, g->i32, "visw");
+            visw[x] = LLVMBuildPhi(B, g->cg.t_i32, "visw");
             LLVMValueRef vals[2] = {gen_i32(g, -1), w[x]};
             LLVMBasicBlockRef from[2] = {from0, mk_end};
             LLVMAddIncoming(visw[x], vals, from, 2);
@@ -347,7 +347,7 @@ static bool build_fa(Gen *g)
         for (int mt = 0; mt < MT; mt++)
             for (int nt = 0; nt < NN; nt++)
                 for (int e = 0; e < 4; e++) {
-                    LLVMValueRef ph = LLVMBuildPhi(B, g->f32, "s");
+                    LLVMValueRef ph = LLVMBuildPhi(B, g->cg.t_f32, "s");
                     LLVMValueRef vals[2] = {s[mt][nt].v[e], sm[mt][nt].v[e]};
                     LLVMBasicBlockRef from[2] = {pre, mk};
                     LLVMAddIncoming(ph, vals, from, 2);
@@ -428,12 +428,12 @@ static bool build_fa(Gen *g)
     LLVMBasicBlockRef lfrom[2] = {skip_from, body_end};
     for (int r = 0; r < nrow; r++) {
         LLVMValueRef a[2] = {mp[r], mn[r]}, b2[2] = {lp[r], ln[r]};
-        mq[r] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(mq[r], a, lfrom, 2);
-        lq[r] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(lq[r], b2, lfrom, 2);
+        mq[r] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(mq[r], a, lfrom, 2);
+        lq[r] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(lq[r], b2, lfrom, 2);
     }
     for (int i = 0; i < no; i++) {
         LLVMValueRef a[2] = {op[i], on[i]};
-        oq[i] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(oq[i], a, lfrom, 2);
+        oq[i] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(oq[i], a, lfrom, 2);
     }
     LLVMValueRef kb1 = gen_add(g, kb, gen_i32(g, 1)), dn[MAXM];
     LLVMValueRef more = LLVMBuildICmp(B, LLVMIntSLT, kb1, t.nkb, "");
@@ -467,15 +467,15 @@ static bool build_fa(Gen *g)
         LLVMBasicBlockRef from[2] = {entry, latch_end};
         for (int r = 0; r < nrow; r++) {
             LLVMValueRef x[2] = {m0[r], mq[r]}, y[2] = {l0[r], lq[r]};
-            mf[r] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(mf[r], x, from, 2);
-            lf[r] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(lf[r], y, from, 2);
+            mf[r] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(mf[r], x, from, 2);
+            lf[r] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(lf[r], y, from, 2);
         }
         for (int i = 0; i < no; i++) {
             LLVMValueRef x[2] = {o0[i], oq[i]};
-            of[i] = LLVMBuildPhi(B, g->f32, ""); LLVMAddIncoming(of[i], x, from, 2);
+            of[i] = LLVMBuildPhi(B, g->cg.t_f32, ""); LLVMAddIncoming(of[i], x, from, 2);
         }
     }
-    gen_call(g, "llvm.nvvm.cp.async.wait.all", g->vd, NULL, 0, NULL);
+    gen_call(g, "llvm.nvvm.cp.async.wait.all", g->cg.t_void, NULL, 0, NULL);
     LLVMValueRef os2, obase = cg_ptx_head_base(g, c->to, t.b, t.h, &os2, 2);
     LLVMValueRef ls2 = NULL, lbase = NULL;
     if (c->tlse >= 0) lbase = cg_ptx_head_base(g, c->tlse, t.b, t.h, &ls2, 4);
@@ -503,8 +503,8 @@ static bool build_fa(Gen *g)
             LLVMBasicBlockRef st = gen_block(g, "store"), nx = gen_block(g, "store.next");
             LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, row, t.lq, ""), st, nx);
             LLVMPositionBuilderAtEnd(B, st);
-            LLVMValueRef rowb = LLVMBuildAdd(B, obase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->i64, ""), os2, ""), "");
-            LLVMValueRef colb = LLVMBuildZExt(B, LLVMBuildShl(B, t.t4, gen_i32(g, 2), ""), g->i64, "");
+            LLVMValueRef rowb = LLVMBuildAdd(B, obase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->cg.t_i64, ""), os2, ""), "");
+            LLVMValueRef colb = LLVMBuildZExt(B, LLVMBuildShl(B, t.t4, gen_i32(g, 2), ""), g->cg.t_i64, "");
             for (int nt = 0; nt < ND && nt * 8 < c->dv; nt++) {
                 int i = (mt * ND + nt) * 4 + half * 2;
                 LLVMValueRef v = cg_ptx_pack(g, LLVMBuildFMul(B, of[i], inv, ""), LLVMBuildFMul(B, of[i + 1], inv, ""));
@@ -516,11 +516,11 @@ static bool build_fa(Gen *g)
                 LLVMBasicBlockRef sl = gen_block(g, "lse"), sn = gen_block(g, "lse.next");
                 LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntEQ, t.t4, gen_i32(g, 0), ""), sl, sn);
                 LLVMPositionBuilderAtEnd(B, sl);
-                LLVMValueRef lg = gen_call(g, "llvm.nvvm.lg2.approx.f", g->f32, &g->f32, 1, &l);
+                LLVMValueRef lg = gen_call(g, "llvm.nvvm.lg2.approx.f", g->cg.t_f32, &g->cg.t_f32, 1, &l);
                 LLVMValueRef v = LLVMBuildFMul(B, LLVMBuildFAdd(B, mrow, lg, ""),
                                                gen_f32(g, 0.6931471805599453f), "");
                 v = LLVMBuildSelect(B, pos, v, ninf, "");
-                LLVMValueRef a = LLVMBuildAdd(B, lbase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->i64, ""), ls2, ""), "");
+                LLVMValueRef a = LLVMBuildAdd(B, lbase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->cg.t_i64, ""), ls2, ""), "");
                 LLVMValueRef stv = LLVMBuildStore(B, v, LLVMBuildIntToPtr(B, a, g->p1, ""));
                 LLVMSetAlignment(stv, 4);
                 LLVMBuildBr(B, sn);
@@ -538,7 +538,7 @@ static bool build_attention(Gen *g)
 {
     cg_ptx_declare(g, g->c->entry, g->NT, g->c->tile.min_ctas);
     bool ok = build_fa(g);
-    if (!ok && !g->d->errors) diag_error_noloc(g->d, "internal error: tile shape out of the skeleton's range");
+    if (!ok && !g->cg.d->errors) diag_error_noloc(g->cg.d, "internal error: tile shape out of the skeleton's range");
     return ok;
 }
 

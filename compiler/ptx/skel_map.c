@@ -29,7 +29,7 @@
 /* i32 phi in the current block with one incoming value (more are added later). */
 static LLVMValueRef phi1(Gen *g, LLVMValueRef v, LLVMBasicBlockRef from, const char *name)
 {
-    LLVMValueRef p = LLVMBuildPhi(g->B, LLVMTypeOf(v), name);
+    LLVMValueRef p = LLVMBuildPhi(g->cg.b, LLVMTypeOf(v), name);
     LLVMAddIncoming(p, &v, &from, 1);
     return p;
 }
@@ -45,11 +45,11 @@ static LLVMValueRef row_vis(Gen *g, LLVMValueRef ri, LLVMValueRef r0, LLVMValueR
                             LLVMValueRef qoff, int nrs, int ncs, const int32_t *pid,
                             LLVMValueRef *pval, LLVMTypeRef *rty)
 {
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     for (int s = 0; s < nrs; s++) {
         LLVMValueRef off = LLVMBuildShl(B, gen_add(g, LLVMBuildSub(B, ri, r0, ""), gen_i32(g, s * g->BM)),
                                         gen_i32(g, 2), "");
-        pval[s] = gen_from_word(g, LLVMBuildLoad2(B, g->i32, gen_smem(g, off), ""), rty[s]);
+        pval[s] = gen_from_word(g, LLVMBuildLoad2(B, g->cg.t_i32, gen_smem(g, off), ""), rty[s]);
     }
     return cg_hook_emit_at(&g->env, g->c->air->hook[HOOK_MASK], gen_add(g, ri, qoff), j,
                            nrs + ncs, pid, pval);
@@ -60,7 +60,7 @@ static bool build_map_body(Gen *g)
 {
     const PtxConfig *c = g->c;
     const AirKernel *ak = c->air;
-    LLVMBuilderRef B = g->B;
+    LLVMBuilderRef B = g->cg.b;
     CgHookEnv *env = &g->env;
     if (!cg_hook_env_init(env, &g->cg, ak, c->target_name, 1)) return false;
     env->nvptx = true;
@@ -72,13 +72,13 @@ static bool build_map_body(Gen *g)
     env->idx[IX_B] = b;
     env->idx[IX_H] = h;
     LLVMValueRef lq = cg_ptx_shape32(g, c->tq, 2), lk = cg_ptx_shape32(g, c->tk, 2);
-    LLVMValueRef qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->i64), g->i32, "");
-    LLVMValueRef tm = gen_arg(g, offsetof(AbiArgs, tile_m), g->i32);
-    LLVMValueRef tn = gen_arg(g, offsetof(AbiArgs, tile_n), g->i32);
-    LLVMValueRef map = gen_arg(g, offsetof(AbiArgs, tiles), g->i64);
-    LLVMValueRef sb = gen_arg(g, offsetof(AbiArgs, tile_sb), g->i64);
-    LLVMValueRef sh = gen_arg(g, offsetof(AbiArgs, tile_sh), g->i64);
-    LLVMValueRef sq = gen_arg(g, offsetof(AbiArgs, tile_sq), g->i64);
+    LLVMValueRef qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->cg.t_i64), g->cg.t_i32, "");
+    LLVMValueRef tm = gen_arg(g, offsetof(AbiArgs, tile_m), g->cg.t_i32);
+    LLVMValueRef tn = gen_arg(g, offsetof(AbiArgs, tile_n), g->cg.t_i32);
+    LLVMValueRef map = gen_arg(g, offsetof(AbiArgs, tiles), g->cg.t_i64);
+    LLVMValueRef sb = gen_arg(g, offsetof(AbiArgs, tile_sb), g->cg.t_i64);
+    LLVMValueRef sh = gen_arg(g, offsetof(AbiArgs, tile_sh), g->cg.t_i64);
+    LLVMValueRef sq = gen_arg(g, offsetof(AbiArgs, tile_sq), g->cg.t_i64);
     LLVMValueRef nkt = LLVMBuildSDiv(B, gen_add(g, lk, gen_add(g, tn, gen_i32(g, -1))), tn, "nkt");
     LLVMValueRef nch = gen_max(g, LLVMBuildSDiv(B, gen_add(g, nkt, gen_i32(g, ABI_MAP_CHUNK - 1)),
                                                 gen_i32(g, ABI_MAP_CHUNK), ""), gen_i32(g, 1));
@@ -86,9 +86,9 @@ static bool build_map_body(Gen *g)
     LLVMValueRef kt0 = LLVMBuildMul(B, LLVMBuildURem(B, cx, nch, ""), gen_i32(g, ABI_MAP_CHUNK), "kt0");
     LLVMValueRef kt_end = gen_min(g, gen_add(g, kt0, gen_i32(g, ABI_MAP_CHUNK)), nkt);
     LLVMValueRef row_base = LLVMBuildAdd(B, map, LLVMBuildAdd(B,
-        LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, b, g->i64, ""), sb, ""),
-                     LLVMBuildMul(B, LLVMBuildZExt(B, h, g->i64, ""), sh, ""), ""),
-        LLVMBuildMul(B, LLVMBuildZExt(B, qt, g->i64, ""), sq, ""), ""), "");
+        LLVMBuildAdd(B, LLVMBuildMul(B, LLVMBuildZExt(B, b, g->cg.t_i64, ""), sb, ""),
+                     LLVMBuildMul(B, LLVMBuildZExt(B, h, g->cg.t_i64, ""), sh, ""), ""),
+        LLVMBuildMul(B, LLVMBuildZExt(B, qt, g->cg.t_i64, ""), sq, ""), ""), "");
     LLVMValueRef r0 = LLVMBuildMul(B, qt, tm, "");
     LLVMValueRef rend = gen_min(g, gen_add(g, r0, tm), lq);
     LLVMValueRef nvis = nkt;   /* key tiles that can hold a visible element */
@@ -109,7 +109,7 @@ static bool build_map_body(Gen *g)
         LLVMBasicBlockRef bad = gen_block(g, "bad.tile_m"), ok = gen_block(g, "rows.stage");
         LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSGT, tm, gen_i32(g, g->BM), ""), bad, ok);
         LLVMPositionBuilderAtEnd(B, bad);   /* the runtime passes the plan's tile_m: a bug */
-        gen_call(g, "llvm.trap", g->vd, NULL, 0, NULL);
+        gen_call(g, "llvm.trap", g->cg.t_void, NULL, 0, NULL);
         LLVMBuildUnreachable(B);
         LLVMPositionBuilderAtEnd(B, ok);
         LLVMBasicBlockRef pre = LLVMGetInsertBlock(B), sl = gen_block(g, "rows.loop");
@@ -131,7 +131,7 @@ static bool build_map_body(Gen *g)
         add_in(rr, rr1, LLVMGetInsertBlock(B));
         LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, rr1, n, ""), sl, sx);
         LLVMPositionBuilderAtEnd(B, sx);
-        gen_call(g, "llvm.nvvm.barrier0", g->vd, NULL, 0, NULL);
+        gen_call(g, "llvm.nvvm.barrier0", g->cg.t_void, NULL, 0, NULL);
     }
 
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
@@ -167,8 +167,8 @@ static bool build_map_body(Gen *g)
         LLVMBasicBlockRef unr = gen_block(g, "rows.full");
         LLVMBuildCondBr(B, full, unr, row);
         LLVMPositionBuilderAtEnd(B, unr);
-        uany = LLVMConstInt(g->i1, 0, 0);
-        uall = LLVMConstInt(g->i1, 1, 0);
+        uany = LLVMConstInt(g->cg.t_i1, 0, 0);
+        uall = LLVMConstInt(g->cg.t_i1, 1, 0);
         for (int u = 0; u < rpt; u++) {
             LLVMValueRef vis = row_vis(g, gen_add(g, r, gen_i32(g, u * step_c)), r0, j, qoff,
                                        nrs, ncs, pid, pval, rty);
@@ -183,8 +183,8 @@ static bool build_map_body(Gen *g)
     }
     LLVMPositionBuilderAtEnd(B, row);
     LLVMValueRef ri = phi1(g, r, rows_end, "r");
-    LLVMValueRef any = phi1(g, LLVMConstInt(g->i1, 0, 0), rows_end, "any");
-    LLVMValueRef all = phi1(g, LLVMConstInt(g->i1, 1, 0), rows_end, "all");
+    LLVMValueRef any = phi1(g, LLVMConstInt(g->cg.t_i1, 0, 0), rows_end, "any");
+    LLVMValueRef all = phi1(g, LLVMConstInt(g->cg.t_i1, 1, 0), rows_end, "all");
     LLVMValueRef vis = row_vis(g, ri, r0, j, qoff, nrs, ncs, pid, pval, rty);
     if (!vis) return false;
     LLVMValueRef any1 = LLVMBuildOr(B, any, vis, ""), all1 = LLVMBuildAnd(B, all, vis, "");
@@ -196,26 +196,26 @@ static bool build_map_body(Gen *g)
     add_in(all, all1, row_end);
 
     LLVMPositionBuilderAtEnd(B, red);
-    LLVMValueRef anyr = LLVMBuildPhi(B, g->i1, ""), allr = LLVMBuildPhi(B, g->i1, "");
-    add_in(anyr, LLVMConstInt(g->i1, 0, 0), kt_head);
+    LLVMValueRef anyr = LLVMBuildPhi(B, g->cg.t_i1, ""), allr = LLVMBuildPhi(B, g->cg.t_i1, "");
+    add_in(anyr, LLVMConstInt(g->cg.t_i1, 0, 0), kt_head);
     add_in(anyr, any1, row_end);
-    add_in(allr, LLVMConstInt(g->i1, 1, 0), kt_head);
+    add_in(allr, LLVMConstInt(g->cg.t_i1, 1, 0), kt_head);
     add_in(allr, all1, row_end);
     if (unroll) {
         add_in(anyr, uany, unr_end);
         add_in(allr, uall, unr_end);
     }
-    LLVMValueRef a32 = LLVMBuildZExt(B, anyr, g->i32, ""), l32 = LLVMBuildZExt(B, allr, g->i32, "");
-    LLVMValueRef some = gen_call(g, "llvm.nvvm.barrier0.or", g->i32, &g->i32, 1, &a32);
-    LLVMValueRef every = gen_call(g, "llvm.nvvm.barrier0.and", g->i32, &g->i32, 1, &l32);
+    LLVMValueRef a32 = LLVMBuildZExt(B, anyr, g->cg.t_i32, ""), l32 = LLVMBuildZExt(B, allr, g->cg.t_i32, "");
+    LLVMValueRef some = gen_call(g, "llvm.nvvm.barrier0.or", g->cg.t_i32, &g->cg.t_i32, 1, &a32);
+    LLVMValueRef every = gen_call(g, "llvm.nvvm.barrier0.and", g->cg.t_i32, &g->cg.t_i32, 1, &l32);
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""), st, next);
 
     LLVMPositionBuilderAtEnd(B, st);
     LLVMValueRef cls = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntEQ, some, gen_i32(g, 0), ""),
-                                       LLVMConstInt(g->i8, TILE_EMPTY, 0),
+                                       LLVMConstInt(g->cg.t_i8, TILE_EMPTY, 0),
         LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntNE, every, gen_i32(g, 0), ""),
-                        LLVMConstInt(g->i8, TILE_FULL, 0), LLVMConstInt(g->i8, TILE_PARTIAL, 0), ""), "");
-    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, row_base, LLVMBuildSExt(B, kt, g->i64, ""), ""),
+                        LLVMConstInt(g->cg.t_i8, TILE_FULL, 0), LLVMConstInt(g->cg.t_i8, TILE_PARTIAL, 0), ""), "");
+    LLVMValueRef p = LLVMBuildIntToPtr(B, LLVMBuildAdd(B, row_base, LLVMBuildSExt(B, kt, g->cg.t_i64, ""), ""),
                                        g->p1, "");
     LLVMBuildStore(B, cls, p);
     LLVMBuildBr(B, next);

@@ -17,20 +17,20 @@
 
 LLVMValueRef cg_ptx_wg_desc(Gen *g, LLVMValueRef off, int lbo, int sbo)
 {
-    LLVMBuilderRef B = g->B;
-    LLVMValueRef addr = LLVMBuildPtrToInt(B, gen_smem(g, off), g->i32, "");
+    LLVMBuilderRef B = g->cg.b;
+    LLVMValueRef addr = LLVMBuildPtrToInt(B, gen_smem(g, off), g->cg.t_i32, "");
     LLVMValueRef lo = LLVMBuildAnd(B, LLVMBuildLShr(B, addr, gen_i32(g, 4), ""), gen_i32(g, 0x3fff), "");
     uint64_t hi = ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
-    return LLVMBuildOr(B, LLVMBuildZExt(B, lo, g->i64, ""), gen_i64(g, (int64_t)hi), "");
+    return LLVMBuildOr(B, LLVMBuildZExt(B, lo, g->cg.t_i64, ""), gen_i64(g, (int64_t)hi), "");
 }
 
 static void plain_asm(Gen *g, const char *s)
 {
-    LLVMTypeRef fty = LLVMFunctionType(g->vd, NULL, 0, 0);
+    LLVMTypeRef fty = LLVMFunctionType(g->cg.t_void, NULL, 0, 0);
     static const char cs[] = "~{memory}";
     LLVMValueRef ia = LLVMGetInlineAsm(fty, (char *)s, strlen(s), (char *)cs, sizeof cs - 1, 1, 0,
                                        LLVMInlineAsmDialectATT, 0);
-    LLVMBuildCall2(g->B, fty, ia, NULL, 0, "");
+    LLVMBuildCall2(g->cg.b, fty, ia, NULL, 0, "");
 }
 
 void cg_ptx_wg_fence(Gen *g) { plain_asm(g, "wgmma.fence.sync.aligned;"); }
@@ -49,14 +49,14 @@ static void acc_asm(Gen *g, const char *text, int n, LLVMValueRef *acc, const ch
     snprintf(cs + c, sizeof cs - (size_t)c, "%s~{memory}", extra);
     LLVMTypeRef ty[160], ft[128];
     LLVMValueRef args[160];
-    for (int i = 0; i < n; i++) { ty[i] = g->f32; ft[i] = g->f32; args[i] = acc[i]; }
+    for (int i = 0; i < n; i++) { ty[i] = g->cg.t_f32; ft[i] = g->cg.t_f32; args[i] = acc[i]; }
     for (int i = 0; i < nextra; i++) { ty[n + i] = xty[i]; args[n + i] = xv[i]; }
-    LLVMTypeRef rt = LLVMStructTypeInContext(g->C, ft, (unsigned)n, 0);
+    LLVMTypeRef rt = LLVMStructTypeInContext(g->cg.ctx, ft, (unsigned)n, 0);
     LLVMTypeRef fty = LLVMFunctionType(rt, ty, (unsigned)(n + nextra), 0);
     LLVMValueRef ia = LLVMGetInlineAsm(fty, (char *)text, strlen(text), cs, strlen(cs), 1, 0,
                                        LLVMInlineAsmDialectATT, 0);
-    LLVMValueRef r = LLVMBuildCall2(g->B, fty, ia, args, (unsigned)(n + nextra), "");
-    for (int i = 0; i < n; i++) acc[i] = LLVMBuildExtractValue(g->B, r, (unsigned)i, "");
+    LLVMValueRef r = LLVMBuildCall2(g->cg.b, fty, ia, args, (unsigned)(n + nextra), "");
+    for (int i = 0; i < n; i++) acc[i] = LLVMBuildExtractValue(g->cg.b, r, (unsigned)i, "");
 }
 
 static int acc_list(char *s, size_t cap, int n)
@@ -81,8 +81,8 @@ void cg_ptx_wg_mma_ss(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef da, LLVMVa
     int k = snprintf(s, sizeof s, "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s ", nn, ab_type(g));
     k += acc_list(s + k, sizeof s - (size_t)k, n);
     snprintf(s + k, sizeof s - (size_t)k, ", $%d, $%d, $%d, 1, 1, 0, 0;", 2 * n, 2 * n + 1, 2 * n + 2);
-    LLVMTypeRef xt[3] = {g->i64, g->i64, g->i1};
-    LLVMValueRef xv[3] = {da, db, LLVMConstInt(g->i1, accumulate, 0)};
+    LLVMTypeRef xt[3] = {g->cg.t_i64, g->cg.t_i64, g->cg.t_i1};
+    LLVMValueRef xv[3] = {da, db, LLVMConstInt(g->cg.t_i1, accumulate, 0)};
     acc_asm(g, s, n, acc, "l,l,b,", xt, xv, 3);
 }
 
@@ -95,7 +95,7 @@ void cg_ptx_wg_mma_rs(Gen *g, int nn, LLVMValueRef *acc, LLVMValueRef a[4], LLVM
     k += acc_list(s + k, sizeof s - (size_t)k, n);
     snprintf(s + k, sizeof s - (size_t)k, ", {$%d, $%d, $%d, $%d}, $%d, $%d, 1, 1, 1;", 2 * n,
              2 * n + 1, 2 * n + 2, 2 * n + 3, 2 * n + 4, 2 * n + 5);
-    LLVMTypeRef xt[6] = {g->i32, g->i32, g->i32, g->i32, g->i64, g->i1};
-    LLVMValueRef xv[6] = {a[0], a[1], a[2], a[3], db, LLVMConstInt(g->i1, 1, 0)};
+    LLVMTypeRef xt[6] = {g->cg.t_i32, g->cg.t_i32, g->cg.t_i32, g->cg.t_i32, g->cg.t_i64, g->cg.t_i1};
+    LLVMValueRef xv[6] = {a[0], a[1], a[2], a[3], db, LLVMConstInt(g->cg.t_i1, 1, 0)};
     acc_asm(g, s, n, acc, "r,r,r,r,l,b,", xt, xv, 6);
 }

@@ -28,7 +28,7 @@ static RtJit *build(const AirKernel *k, int32_t root, int lanes, MathFn *fn)
     cg_llvm_init_x86();
     CgLlvm cg;
     RtJit *jit = NULL;
-    if (!cg_llvm_open(&cg, "math", "x86_64-unknown-linux-gnu", "x86-64-v3", "", &a, &d)) goto out;
+    if (!cg_llvm_open(&cg, "math", "x86_64-unknown-linux-gnu", "x86-64-v3", "", LLVMRelocPIC, &a, &d)) goto out;
     LLVMTypeRef ps[4] = {cg.t_ptr, cg.t_ptr, cg.t_ptr, cg.t_i64};
     LLVMValueRef f = LLVMAddFunction(cg.mod, "math", LLVMFunctionType(cg.t_void, ps, 4, 0));
     LLVMPositionBuilderAtEnd(cg.b, LLVMAppendBasicBlockInContext(cg.ctx, f, "entry"));
@@ -51,7 +51,7 @@ static RtJit *build(const AirKernel *k, int32_t root, int lanes, MathFn *fn)
     cg_loop_end(&cg, &l, NULL);
     LLVMBuildRetVoid(cg.b);
     Blob obj;
-    if (!cg_llvm_finish(&cg, EMIT_OBJ, &obj)) goto out;
+    if (!cg_llvm_finish(&cg, EMIT_OBJ, NULL, "math", &obj)) goto out;
     char err[256];
     jit = rt_jit_create(err, sizeof err);
     if (jit && rt_jit_add_object(jit, obj.data, obj.size, err, sizeof err))
