@@ -147,3 +147,33 @@ _Noreturn void attn_bug(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+void arena_buf_put(ArenaBuf *b, const void *data, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *np = arena_alloc(b->a, cap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        if (b->len) memcpy(np, b->p, b->len);
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+void byte_read(ByteReader *r, void *out, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = true;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, r->p + r->off, n);
+    r->off += n;
+}

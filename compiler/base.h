@@ -29,6 +29,24 @@ void *arena_realloc(Arena *a, void *p, size_t old_size, size_t new_size);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Bytes appended in an arena, for serialisers (plan_io.c, the kernel cache): grows by doubling;
+ * a failed allocation sets `failed` and later puts do nothing. */
+typedef struct ArenaBuf {
+    Arena *a;
+    unsigned char *p;
+    size_t len, cap;
+    bool failed;
+} ArenaBuf;
+void arena_buf_put(ArenaBuf *b, const void *data, size_t n);
+
+/* Bytes read in order from [p, p + len): a read past the end sets `bad` and yields zeros. */
+typedef struct ByteReader {
+    const unsigned char *p;
+    size_t len, off;
+    bool bad;
+} ByteReader;
+void byte_read(ByteReader *r, void *out, size_t n);
 /* The whole file at `path`, NUL-terminated, in the arena; *len gets its size (without the NUL).
  * Returns NULL when it cannot be opened or read (errno says why) or memory ran out. */
 char *arena_read_file(Arena *a, const char *path, size_t *len);

@@ -135,7 +135,8 @@ bool cg_llvm_finish(CgLlvm *cg, EmitKind kind, const char *passes, const char *u
     }
     bool ok = blob_from(cg, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), out);
     LLVMDisposeMemoryBuffer(buf);
-    phase_time_end(t, "%s unit: code generation", unit);
+    phase_time_end(t, "%s unit: %s code generation", unit,
+                   strncmp(LLVMGetTarget(cg->mod), "nvptx", 5) ? "X86" : "NVPTX");
     return ok;
 }
 

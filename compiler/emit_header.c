@@ -127,11 +127,26 @@ char *emit_header(Arena *a, const Compiled *c, const Blob *cubin, const char *sp
                  "that load\n * modules themselves (cuModuleLoadData, entry \"%s\"); "
                  "attn_%s_launch loads the PTX. */\n"
                  "extern const unsigned char attn_%s_cubin[];\nextern const size_t "
-                 "attn_%s_cubin_size;\n\n", c->target->name, c->plan.entry, name, name, name);
+                 "attn_%s_cubin_size;\n\n", c->target->name, c->plan.entries[0].name, name, name, name);
     putf(&o, "#ifdef ATTN_%s_IMPLEMENTATION\n", upper);
-    if (!c->target->is_gpu)
-        putf(&o, "void %s(const void *args, int64_t b, int64_t h, int64_t q_block);\n",
-             c->plan.entry);
+    /* Each CPU entry with its role's signature (kernel_abi.h); the table holds them as plain
+     * function pointers, which the runtime casts back by role. */
+    for (int32_t e = 0; !c->target->is_gpu && e < c->plan.nentries; e++)
+        putf(&o, "void %s(const void *args, int64_t b, int64_t h, %s);\n", c->plan.entries[e].name,
+             c->plan.entries[e].role == ROLE_KVGROUP ? "int64_t tile0, int64_t tile1, float *part"
+                                                     : "int64_t q_block");
+    if (!c->target->is_gpu) {
+        putf(&o, "static void (*const attn_%s_entries[])(void) = {", name);
+        for (int32_t e = 0; e < c->plan.nentries; e++)
+            putf(&o, "%s(void (*)(void))%s", e ? ", " : "", c->plan.entries[e].name);
+        putf(&o, "};\n");
+    }
+    size_t plan_len = 0;
+    unsigned char *plan = plan_pack(a, &c->plan, &plan_len);
+    if (!plan) return NULL;
+    putf(&o, "static const unsigned char attn_%s_plan[] = {\n", name);
+    put_bytes(&o, plan, plan_len);
+    putf(&o, "};\n");
     putf(&o, "static const char attn_%s_air[] =\n", name);
     put_literal(&o, (const unsigned char *)air, strlen(air));
     putf(&o, "    ;\n");
@@ -146,15 +161,13 @@ char *emit_header(Arena *a, const Compiled *c, const Blob *cubin, const char *sp
         putf(&o, "};\nconst size_t attn_%s_cubin_size = sizeof attn_%s_cubin;\n", name, name);
     }
     putf(&o, "const AttnAotKernel attn_%s_kernel = {\n", name);
-    putf(&o, "    ATTN_AOT_ABI, \"%s\", \"%s\", attn_%s_air, \"%s\",\n", name, c->target->name,
-         name, c->plan.entry);
-    putf(&o, "    %d, %d, %d, %d, %d,\n", c->plan.tile_m, c->plan.tile_n, c->plan.threads,
-         c->plan.smem_bytes, c->plan.vector_width);
+    putf(&o, "    ATTN_AOT_ABI, \"%s\", \"%s\", attn_%s_air,\n", name, c->target->name, name);
+    putf(&o, "    attn_%s_plan, sizeof attn_%s_plan,\n", name, name);
     if (c->target->is_gpu)
-        putf(&o, "    0, (const unsigned char *)attn_%s_ptx, sizeof attn_%s_ptx - 1,\n};\n",
+        putf(&o, "    0, 0, (const unsigned char *)attn_%s_ptx, sizeof attn_%s_ptx - 1,\n};\n",
              name, name);
     else
-        putf(&o, "    %s, 0, 0,\n};\n", c->plan.entry);
+        putf(&o, "    attn_%s_entries, %d, 0, 0,\n};\n", name, c->plan.nentries);
     putf(&o, "AttnStatus attn_%s_launch(const AttnTensor *tensors, int32_t ntensors,\n"
              "                          const double *params, int32_t nparams,\n"
              "                          const AttnLaunchOptions *opts)\n{\n"

@@ -60,9 +60,8 @@ _Static_assert(offsetof(AbiArgs, tile_m) == offsetof(AbiArgs, tiles) + 32, "tile
  * with blockIdx.x = query block, blockIdx.y = h, blockIdx.z = b. */
 typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q_block);
 
-/* CPU head-group entry (decode), generated when KernelPlan.group_rows > 0 under the name
- * `<entry>_kvgroup`, and used by the runtime when Lq <= KernelPlan.group_lq and
- * (Hq / Hkv) * Lq <= group_rows. One work item is (batch b, kv head hk, key tiles
+/* CPU head-group entry (decode): the plan's ROLE_KVGROUP entry (`<entry>_kvgroup`), used by
+ * the runtime when Lq <= its max_lq and (Hq / Hkv) * Lq <= its rows. One work item is (batch b, kv head hk, key tiles
  * [tile0, tile1) of tile_n keys): its rows are every query row of every query head of the
  * group, row r = g * Lq + i for head hk * (Hq / Hkv) + g and query row i, so each K and V row
  * is read from memory once for the whole group.
@@ -78,9 +77,9 @@ typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q
 typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int64_t tile0,
                                  int64_t tile1, float *part);
 
-/* GPU split-KV decode entries, generated when KernelPlan.decode_rows > 0 (`<entry>_decode` and
- * `<entry>_decode_combine`) and used by the
- * runtime when Lq * (Hq / Hkv) <= decode_rows. Rows r = g * Lq + i of a kv head's group as
+/* GPU split-KV decode entries, the plan's ROLE_DECODE and ROLE_DECODE_COMBINE entries
+ * (`<entry>_decode` and `<entry>_decode_combine`), used by the runtime when
+ * Lq * (Hq / Hkv) <= the decode entry's rows. Rows r = g * Lq + i of a kv head's group as
  * above. The decode entry reads these AbiArgs fields differently from the per-head entry:
  * tiles = an f32 workspace, tile_m = splits, tile_n = keys per split (a multiple of 32).
  * Grid (ceil(splits / 4) * ceil(R / 4), Hkv, B) with R = (Hq / Hkv) * Lq, decode_threads

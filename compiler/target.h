@@ -15,28 +15,93 @@ typedef struct Blob {
     size_t size;
 } Blob;
 
-/* What the skeleton was set up as, decided by plan() from the kernel and a documented table.
- * The runtime reads it to launch: work items, threads, shared memory, tile map shape. */
+typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
+
+/* The skeleton a target chose for a kernel's form. The runtime's launch recipe follows it. */
+typedef enum { SKEL_NONE, SKEL_FA } SkelKind;   /* NONE: no code (the reference target) */
+
+/* What an entry point is for; the runtime finds a plan's entries by role (contracts in
+ * kernel_abi.h). */
+typedef enum {
+    ROLE_ATTENTION,        /* one (b, query head, query tile): CPU AbiCpuEntry; GPU grid
+                              (ceil(Lq / tile_m), Hq, B) */
+    ROLE_KVGROUP,          /* CPU head-group entry (AbiCpuGroupEntry), for decode */
+    ROLE_MAP,              /* GPU tile-map kernel of a mask that reads side tensors */
+    ROLE_DECODE,           /* GPU split-KV decode entry */
+    ROLE_DECODE_COMBINE,   /* GPU: merges the decode entry's splits */
+} EntryRole;
+
+typedef struct PlanEntry {
+    const char *name;      /* symbol */
+    int32_t role;          /* EntryRole */
+    int32_t threads;       /* GPU: threads per block (CPU: 1) */
+    int32_t smem_bytes;    /* GPU: dynamic shared memory */
+    /* KVGROUP and DECODE serve launches whose group has at most `rows` rows ((Hq / Hkv) * Lq)
+     * and (KVGROUP) at most `max_lq` query rows; 0 otherwise. */
+    int32_t rows, max_lq;
+} PlanEntry;
+
+/* A buffer the runtime allocates for a launch of an entry, sized by its rule. */
+typedef enum {
+    WORK_SPLIT_PARTS,      /* split-KV partial states: f32 (O[Dv], m, l) per (b, kv head, group
+                              row, split), B * Hkv * rows * splits * (Dv + 2) floats */
+} WorkRule;
+
+typedef struct PlanWork {
+    int32_t rule;          /* WorkRule */
+    int32_t role;          /* the entry (EntryRole) that writes it */
+} PlanWork;
+
+enum { PLAN_MAX_ENTRIES = 8, PLAN_MAX_WORK = 4 };
+
+/* The fields of a plan that only one kind of target has. */
+typedef struct PlanCpu {
+    const char *name;       /* LLVM cpu name */
+    const char *features;   /* LLVM feature string */
+    int32_t vector_width;   /* f32 lanes */
+} PlanCpu;
+
+typedef struct PlanGpu {
+    int32_t sm;             /* the compute capability the PTX is for */
+} PlanGpu;
+
+/* What plan() decided from the kernel and the skeleton's table: the skeleton, its tile shape,
+ * its entry points and workspaces, and the target's own fields. The runtime reads it to load
+ * and launch; plan_io.c writes and reads it (the disk cache, AOT headers). */
 typedef struct KernelPlan {
-    const char *entry;       /* symbol name of the entry point */
+    int32_t arch;            /* TargetArch, which member of `t` is set */
+    int32_t skeleton;        /* SkelKind */
     int32_t tile_m, tile_n;  /* query rows per work item / block, keys per tile */
-    int32_t threads;         /* GPU: threads per block */
-    int32_t smem_bytes;      /* GPU: dynamic shared memory */
-    const char *cpu_features;/* CPU: LLVM feature string */
-    const char *cpu_name;    /* CPU: LLVM cpu name */
-    int32_t vector_width;    /* CPU: f32 lanes */
-    /* CPU: > 0 when the object also has the head-group entry `<entry>_kvgroup` (see
-     * kernel_abi.h): its work item covers all query heads of one kv head, up to group_rows
-     * rows ((Hq / Hkv) * Lq) for Lq <= group_lq. 0: only the per-head entry (AOT headers). */
-    int32_t group_rows, group_lq;
-    /* GPU: decode_rows > 0 when the module also has the split-KV decode entries
-     * `<entry>_decode` (decode_threads threads, decode_smem bytes of dynamic shared memory)
-     * and `<entry>_decode_combine` (kernel_abi.h), used for Lq * (Hq / Hkv) <= decode_rows. */
-    int32_t decode_threads, decode_smem, decode_rows;
-    bool skip_tile_map;      /* the kernel bounds and masks its tiles itself (no mask, or
+    int32_t skip_tile_map;   /* the kernel bounds and masks its tiles itself (no mask, or
                                 j <= i on the GPU): the runtime passes AbiArgs.tiles = NULL and
-                                builds no map; false keeps the map (the safe default) */
+                                builds no map; 0 keeps the map (the safe default) */
+    int32_t nentries;        /* entries[0] is the main entry (ROLE_ATTENTION) */
+    PlanEntry entries[PLAN_MAX_ENTRIES];
+    int32_t nwork;
+    PlanWork work[PLAN_MAX_WORK];
+    union {
+        PlanCpu cpu;
+        PlanGpu gpu;
+    } t;
 } KernelPlan;
+
+/* The fields of a plan, for its serialisation (plan_io.c): I32(field) and STR(field). */
+#define PLAN_FIELDS(I32, STR) I32(arch) I32(skeleton) I32(tile_m) I32(tile_n) I32(skip_tile_map) \
+    I32(nentries) I32(nwork)
+#define PLAN_ENTRY_FIELDS(I32, STR) STR(name) I32(role) I32(threads) I32(smem_bytes) I32(rows) \
+    I32(max_lq)
+#define PLAN_WORK_FIELDS(I32, STR) I32(rule) I32(role)
+#define PLAN_CPU_FIELDS(I32, STR) STR(name) STR(features) I32(vector_width)
+#define PLAN_GPU_FIELDS(I32, STR) I32(sm)
+
+/* The plan's entry of that role, or NULL. */
+const PlanEntry *plan_entry(const KernelPlan *p, EntryRole role);
+/* Adds an entry (name copied by the caller's arena); false when the plan is full. */
+bool plan_add_entry(KernelPlan *p, PlanEntry e);
+/* Serialises a plan as bytes in `a` (*len) / reads one back (strings into `a`); unpack returns
+ * the bytes read, 0 on any inconsistency. */
+unsigned char *plan_pack(Arena *a, const KernelPlan *p, size_t *len);
+size_t plan_unpack(Arena *a, const unsigned char *p, size_t len, KernelPlan *out);
 
 /* Optional, for a caller that loads the code it asked for: a target that prints its code in
  * parts on several threads calls `part` once with each part that the kernel's load needs, as
@@ -51,7 +116,6 @@ typedef struct EmitSink {
 
 /* A target is data (what it generates for) plus the functions of its code generator. The table
  * in targets.c is the one place that names and describes each target. */
-typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
 
 typedef struct Target {
     const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a",

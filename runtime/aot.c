@@ -26,18 +26,25 @@ static AttnStatus build(const AttnAotKernel *d, AttnKernel **out)
     RtEntry e = {
         .target = d->target,
         .air_text = d->air,
-        .plan = {.entry = d->entry, .tile_m = d->tile_m, .tile_n = d->tile_n,
-                 .threads = d->threads, .smem_bytes = d->smem_bytes,
-                 .vector_width = d->vector_width},
         .code = {(unsigned char *)d->code, d->code_size},
     };
-    AbiCpuEntry entry = (AbiCpuEntry)(void (*)(void))d->cpu_entry;
+    Arena a;
+    arena_init(&a);
+    if (!d->plan || plan_unpack(&a, d->plan, d->plan_size, &e.plan) != d->plan_size) {
+        arena_free(&a);
+        return rt_fail(ATTN_ERR_ARG, "kernel '%s': the descriptor's plan is unreadable; regenerate "
+                       "the header with this attnc", d->name);
+    }
     const Target *t = d->target ? rt_target(d->target) : NULL;
     bool gpu = t && t->is_gpu;
-    if (!gpu && !entry)
-        return rt_fail(ATTN_ERR_ARG, "kernel '%s': the descriptor has no CPU entry point",
-                       d->name);
-    return rt_kernel_load(&e, gpu ? NULL : entry, out);
+    AttnStatus st;
+    if (!gpu && (!d->cpu_entries || d->ncpu_entries != e.plan.nentries))
+        st = rt_fail(ATTN_ERR_ARG, "kernel '%s': the descriptor has %d CPU entry points where its "
+                     "plan has %d", d->name, d->cpu_entries ? d->ncpu_entries : 0, e.plan.nentries);
+    else
+        st = rt_kernel_load(&e, gpu ? NULL : d->cpu_entries, out);
+    arena_free(&a);   /* rt_kernel_load copied what it keeps */
+    return st;
 }
 
 AttnStatus attn_aot_kernel(const AttnAotKernel *desc, AttnKernel **out)

@@ -25,7 +25,14 @@ void attn_kernel_free(AttnKernel *k)
     arena_free(&a);
 }
 
-AttnStatus rt_kernel_load(const RtEntry *e, AbiCpuEntry cpu_entry, AttnKernel **out)
+void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void)
+{
+    for (int32_t i = 0; i < k->plan.nentries; i++)
+        if (k->plan.entries[i].role == (int32_t)role) return k->cpu_fn[i];
+    return NULL;
+}
+
+AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKernel **out)
 {
     Arena a;
     arena_init(&a);
@@ -38,15 +45,15 @@ AttnStatus rt_kernel_load(const RtEntry *e, AbiCpuEntry cpu_entry, AttnKernel **
     k->target = rt_target(e->target);
     k->is_gpu = k->target ? k->target->is_gpu : strncmp(e->target, "sm_", 3) == 0;
     k->air_text = arena_strdup(&a, e->air_text);
-    k->plan = e->plan;
-    k->plan.entry = arena_strdup(&a, e->plan.entry ? e->plan.entry : "");
-    k->plan.cpu_features = arena_strdup(&a, e->plan.cpu_features ? e->plan.cpu_features : "");
-    k->plan.cpu_name = arena_strdup(&a, e->plan.cpu_name ? e->plan.cpu_name : "");
+    /* The plan's strings live in whoever made `e`: a round trip through its bytes copies them. */
+    size_t plan_len = 0;
+    unsigned char *plan = plan_pack(&a, &e->plan, &plan_len);
+    bool plan_ok = plan && plan_unpack(&a, plan, plan_len, &k->plan) == plan_len;
     k->code.size = e->code.size;
     k->code.data = arena_alloc(&a, e->code.size + 1);
     if (k->code.data && e->code.size) memcpy(k->code.data, e->code.data, e->code.size);
     k->arena = a;   /* the arena's blocks move with it; k now owns them */
-    if (a.oom || !k->air_text || !k->code.data) {
+    if (a.oom || !k->air_text || !k->code.data || !plan_ok) {
         attn_kernel_free(k);
         return rt_fail(ATTN_ERR_NOMEM, "out of memory loading a kernel");
     }
@@ -64,8 +71,8 @@ AttnStatus rt_kernel_load(const RtEntry *e, AbiCpuEntry cpu_entry, AttnKernel **
     }
     k->mask = rt_mask_info(&k->arena, k->air);
     AttnStatus st = ATTN_OK;
-    if (cpu_entry)
-        k->cpu_entry = cpu_entry;
+    if (cpu_fn)
+        for (int32_t i = 0; i < k->plan.nentries; i++) k->cpu_fn[i] = cpu_fn[i];
     else if (k->target && k->target->evaluates_reference)
         st = ATTN_OK;   /* no code: launches evaluate the f64 reference */
     else if (k->is_gpu)

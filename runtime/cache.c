@@ -177,100 +177,43 @@ char *rt_cache_path(const char *dir, const char *key)
 /* ---- entries ------------------------------------------------------------------------------- */
 
 static const char file_magic[8] = {'A', 'T', 'T', 'N', 'K', 'C', '0', '1'};
-/* Version 4 added the key's digest to the header. */
-enum { FILE_VERSION = 4, KEY_AT = 12, LEN_AT = KEY_AT + 32, SUM_AT = LEN_AT + 8,
+/* Version 4 added the key's digest to the header; 5 holds the plan as plan_io.c's bytes. */
+enum { FILE_VERSION = 5, KEY_AT = 12, LEN_AT = KEY_AT + 32, SUM_AT = LEN_AT + 8,
        HEADER_SIZE = SUM_AT + 32 };
 
-typedef struct Buf {
-    unsigned char *p;
-    size_t len, cap;
-    bool failed;
-} Buf;
-
-static void put(Buf *b, const void *data, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_u64(Buf *b, uint64_t v) { put(b, &v, 8); }
-static void put_i32(Buf *b, int32_t v) { put(b, &v, 4); }
-static void put_bytes(Buf *b, const void *p, size_t n)
+static void put_u64(ArenaBuf *b, uint64_t v) { arena_buf_put(b, &v, 8); }
+static void put_bytes(ArenaBuf *b, const void *p, size_t n)
 {
     put_u64(b, n);
-    put(b, p, n);
+    arena_buf_put(b, p, n);
 }
-static void put_str(Buf *b, const char *s) { put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
+static void put_str(ArenaBuf *b, const char *s) { put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
 
 unsigned char *rt_entry_pack(const RtEntry *e, size_t *len)
 {
-    Buf b = {0};
+    Arena a;
+    arena_init(&a);
+    ArenaBuf b = {&a, NULL, 0, 0, false};
     put_str(&b, e->target);
     put_str(&b, e->air_text);
-    put_str(&b, e->plan.entry);
-    put_i32(&b, e->plan.tile_m);
-    put_i32(&b, e->plan.tile_n);
-    put_i32(&b, e->plan.threads);
-    put_i32(&b, e->plan.smem_bytes);
-    put_str(&b, e->plan.cpu_features);
-    put_str(&b, e->plan.cpu_name);
-    put_i32(&b, e->plan.vector_width);
-    put_i32(&b, e->plan.group_rows);
-    put_i32(&b, e->plan.group_lq);
-    put_i32(&b, e->plan.skip_tile_map);
-    put_i32(&b, e->plan.decode_threads);
-    put_i32(&b, e->plan.decode_smem);
-    put_i32(&b, e->plan.decode_rows);
+    size_t plan_len = 0;
+    unsigned char *plan = plan_pack(&a, &e->plan, &plan_len);
+    if (plan) put_bytes(&b, plan, plan_len);
     put_bytes(&b, e->code.data, e->code.size);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
+    unsigned char *out = plan && !b.failed ? malloc(b.len) : NULL;
+    if (out) {
+        memcpy(out, b.p, b.len);
+        *len = b.len;
     }
-    *len = b.len;
-    return b.p;
-}
-
-typedef struct Reader {
-    const unsigned char *p;
-    size_t len, off;
-    bool bad;
-} Reader;
-
-static void get(Reader *r, void *out, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = true;
-        memset(out, 0, n);
-        return;
-    }
-    memcpy(out, r->p + r->off, n);
-    r->off += n;
-}
-
-static int32_t get_i32(Reader *r)
-{
-    int32_t v;
-    get(r, &v, 4);
-    return v;
+    arena_free(&a);
+    return out;
 }
 
 /* A field copied into the arena, NUL-terminated (so text fields are C strings). */
-static unsigned char *get_bytes(Reader *r, Arena *a, size_t *n)
+static unsigned char *get_bytes(ByteReader *r, Arena *a, size_t *n)
 {
     uint64_t len;
-    get(r, &len, 8);
+    byte_read(r, &len, 8);
     if (r->bad || r->len - r->off < len) {
         r->bad = true;
         return NULL;
@@ -286,28 +229,17 @@ static unsigned char *get_bytes(Reader *r, Arena *a, size_t *n)
     return p;
 }
 
-static const char *get_str(Reader *r, Arena *a) { return (const char *)get_bytes(r, a, NULL); }
+static const char *get_str(ByteReader *r, Arena *a) { return (const char *)get_bytes(r, a, NULL); }
 
 bool rt_entry_unpack(Arena *a, const unsigned char *p, size_t len, RtEntry *e)
 {
-    Reader r = {p, len, 0, false};
+    ByteReader r = {p, len, 0, false};
     memset(e, 0, sizeof *e);
     e->target = get_str(&r, a);
     e->air_text = get_str(&r, a);
-    e->plan.entry = get_str(&r, a);
-    e->plan.tile_m = get_i32(&r);
-    e->plan.tile_n = get_i32(&r);
-    e->plan.threads = get_i32(&r);
-    e->plan.smem_bytes = get_i32(&r);
-    e->plan.cpu_features = get_str(&r, a);
-    e->plan.cpu_name = get_str(&r, a);
-    e->plan.vector_width = get_i32(&r);
-    e->plan.group_rows = get_i32(&r);
-    e->plan.group_lq = get_i32(&r);
-    e->plan.skip_tile_map = get_i32(&r) != 0;
-    e->plan.decode_threads = get_i32(&r);
-    e->plan.decode_smem = get_i32(&r);
-    e->plan.decode_rows = get_i32(&r);
+    size_t plan_len = 0;
+    const unsigned char *plan = get_bytes(&r, a, &plan_len);
+    if (plan && plan_unpack(a, plan, plan_len, &e->plan) != plan_len) r.bad = true;
     e->code.data = get_bytes(&r, a, &e->code.size);
     return !r.bad && r.off == len;
 }

@@ -40,27 +40,40 @@ static void run_item(void *ctx, int64_t item)
     l->entry(l->args, bh / l->heads, bh % l->heads, qb);
 }
 
-AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+/* The FlashAttention skeleton's recipe: the head-group entry for decode when the plan has one
+ * and the launch fits it, else the attention entry over (b, query head, query block). */
+static AttnStatus launch_fa(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
-    if (!k->cpu_entry) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
-    if (k->cpu_group_entry && rt_cpu_group_fits(k->air, &k->plan, args))
-        return rt_cpu_group_run(k->air, &k->plan, k->cpu_group_entry, args,
+    AbiCpuEntry entry = (AbiCpuEntry)rt_cpu_fn(k, ROLE_ATTENTION);
+    AbiCpuGroupEntry group = (AbiCpuGroupEntry)rt_cpu_fn(k, ROLE_KVGROUP);
+    if (!entry) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
+    if (group && rt_cpu_group_fits(k->air, plan_entry(&k->plan, ROLE_KVGROUP), args))
+        return rt_cpu_group_run(k->air, &k->plan, group, args,
                                 rt_cpu_group_splits(k->air, &k->plan, args, o->num_threads),
                                 o->num_threads);
     const AbiTensor *q = &args->t[k->air->tq];
-    CpuLaunch l = {k->cpu_entry, args, q->shape[1], q->shape[0] * q->shape[1],
-                   rt_query_blocks(k, args)};
+    CpuLaunch l = {entry, args, q->shape[1], q->shape[0] * q->shape[1], rt_query_blocks(k, args)};
     if (l.bh == 0 || l.qblocks == 0) return ATTN_OK;
     rt_parallel_for(l.bh * l.qblocks, o->num_threads, run_item, &l);
     return ATTN_OK;
 }
 
-bool rt_cpu_group_fits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args)
+AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+{
+    switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
+    case SKEL_FA: return launch_fa(k, args, o);
+    default: break;
+    }
+    return rt_fail(ATTN_ERR_INTERNAL, "no CPU launch recipe for the kernel's skeleton (%d)",
+                   k->plan.skeleton);
+}
+
+bool rt_cpu_group_fits(const AirKernel *air, const PlanEntry *group, const AbiArgs *args)
 {
     int64_t hq = args->t[air->tq].shape[1], lq = args->t[air->tq].shape[2];
     int64_t hkv = args->t[air->tk].shape[1];
-    return plan->group_rows > 0 && lq >= 1 && lq <= plan->group_lq && hkv >= 1 && hq % hkv == 0 &&
-           (hq / hkv) * lq <= plan->group_rows;
+    return group && group->rows > 0 && lq >= 1 && lq <= group->max_lq && hkv >= 1 &&
+           hq % hkv == 0 && (hq / hkv) * lq <= group->rows;
 }
 
 int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args,

@@ -71,11 +71,11 @@ AttnStatus rt_gpu_maps_new(AttnKernel *k)
     k->maps = m;
     const RtCudaKernel *ck = k->gpu;
     const char *ptx = (const char *)k->code.data;
-    char name[512];
-    ptx_map_entry(k->plan.entry, name, sizeof name);
-    /* Absent from PTX generated elsewhere: then the map is built on the host. */
-    if (k->mask->tensors && ABI_MAP_THREADS % k->plan.tile_n == 0 && ptx_find_entry(ptx, name))
-        m->has_mapk = rt_cuda_kernel(ck->device, ptx, name, ABI_MAP_THREADS, ABI_MAP_SMEM,
+    const PlanEntry *mapk = plan_entry(&k->plan, ROLE_MAP);
+    /* A plan without one: the map is built on the host. */
+    if (mapk && k->mask->tensors && ABI_MAP_THREADS % k->plan.tile_n == 0 &&
+        ptx_find_entry(ptx, mapk->name))
+        m->has_mapk = rt_cuda_kernel(ck->device, ptx, mapk->name, mapk->threads, mapk->smem_bytes,
                                      &m->mapk) == ATTN_OK;
     return ATTN_OK;
 }
@@ -324,7 +324,9 @@ static AttnStatus rebuilt_map(const AttnKernel *k, RtGpuMaps *m, const AbiArgs *
     return st;
 }
 
-AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+/* The FlashAttention skeleton's recipe: the decode entries when the launch fits them, else the
+ * attention entry over (query block, head, batch) with its tile map. */
+static AttnStatus launch_fa(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
     if (rt_gpu_decode_fits(k, args)) return rt_launch_gpu_decode(k, args, o);
     const AbiTensor *q = &args->t[k->air->tq];
@@ -359,4 +361,14 @@ AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLau
     if (st == ATTN_OK && s) st = rt_cuda_event_record(s->done, stream);
     pthread_mutex_unlock(&m->lock);
     return st;
+}
+
+AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+{
+    switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
+    case SKEL_FA: return launch_fa(k, args, o);
+    default: break;
+    }
+    return rt_fail(ATTN_ERR_INTERNAL, "no GPU launch recipe for the kernel's skeleton (%d)",
+                   k->plan.skeleton);
 }

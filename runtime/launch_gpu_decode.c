@@ -36,7 +36,8 @@ struct RtGpuDecode {
 AttnStatus rt_gpu_decode_load(AttnKernel *k)
 {
     k->decode = NULL;
-    if (k->plan.decode_rows <= 0) return ATTN_OK;
+    if (!plan_entry(&k->plan, ROLE_DECODE) || !plan_entry(&k->plan, ROLE_DECODE_COMBINE))
+        return ATTN_OK;
     RtCudaDevice info;
     AttnStatus st = rt_cuda_device_info(0, &info);
     if (st != ATTN_OK) return st;
@@ -53,12 +54,10 @@ static AttnStatus decode_entries(const AttnKernel *k, RtGpuDecode *d)
 {
     if (d->loaded) return ATTN_OK;
     const char *ptx = (const char *)k->code.data;
-    char name[512];
-    snprintf(name, sizeof name, "%s_decode", k->plan.entry);
-    AttnStatus st = rt_cuda_kernel(0, ptx, name, k->plan.decode_threads, k->plan.decode_smem,
-                                   &d->split);
-    snprintf(name, sizeof name, "%s_decode_combine", k->plan.entry);
-    if (st == ATTN_OK) st = rt_cuda_kernel(0, ptx, name, 128, 0, &d->combine);
+    const PlanEntry *s = plan_entry(&k->plan, ROLE_DECODE);
+    const PlanEntry *c = plan_entry(&k->plan, ROLE_DECODE_COMBINE);
+    AttnStatus st = rt_cuda_kernel(0, ptx, s->name, s->threads, s->smem_bytes, &d->split);
+    if (st == ATTN_OK) st = rt_cuda_kernel(0, ptx, c->name, c->threads, c->smem_bytes, &d->combine);
     d->loaded = st == ATTN_OK;
     return st;
 }
@@ -80,7 +79,7 @@ bool rt_gpu_decode_fits(const AttnKernel *k, const AbiArgs *a)
     if (!k->decode) return false;
     const AbiTensor *q = &a->t[k->air->tq], *kt = &a->t[k->air->tk];
     if (kt->shape[1] <= 0 || q->shape[1] % kt->shape[1] || q->shape[2] < 1) return false;
-    return q->shape[2] * (q->shape[1] / kt->shape[1]) <= k->plan.decode_rows;
+    return q->shape[2] * (q->shape[1] / kt->shape[1]) <= plan_entry(&k->plan, ROLE_DECODE)->rows;
 }
 
 AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)

@@ -33,8 +33,9 @@ struct AttnKernel {
     KernelPlan plan;
     Blob code;                /* object file (CPU) or PTX (GPU) */
     void *jit;                /* CPU: the loaded object (rt_backend.c) */
-    AbiCpuEntry cpu_entry;
-    AbiCpuGroupEntry cpu_group_entry; /* NULL when plan.group_rows == 0 (kernel_abi.h) */
+    /* CPU: the plan's entry points by index of plan.entries, loaded by the JIT or linked into
+     * the program (AOT); each is cast to its role's type (kernel_abi.h) where it is called. */
+    void (*cpu_fn[PLAN_MAX_ENTRIES])(void);
     void *gpu;                /* GPU: the loaded module and function (rt_backend.c) */
     struct RtGpuDecode *decode; /* GPU: the split-KV decode entries and their workspace
                                    (launch_gpu_decode.c); NULL when the plan has none */
@@ -53,8 +54,11 @@ typedef struct RtEntry {
 } RtEntry;
 
 /* Builds a kernel from an entry: parses the AIR, recomputes the mask analysis, loads the code
- * (unless `cpu_entry` is given: an AOT kernel linked into the program). */
-AttnStatus rt_kernel_load(const RtEntry *e, AbiCpuEntry cpu_entry, AttnKernel **out);
+ * (unless `cpu_fn` is given: an AOT kernel's entry points, linked into the program, one per
+ * entry of the plan). */
+AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKernel **out);
+/* The loaded CPU entry of a role, or NULL. */
+void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void);
 
 /* ---- cache.c ------------------------------------------------------------------------------- */
 
@@ -116,7 +120,7 @@ int64_t rt_query_blocks(const AttnKernel *k, const AbiArgs *args);
 AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
 /* Whether a launch goes through the head-group entry (decode: Lq <= plan.group_lq and the
  * group's rows fit), and the number of key splits it takes on `nthreads` threads. */
-bool rt_cpu_group_fits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args);
+bool rt_cpu_group_fits(const AirKernel *air, const PlanEntry *group, const AbiArgs *args);
 int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args,
                             int32_t nthreads);
 /* Runs the head-group entry over every (b, kv head, split) item with `nsplit` key splits on

@@ -26,15 +26,14 @@ static void early_load(void *ctx, const KernelPlan *plan, const char *text)
 {
     (void)ctx;
     if (!rt_cuda_available()) return;
-    char map[512];
-    ptx_map_entry(plan->entry, map, sizeof map);
-    const char *entries[2] = {plan->entry, map};
-    for (int i = 0; i < 2; i++) {
+    for (int32_t i = 0; i < plan->nentries; i++) {
+        const PlanEntry *e = &plan->entries[i];
         RtCudaKernel k;
-        if (!ptx_find_entry(text, entries[i])) continue;
+        if ((e->role != ROLE_ATTENTION && e->role != ROLE_MAP) || !ptx_find_entry(text, e->name))
+            continue;
         double t = phase_time_now();
-        rt_cuda_kernel(0, text, entries[i], 1, 0, &k);
-        phase_time_end(t, "driver JIT of %s (early load)", entries[i]);
+        rt_cuda_kernel(0, text, e->name, 1, 0, &k);
+        phase_time_end(t, "driver JIT of %s (early load)", e->name);
     }
     rt_clear_error();
 }
@@ -241,15 +240,11 @@ AttnStatus rt_jit_load(AttnKernel *k)
     k->jit = j;
     if (!rt_jit_add_object(j, k->code.data, k->code.size, err, sizeof err))
         return rt_fail(ATTN_ERR_INTERNAL, "cannot load the kernel's object: %s", err);
-    void *fn = rt_jit_lookup(j, k->plan.entry, err, sizeof err);
-    if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", k->plan.entry, err);
-    k->cpu_entry = (AbiCpuEntry)fn;
-    if (k->plan.group_rows > 0) {
-        char name[512];
-        snprintf(name, sizeof name, "%s_kvgroup", k->plan.entry);
-        fn = rt_jit_lookup(j, name, err, sizeof err);
+    for (int32_t i = 0; i < k->plan.nentries; i++) {
+        const char *name = k->plan.entries[i].name;
+        void *fn = rt_jit_lookup(j, name, err, sizeof err);
         if (!fn) return rt_fail(ATTN_ERR_INTERNAL, "entry '%s' not found: %s", name, err);
-        k->cpu_group_entry = (AbiCpuGroupEntry)fn;
+        k->cpu_fn[i] = (void (*)(void))fn;
     }
     return ATTN_OK;
 }
@@ -265,8 +260,10 @@ AttnStatus rt_gpu_load(AttnKernel *k)
     RtCudaKernel *ck = arena_alloc(&k->arena, sizeof *ck);
     if (!ck) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
     /* The code is NUL-terminated by rt_kernel_load, as cuModuleLoadData wants PTX text. */
-    AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, k->plan.entry,
-                                   k->plan.threads, k->plan.smem_bytes, ck);
+    const PlanEntry *main = plan_entry(&k->plan, ROLE_ATTENTION);
+    if (!main) return rt_fail(ATTN_ERR_INTERNAL, "the kernel's plan has no attention entry");
+    AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, main->name, main->threads,
+                                   main->smem_bytes, ck);
     if (st == ATTN_OK) k->gpu = ck;
     if (st == ATTN_OK) st = rt_gpu_decode_load(k);
     return st == ATTN_OK ? rt_gpu_maps_new(k) : st;

@@ -124,8 +124,10 @@ enum { CPU_MAX_ENTRIES = 4 };
 
 /* skel_fa.c: the FlashAttention-style skeleton: its register blocking for `lanes` f32 lanes
  * (the documented table) and its entries (`plan->entry`, then the head-group entry when
- * plan->group_rows > 0). */
+ * the plan has a ROLE_KVGROUP entry). */
 CpuShape cg_cpu_fa_shape(int lanes);
+/* Fills the skeleton's part of the plan (p->t.cpu set): tiles, entries, workspaces. */
+bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d);
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
 #endif

@@ -83,7 +83,7 @@ void cg_cpu_function(Skel *k, const KernelPlan *plan, const char *name, LLVMType
                             LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
     const char *vw = k->N == 16 ? "512" : "256";
     const char *kv[][2] = {{"prefer-vector-width", vw}, {"min-legal-vector-width", vw},
-                           {"target-cpu", plan->cpu_name}, {"target-features", plan->cpu_features}};
+                           {"target-cpu", plan->t.cpu.name}, {"target-features", plan->t.cpu.features}};
     for (int i = 0; i < 4; i++)
         LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
                                 LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),

@@ -9,10 +9,10 @@ bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, Em
     (void)sink;   /* one object, printed at the end */
     cg_llvm_init_x86();
     CgLlvm cg;
-    if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->cpu_name,
-                      plan->cpu_features, LLVMRelocPIC, a, d))
+    if (!cg_llvm_open(&cg, k->name, "x86_64-unknown-linux-gnu", plan->t.cpu.name,
+                      plan->t.cpu.features, LLVMRelocPIC, a, d))
         return false;
-    CpuShape s = cg_cpu_fa_shape(plan->vector_width);
+    CpuShape s = cg_cpu_fa_shape(plan->t.cpu.vector_width);
     CpuEntryBuild entries[CPU_MAX_ENTRIES];
     int n = cg_cpu_fa_entries(plan, entries);
     bool ok = true;

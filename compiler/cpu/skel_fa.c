@@ -39,7 +39,7 @@ static bool setup(Skel *k, const KernelPlan *plan)
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
     LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
-    cg_cpu_function(k, plan, plan->entry, params, 4);
+    cg_cpu_function(k, plan, plan->entries[0].name, params, 4);
     k->bi = LLVMGetParam(k->fn, 1);
     k->hi = LLVMGetParam(k->fn, 2);
     k->qblock = LLVMGetParam(k->fn, 3);
@@ -417,10 +417,23 @@ static bool build_fa(Skel *k, const KernelPlan *plan)
     return setup(k, plan) && key_tiles(k) && finish(k);
 }
 
+bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d)
+{
+    CpuShape s = cg_cpu_fa_shape(p->t.cpu.vector_width);
+    const char *entry = arena_printf(d->arena, "attn_%s", k->name);
+    const char *group = entry ? arena_printf(d->arena, "%s_kvgroup", entry) : NULL;
+    p->skeleton = SKEL_FA;
+    p->tile_m = s.tile_m;
+    p->tile_n = s.tile_n;
+    p->work[p->nwork++] = (PlanWork){WORK_SPLIT_PARTS, ROLE_KVGROUP};
+    return plan_add_entry(p, (PlanEntry){entry, ROLE_ATTENTION, 1, 0, 0, 0}) &&
+           plan_add_entry(p, (PlanEntry){group, ROLE_KVGROUP, 1, 0, CPU_GROUP_ROWS, CPU_ROWS_MAX});
+}
+
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES])
 {
     int n = 0;
     entries[n++] = build_fa;
-    if (plan->group_rows > 0) entries[n++] = cg_cpu_group_build;
+    if (plan_entry(plan, ROLE_KVGROUP)) entries[n++] = cg_cpu_group_build;
     return n;
 }

@@ -50,7 +50,7 @@ static bool setup(Skel *k, const KernelPlan *plan, LLVMValueRef *group)
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
     LLVMTypeRef params[6] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64, cg->t_i64, cg->t_ptr};
-    cg_cpu_function(k, plan, arena_printf(cg->a, "%s_kvgroup", plan->entry), params, 6);
+    cg_cpu_function(k, plan, plan_entry(plan, ROLE_KVGROUP)->name, params, 6);
     k->bi = LLVMGetParam(k->fn, 1);
     LLVMValueRef hk = LLVMGetParam(k->fn, 2);
     k->rows_lq = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);

@@ -61,13 +61,13 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
     int lanes;
     if (!t->cpu) {
         char *name = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-        p->cpu_name = arena_strdup(d->arena, name);
-        p->cpu_features = arena_strdup(d->arena, feat);
+        p->t.cpu.name = arena_strdup(d->arena, name);
+        p->t.cpu.features = arena_strdup(d->arena, feat);
         /* Less AVX512-FP16: LLVM 19's X86 back end reverses an f16 vector compare against a
          * constant (`fcmp ogt <16 x half> x, zeroinitializer`, which instcombine makes of an f16
          * side tensor's `> 0.0`, became x < 0). The kernels do no f16 arithmetic (f16 values
          * are converted to f32, with F16C), so the feature buys nothing. */
-        char *fp16 = p->cpu_features ? strstr(p->cpu_features, "+avx512fp16") : NULL;
+        char *fp16 = p->t.cpu.features ? strstr((char *)p->t.cpu.features, "+avx512fp16") : NULL;
         if (fp16) *fp16 = '-';
         bool avx512 = strstr(feat, "+avx512f") != NULL;
         bool avx2 = strstr(feat, "+avx2") && strstr(feat, "+fma");
@@ -80,19 +80,20 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
         }
         lanes = avx512 ? 16 : 8;
     } else {
-        p->cpu_name = t->cpu;
-        p->cpu_features = "";
+        p->t.cpu.name = t->cpu;
+        p->t.cpu.features = "";
         lanes = t->lanes;
     }
-    CpuShape s = cg_cpu_fa_shape(lanes);
-    p->entry = arena_printf(d->arena, "attn_%s", k->name);
-    p->tile_m = s.tile_m;
-    p->tile_n = s.tile_n;
-    p->threads = 1;
-    p->vector_width = lanes;
-    p->group_rows = CPU_GROUP_ROWS;
-    p->group_lq = CPU_ROWS_MAX;
-    return p->entry && p->cpu_name && p->cpu_features;
+    p->arch = ARCH_CPU;
+    p->t.cpu.vector_width = lanes;
+    if (!p->t.cpu.name || !p->t.cpu.features) return false;
+    /* The skeleton, by the kernel's form (the checks above refused the forms no skeleton has). */
+    switch (k->kind) {
+    case KIND_SOFTMAX: return cg_cpu_fa_plan(k, p, d);
+    default: break;
+    }
+    diag_error_noloc(d, "internal error: no CPU skeleton for this kind of kernel");
+    return false;
 }
 
 /* --explain: how the map of a side-tensor mask is built for this target (the runtime

@@ -62,8 +62,9 @@ PtxTile cg_ptx_tile(int32_t sm, int32_t dk, int32_t dv, PtxMask mask, bool score
 /* Derived launch numbers of a config: CTA rows, threads, dynamic shared memory bytes. */
 void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads,
                          int32_t *smem_bytes);
-/* Records the decode entries of c in the plan (names, threads, shared memory, rows). */
-void cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan);
+/* Adds the decode entries of c to the plan (names in `a`, threads, shared memory, rows) and
+ * their workspace. */
+bool cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan, Arena *a);
 /* Generates the kernel of `c` as LLVM IR text (EMIT_LLVM) or PTX (EMIT_ASM) into out. */
 bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, const KernelPlan *plan,
                      Arena *a, Blob *out, Diags *d);

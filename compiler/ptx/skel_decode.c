@@ -24,11 +24,14 @@
 
 enum { DEC_WARPS = 4, DEC_RC = 4, DEC_ROWS = 64, DEC_COMBINE_THREADS = 128 };
 
-void cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan)
+bool cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan, Arena *a)
 {
-    plan->decode_rows = c->decode ? DEC_ROWS : 0;
-    plan->decode_threads = 32 * DEC_WARPS;
-    plan->decode_smem = DEC_WARPS * DEC_RC * c->dk * 4;
+    const char *split = arena_printf(a, "%s_decode", c->entry);
+    const char *comb = arena_printf(a, "%s_decode_combine", c->entry);
+    if (plan->nwork < PLAN_MAX_WORK) plan->work[plan->nwork++] = (PlanWork){WORK_SPLIT_PARTS, ROLE_DECODE};
+    return plan_add_entry(plan, (PlanEntry){split, ROLE_DECODE, 32 * DEC_WARPS,
+                                            DEC_WARPS * DEC_RC * c->dk * 4, DEC_ROWS, 0}) &&
+           plan_add_entry(plan, (PlanEntry){comb, ROLE_DECODE_COMBINE, DEC_COMBINE_THREADS, 0, 0, 0});
 }
 
 static LLVMValueRef sreg(Gen *g, const char *r)

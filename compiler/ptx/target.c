@@ -119,17 +119,41 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     return true;
 }
 
+/* The FlashAttention-2 skeleton's plan: its tile shape and its entries (attention, the map kernel
+ * of a side-tensor mask, the decode pair). */
+static bool fa_plan(const PtxConfig *c, KernelPlan *plan, Arena *a)
+{
+    int32_t threads, smem;
+    plan->skeleton = SKEL_FA;
+    plan->tile_n = c->tile.block_n;
+    plan->skip_tile_map = c->mask != PTX_MASK_HOOK;   /* the skeleton bounds causal itself */
+    cg_ptx_launch_shape(c, &plan->tile_m, &threads, &smem);
+    if (!plan_add_entry(plan, (PlanEntry){c->entry, ROLE_ATTENTION, threads, smem, 0, 0}))
+        return false;
+    if (c->map) {
+        char map[512];
+        ptx_map_entry(c->entry, map, sizeof map);
+        if (!plan_add_entry(plan, (PlanEntry){arena_strdup(a, map), ROLE_MAP, ABI_MAP_THREADS,
+                                              ABI_MAP_SMEM, 0, 0}))
+            return false;
+    }
+    return !c->decode || cg_ptx_decode_plan(c, plan, a);
+}
+
 bool cg_ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diags *d)
 {
     PtxConfig c;
     if (!ptx_config(t, k, &c, d)) return false;
     memset(plan, 0, sizeof *plan);
-    plan->entry = c.entry;
-    plan->tile_n = c.tile.block_n;
-    plan->skip_tile_map = c.mask != PTX_MASK_HOOK;   /* the skeleton bounds causal itself */
-    cg_ptx_launch_shape(&c, &plan->tile_m, &plan->threads, &plan->smem_bytes);
-    cg_ptx_decode_plan(&c, plan);
-    return true;
+    plan->arch = ARCH_PTX;
+    plan->t.gpu.sm = t->sm;
+    /* The skeleton, by the kernel's form (ptx_config refused the forms no skeleton has). */
+    switch (k->kind) {
+    case KIND_SOFTMAX: return fa_plan(&c, plan, d->arena);
+    default: break;
+    }
+    diag_error_noloc(d, "internal error: no GPU skeleton for this kind of kernel");
+    return false;
 }
 
 bool cg_ptx_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, EmitKind kind,
@@ -165,8 +189,9 @@ char *cg_ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
     PtxConfig c;
     if (!ptx_config(t, k, &c, &d)) return arena_printf(a, "%s", "");
     char *s = arena_printf(a, "  on %s a CTA is %d threads (%s) with %d bytes of shared memory; ", t->name,
-                           plan->threads, c.tile.wgmma ? "wgmma, one warpgroup per 64 rows" : "mma.sync",
-                           plan->smem_bytes);
+                           plan->entries[0].threads,
+                           c.tile.wgmma ? "wgmma, one warpgroup per 64 rows" : "mma.sync",
+                           plan->entries[0].smem_bytes);
     if (c.mask == PTX_MASK_NONE)
         s = arena_printf(a, "%sno mask: only tiles crossing Lk are bounds-checked.\n", s);
     else if (c.mask == PTX_MASK_CAUSAL)

@@ -125,17 +125,20 @@ ATTN_API AttnStatus attn_reference(const AttnKernel *k, const AttnTensor *tensor
  * `attnc --emit=obj,header spec.attn` writes spec.o and spec.h; the header fills one of these
  * and calls attn_launch_aot, which validates and launches exactly as attn_launch does. The
  * kernel is built from the descriptor on the first launch and kept for the process. */
-enum { ATTN_AOT_ABI = 1 };
+enum { ATTN_AOT_ABI = 2 };   /* 2: the plan as bytes, every CPU entry point */
 
 typedef struct AttnAotKernel {
     int32_t abi;                  /* ATTN_AOT_ABI of the header */
     const char *name;             /* the kernel's name */
     const char *target;           /* "x86-64-v4", "sm_90a", ... */
     const char *air;              /* the AIR text form */
-    const char *entry;            /* symbol name of the entry point */
-    int32_t tile_m, tile_n, threads, smem_bytes, vector_width;
-    /* CPU: the entry point linked into the program (from spec.o). */
-    void (*cpu_entry)(const void *args, int64_t b, int64_t h, int64_t q_block);
+    /* The kernel's plan (skeleton, tiles, entry points, workspaces) as attnc serialised it. */
+    const unsigned char *plan;
+    size_t plan_size;
+    /* CPU: the plan's entry points, linked into the program (from spec.o), in the plan's
+     * order; NULL on a GPU. */
+    void (*const *cpu_entries)(void);
+    int32_t ncpu_entries;
     /* GPU: the PTX text and its size. */
     const unsigned char *code;
     size_t code_size;

@@ -126,7 +126,7 @@ static inline bool load_kernel(const AirKernel *k, const char *tname, Loaded *ou
         char err[512];
         out->jit = rt_jit_create(err, sizeof err);
         ok = out->jit && rt_jit_add_object(out->jit, obj.data, obj.size, err, sizeof err);
-        void *fn = ok ? rt_jit_lookup(out->jit, out->plan.entry, err, sizeof err) : NULL;
+        void *fn = ok ? rt_jit_lookup(out->jit, out->plan.entries[0].name, err, sizeof err) : NULL;
         out->entry = (AbiCpuEntry)fn;
         if (!fn) {
             fprintf(stderr, "jit: %s\n", err);
@@ -135,8 +135,8 @@ static inline bool load_kernel(const AirKernel *k, const char *tname, Loaded *ou
     } else {
         fprintf(stderr, "compile failed for %s:\n%s\n", tname, diags_render(&d, false));
     }
-    out->plan.entry = NULL;       /* lived in the arena */
-    out->plan.cpu_name = out->plan.cpu_features = NULL;
+    for (int32_t e = 0; e < out->plan.nentries; e++) out->plan.entries[e].name = NULL;
+    out->plan.t.cpu.name = out->plan.t.cpu.features = NULL;   /* lived in the arena */
     arena_free(&a);
     return ok;
 }

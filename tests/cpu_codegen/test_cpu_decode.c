@@ -116,7 +116,7 @@ static int run_case(const Case *c, const char *tname)
     Source src = {"<test>", "", 0};
     Diags d;
     diags_init(&d, &a, &src);
-    bool ok = ge && rt_cpu_group_fits(k, &l.plan, args) && air_reference(k, rargs, rdt, &d);
+    bool ok = ge && rt_cpu_group_fits(k, plan_entry(&l.plan, ROLE_KVGROUP), args) && air_reference(k, rargs, rdt, &d);
     if (!ok) printf("FAIL %s %s: no group entry, not a group launch, or reference failed: %s\n",
                     c->name, tname, ge ? diags_render(&d, false) : err);
     for (int s = 0; ok && s < 3 && c->splits[s]; s++) {
@@ -154,7 +154,9 @@ static int run_case(const Case *c, const char *tname)
  * per-head entry. */
 static int test_fits(void)
 {
-    KernelPlan p = {.tile_n = 64, .group_rows = 64, .group_lq = 4};
+    KernelPlan p = {.tile_n = 64, .nentries = 2,
+                    .entries = {{"k", ROLE_ATTENTION, 1, 0, 0, 0}, {"g", ROLE_KVGROUP, 1, 0, 64, 4}}};
+    const PlanEntry *g = &p.entries[1];
     Arena a;
     arena_init(&a);
     AirKernel *k = tb_new(&a, "fit", DT_F32, DT_F32, 64, 64, true);
@@ -162,19 +164,18 @@ static int test_fits(void)
     int64_t q[4] = {1, 32, 1, 64}, kk[4] = {1, 8, 4096, 64};
     memcpy(args.t[k->tq].shape, q, sizeof q);
     memcpy(args.t[k->tk].shape, kk, sizeof kk);
-    bool ok = rt_cpu_group_fits(k, &p, &args) && rt_cpu_group_splits(k, &p, &args, 2) == 1;
+    bool ok = rt_cpu_group_fits(k, g, &args) && rt_cpu_group_splits(k, &p, &args, 2) == 1;
     args.t[k->tk].shape[1] = 1;                     /* MQA: one item on 2 threads: 2 splits */
-    ok = ok && rt_cpu_group_fits(k, &p, &args) && rt_cpu_group_splits(k, &p, &args, 2) == 2;
+    ok = ok && rt_cpu_group_fits(k, g, &args) && rt_cpu_group_splits(k, &p, &args, 2) == 2;
     args.t[k->tk].shape[2] = 100;                   /* 2 tiles: too short to split */
     ok = ok && rt_cpu_group_splits(k, &p, &args, 2) == 1;
     args.t[k->tq].shape[2] = 3;                     /* 96 rows > 64 */
-    ok = ok && !rt_cpu_group_fits(k, &p, &args);
+    ok = ok && !rt_cpu_group_fits(k, g, &args);
     args.t[k->tk].shape[1] = 8;
     args.t[k->tq].shape[2] = 5;                     /* Lq 5 > group_lq */
-    ok = ok && !rt_cpu_group_fits(k, &p, &args);
-    p.group_rows = 0;                               /* no group entry (AOT) */
-    args.t[k->tq].shape[2] = 1;
-    ok = ok && !rt_cpu_group_fits(k, &p, &args);
+    ok = ok && !rt_cpu_group_fits(k, g, &args);
+    args.t[k->tq].shape[2] = 1;                     /* a plan without a group entry */
+    ok = ok && !rt_cpu_group_fits(k, NULL, &args);
     printf("%-4s group path chosen only when it fits, splits only when items < threads\n",
            ok ? "ok" : "FAIL");
     arena_free(&a);

@@ -61,7 +61,7 @@ static bool run_spec(const char *file, const char *tname, int64_t lq, int64_t lk
     RtJit *jit = rt_jit_create(err, sizeof err);
     AbiCpuEntry entry = NULL;
     if (jit && rt_jit_add_object(jit, c.code.data, c.code.size, err, sizeof err))
-        entry = (AbiCpuEntry)rt_jit_lookup(jit, c.plan.entry, err, sizeof err);
+        entry = (AbiCpuEntry)rt_jit_lookup(jit, c.plan.entries[0].name, err, sizeof err);
     if (!entry) {
         printf("FAIL %s %s: %s\n", file, tname, err);
         rt_jit_dispose(jit);

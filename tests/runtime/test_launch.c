@@ -123,9 +123,11 @@ static void run_case(AttnKernel *k, const AttnAotKernel *aot, int64_t B, int64_t
 int main(void)
 {
     RtEntry e = {.target = "x86-64-v4", .air_text = air_text,
-                 .plan = {.entry = "fake", .tile_m = TM, .tile_n = TN}};
+                 .plan = {.arch = ARCH_CPU, .skeleton = SKEL_FA, .tile_m = TM, .tile_n = TN,
+                          .nentries = 1, .entries = {{"fake", ROLE_ATTENTION, 1, 0, 0, 0}}}};
+    void (*const fns[1])(void) = {(void (*)(void))fake_entry};
     AttnKernel *k = NULL;
-    AttnStatus st = rt_kernel_load(&e, fake_entry, &k);
+    AttnStatus st = rt_kernel_load(&e, fns, &k);
     CHECK_MSG(st == ATTN_OK, "%s", attn_last_error());
     if (!k) return 1;
     CHECK(strcmp(attn_kernel_name(k), "window") == 0);
@@ -146,8 +148,12 @@ int main(void)
     }
 
     /* The AOT path builds the same kernel from a descriptor once and launches the same way. */
-    AttnAotKernel desc = {ATTN_AOT_ABI, "window", "x86-64-v4", air_text, "fake", TM, TN, 0, 0,
-                          0, (void (*)(const void *, int64_t, int64_t, int64_t))fake_entry,
+    Arena pa;
+    arena_init(&pa);
+    size_t plan_len = 0;
+    unsigned char *plan = plan_pack(&pa, &e.plan, &plan_len);
+    CHECK(plan != NULL);
+    AttnAotKernel desc = {ATTN_AOT_ABI, "window", "x86-64-v4", air_text, plan, plan_len, fns, 1,
                           NULL, 0};
     run_case(NULL, &desc, 2, 4, 4, 9, 9, 0, 3);
     AttnKernel *k1, *k2;
@@ -180,6 +186,7 @@ int main(void)
     CHECK(!untouched(&s.t[3]));
     release(&s);
     attn_kernel_free(k);
+    arena_free(&pa);
     if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
     else printf("launch: all passed\n");
     return test_failures != 0;

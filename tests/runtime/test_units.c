@@ -59,9 +59,12 @@ static RtEntry sample_entry(void)
     return (RtEntry){
         .target = "x86-64-v4",
         .air_text = "kernel k { ... }\n",
-        .plan = {.entry = "attn_k", .tile_m = 64, .tile_n = 32, .threads = 128,
-                 .smem_bytes = 4096, .cpu_features = "+avx512f", .cpu_name = "x86-64-v4",
-                 .vector_width = 16},
+        .plan = {.arch = ARCH_CPU, .skeleton = SKEL_FA, .tile_m = 64, .tile_n = 32,
+                 .skip_tile_map = 1, .nentries = 2,
+                 .entries = {{"attn_k", ROLE_ATTENTION, 1, 0, 0, 0},
+                             {"attn_k_kvgroup", ROLE_KVGROUP, 1, 4096, 64, 4}},
+                 .nwork = 1, .work = {{WORK_SPLIT_PARTS, ROLE_KVGROUP}},
+                 .t.cpu = {"x86-64-v4", "+avx512f", 16}},
         .code = {code, sizeof code},
     };
 }
@@ -76,9 +79,28 @@ static void test_entry_pack(void)
     arena_init(&a);
     CHECK(rt_entry_unpack(&a, p, len, &back));
     CHECK(strcmp(back.target, e.target) == 0 && strcmp(back.air_text, e.air_text) == 0);
-    CHECK(strcmp(back.plan.entry, "attn_k") == 0 && back.plan.tile_m == 64 &&
-          back.plan.tile_n == 32 && back.plan.threads == 128 && back.plan.smem_bytes == 4096 &&
-          strcmp(back.plan.cpu_features, "+avx512f") == 0 && back.plan.vector_width == 16);
+    const KernelPlan *p0 = &e.plan, *p1 = &back.plan;
+    CHECK(p1->arch == ARCH_CPU && p1->skeleton == SKEL_FA && p1->tile_m == 64 &&
+          p1->tile_n == 32 && p1->skip_tile_map == 1 && p1->nentries == 2 && p1->nwork == 1);
+    for (int i = 0; i < 2; i++)
+        CHECK(strcmp(p1->entries[i].name, p0->entries[i].name) == 0 &&
+              p1->entries[i].role == p0->entries[i].role &&
+              p1->entries[i].threads == p0->entries[i].threads &&
+              p1->entries[i].smem_bytes == p0->entries[i].smem_bytes &&
+              p1->entries[i].rows == p0->entries[i].rows &&
+              p1->entries[i].max_lq == p0->entries[i].max_lq);
+    CHECK(p1->work[0].rule == WORK_SPLIT_PARTS && p1->work[0].role == ROLE_KVGROUP);
+    CHECK(strcmp(p1->t.cpu.name, "x86-64-v4") == 0 && strcmp(p1->t.cpu.features, "+avx512f") == 0 &&
+          p1->t.cpu.vector_width == 16);
+    CHECK(plan_entry(p1, ROLE_KVGROUP) == &p1->entries[1] && !plan_entry(p1, ROLE_MAP));
+    /* A GPU plan keeps its own member of the union. */
+    KernelPlan g = {.arch = ARCH_PTX, .skeleton = SKEL_FA, .nentries = 1,
+                    .entries = {{"k", ROLE_ATTENTION, 256, 73728, 0, 0}}, .t.gpu = {90}}, gb;
+    size_t glen = 0;
+    unsigned char *gp = plan_pack(&a, &g, &glen);
+    CHECK(gp && plan_unpack(&a, gp, glen, &gb) == glen && gb.t.gpu.sm == 90 &&
+          gb.entries[0].threads == 256 && gb.entries[0].smem_bytes == 73728);
+    CHECK(!plan_unpack(&a, gp, glen - 1, &gb));
     CHECK(back.code.size == e.code.size && memcmp(back.code.data, e.code.data, e.code.size) == 0);
     for (size_t cut = 0; cut < len; cut += 37)
         CHECK_MSG(!rt_entry_unpack(&a, p, cut, &back), "truncated at %zu accepted", cut);
