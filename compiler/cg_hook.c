@@ -6,11 +6,12 @@
  *
  * Semantics follow air.h: i32 `/` truncates and `%` is C's remainder, both giving 0 for a zero
  * divisor (and never trapping on INT_MIN / -1); f32 `%` is fmod; side tensor indices are clamped
- * into the tensor so that padding lanes can never read outside it. */
+ * into the tensor so that padding lanes can never read outside it. What a target may emit is
+ * checked at plan time by pass_hook_check.c; the parts a skeleton evaluates per row or per key
+ * come from pass_hook_split.c and arrive here as presets. */
 #include "cg_llvm.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
@@ -18,82 +19,6 @@ static const char *const op_names[OP_COUNT] = {
     AIR_OPS(X)
 #undef X
 };
-
-/* ---- plan-time check ------------------------------------------------------------------------ */
-
-static bool check_node(const AirKernel *k, int32_t id, const char *target, bool allow_score,
-                       bool allow_j, uint8_t *seen, Diags *d)
-{
-    if (id < 0 || id >= k->nnodes) {
-        diag_error_noloc(d, "internal error: hook refers to node %d of %d", id, k->nnodes);
-        return false;
-    }
-    if (seen[id]) return true;
-    seen[id] = 1;
-    const AirNode *n = &k->nodes[id];
-    if (n->op == OP_SUM || n->op == OP_RVAR) {
-        /* refused as a whole, at the sum, before its body's bound variable is met */
-        const AirNode *sum = n->op == OP_RVAR && n->ref >= 0 && n->ref < k->nnodes ? &k->nodes[n->ref] : n;
-        diag_error(d, sum->loc, "sum(r < n: e) is not supported on target %s yet", target);
-        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
-        return false;
-    }
-    bool ok = true;
-    for (int a = 0; a < n->nargs && a < AIR_MAX_ARGS; a++)
-        ok = check_node(k, n->args[a], target, allow_score, allow_j, seen, d) && ok;
-    if (!ok) return false;
-    const char *what = NULL;
-    switch (n->op) {
-    case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
-    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_STATE: case OP_BLOCK:
-        what = op_names[n->op];
-        break;
-    case OP_SCORE: case OP_QK:
-        if (!allow_score) {
-            diag_error(d, n->loc, "'%s' can only be used in the score hook", op_names[n->op]);
-            return false;
-        }
-        break;
-    case OP_IDX:
-        if (n->ref == IX_T) {
-            diag_error(d, n->loc, "the time step 't' is only defined in recurrences");
-            return false;
-        }
-        if (n->ref == IX_J && !allow_j) {
-            diag_error(d, n->loc, "the key position 'j' is not defined in this hook");
-            diag_hint(d, "scale and sink are per query row; they cannot depend on a key");
-            return false;
-        }
-        break;
-    case OP_LOAD: {
-        const AirTensor *t = n->ref >= 0 && n->ref < k->ntensors ? &k->tensors[n->ref] : NULL;
-        if (!t || t->role != ROLE_SIDE) {
-            diag_error(d, n->loc, "only side tensors can be indexed element-wise in a hook");
-            return false;
-        }
-        if (n->nargs != t->rank) what = "indexing a side tensor as a vector";
-        else if (t->dtype == DT_F64) what = "an f64 side tensor";
-        break;
-    }
-    default: break;
-    }
-    if (!what && (n->ty.kind == TY_VEC || n->ty.kind == TY_MAT)) what = "a vector or matrix value";
-    if (what) {
-        diag_error(d, n->loc, "%s is not supported on target %s yet", what, target);
-        diag_hint(d, "no code generator handles vector hooks yet; --target=reference runs the spec through the f64 evaluator");
-        return false;
-    }
-    return true;
-}
-
-bool cg_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
-                   bool allow_j, Diags *d)
-{
-    if (root < 0) return true;
-    uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
-    if (!seen) return false;
-    return check_node(k, root, target, allow_score, allow_j, seen, d);
-}
 
 /* ---- environment ------------------------------------------------------------------------------ */
 
@@ -443,74 +368,6 @@ static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
     }
     env->memo[id] = v;
     return v;
-}
-
-/* ---- splitting a hook by the index it varies with ------------------------------------------- */
-
-enum { DEP_KEEP = 1, DEP_VARY = 2, DEP_LOAD = 4, DEP_OTHER = 8 };
-
-/* Adds the maximal nodes under id whose deps are exactly KEEP | LOAD to out (once each). */
-static void split_visit(const AirKernel *k, const uint8_t *dep, uint8_t *seen, int32_t id,
-                        int32_t *out, int *n, int max)
-{
-    if (seen[id] || *n >= max) return;
-    seen[id] = 1;
-    if (dep[id] == (DEP_KEEP | DEP_LOAD)) {
-        out[(*n)++] = id;
-        return;
-    }
-    const AirNode *nd = &k->nodes[id];
-    for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++)
-        split_visit(k, dep, seen, nd->args[a], out, n, max);
-}
-
-int cg_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary, int32_t *out,
-                  int max)
-{
-    if (root < 0 || root >= k->nnodes) return 0;
-    uint8_t *dep = calloc((size_t)k->nnodes * 2, 1);
-    if (!dep) return 0;
-    for (int32_t id = 0; id <= root; id++) {   /* operands come before their users */
-        const AirNode *nd = &k->nodes[id];
-        uint8_t d = 0;
-        switch (nd->op) {
-        case OP_IDX: d = nd->ref == (int32_t)keep ? DEP_KEEP : nd->ref == (int32_t)vary ? DEP_VARY
-                       : nd->ref == IX_T ? DEP_OTHER : 0; break;
-        case OP_SCORE: case OP_QK: case OP_RVAR: case OP_STATE: case OP_BLOCK:
-        case OP_ROW: case OP_BLOCKMEAN: case OP_SUM: d = DEP_OTHER; break;
-        case OP_LOAD: d = DEP_LOAD; break;
-        default: break;
-        }
-        if (nd->ty.kind != TY_I32 && nd->ty.kind != TY_F32 && nd->ty.kind != TY_BOOL) d |= DEP_OTHER;
-        for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++) d |= dep[nd->args[a]];
-        dep[id] = d;
-    }
-    int n = 0;
-    split_visit(k, dep, dep + k->nnodes, root, out, &n, max);
-    free(dep);
-    return n;
-}
-
-static bool loads_left(const AirKernel *k, uint8_t *seen, int32_t id)
-{
-    if (seen[id]) return false;
-    seen[id] = 1;
-    const AirNode *nd = &k->nodes[id];
-    if (nd->op == OP_LOAD || nd->op == OP_ROW || nd->op == OP_BLOCKMEAN) return true;
-    for (int a = 0; a < nd->nargs && a < AIR_MAX_ARGS; a++)
-        if (loads_left(k, seen, nd->args[a])) return true;
-    return false;
-}
-
-bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n)
-{
-    if (root < 0 || root >= k->nnodes) return false;
-    uint8_t *seen = calloc((size_t)k->nnodes, 1);
-    if (!seen) return true;
-    for (int i = 0; i < n; i++) seen[ids[i]] = 1;   /* evaluated elsewhere: not entered */
-    bool left = loads_left(k, seen, root);
-    free(seen);
-    return left;
 }
 
 LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,

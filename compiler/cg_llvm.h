@@ -157,33 +157,19 @@ typedef struct CgHookEnv {
     LLVMValueRef param[ABI_MAX_PARAMS];    /* i32, f32 or i1 by the param's type */
     CgSideTensor tensor[ABI_MAX_TENSORS];
     LLVMValueRef *memo;                    /* per node, reset by each cg_hook_emit */
-    /* Values computed elsewhere (cg_hook_split): cg_hook_emit uses preset_val[p] for node
+    /* Values computed elsewhere (pass_hook_split): cg_hook_emit uses preset_val[p] for node
      * preset_id[p] instead of emitting it, where preset_val[p] is not NULL. */
     int npreset;
     const int32_t *preset_id;
     LLVMValueRef *preset_val;
 } CgHookEnv;
 
-/* Plan-time check of the hook rooted at `root`: every node reachable from it must be a scalar
- * op the emitter supports, SCORE/QK only where allow_score, `j` only where allow_j. Reports
- * "<what> is not supported on target <target> yet" at the node's location. */
-bool cg_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
-                   bool allow_j, Diags *d);
 /* Prepares env for kernel k on `lanes` lanes (memo from cg->a). */
 bool cg_hook_env_init(CgHookEnv *env, CgLlvm *cg, const AirKernel *k, const char *target,
                       int lanes);
 /* Loads every symbol, param and side tensor descriptor from AbiArgs at the builder's position
  * (call it in the entry block; unused loads are removed by the optimiser). */
 void cg_hook_preload(CgHookEnv *env, LLVMValueRef args);
-/* The maximal sub-expressions of the hook at `root` that read a side tensor and depend on index
- * `keep` but not on `vary` (nor on score, qk, a reduction variable or anything not scalar): a
- * skeleton can evaluate each of them once per value of `keep` and hand the results to
- * cg_hook_emit as presets, instead of loading per (i, j) element. Writes at most `max` node ids
- * to out and returns how many (0 when memory ran out: nothing is split then). */
-int cg_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary, int32_t *out,
-                  int max);
-/* True when the hook at `root` reads a side tensor outside the sub-expressions ids[0 .. n). */
-bool cg_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n);
 /* Emits the hook program rooted at `root`; the result has env->lanes lanes (i1 for bool
  * hooks, f32 or i32 otherwise). NULL after a diagnostic. */
 LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root);
@@ -191,7 +177,7 @@ LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root);
  * presets afterwards. */
 LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,
                                  LLVMValueRef *vals);
-/* cg_hook_emit of a hook that reads no score (a mask, or a part of one from cg_hook_split) at
+/* cg_hook_emit of a hook that reads no score (a mask, or a part of one from pass_hook_split) at
  * indices i and j (either NULL where the node reads neither), with the values of nodes
  * ids[0 .. npreset) given as vals; the env holds no presets afterwards. */
 LLVMValueRef cg_hook_emit_at(CgHookEnv *env, int32_t root, LLVMValueRef i, LLVMValueRef j,

@@ -1,7 +1,9 @@
 /* pass.h: the passes and analyses that run on AIR between lowering and code generation, one
  * file each: pass_fold.c (constant folding, simplification, dead nodes), pass_uses.c (what each
  * hook reads), pass_mask_tiles.c (tile classes of the mask, at compile time and at launch),
- * air_eval.c (the f64 reference evaluator, the oracle of every numeric test). */
+ * pass_hook_check.c (what a target's plan refuses in a hook), pass_hook_split.c (the parts of
+ * a hook a skeleton evaluates per row or per key), air_eval.c (the f64 reference evaluator,
+ * the oracle of every numeric test). */
 #ifndef ATTNC_PASS_H
 #define ATTNC_PASS_H
 
@@ -89,6 +91,26 @@ bool mask_tile_map(const MaskInfo *m, const AirKernel *k, const AbiArgs *host_ar
  * what the kernel skips, what stays symbolic, and the hooks' index uses. */
 char *mask_explain(Arena *a, const AirKernel *k, const MaskInfo *m, int64_t lq, int64_t lk,
                    const double *params, int32_t tile_m, int32_t tile_n);
+
+/* ---- pass_hook_check.c ------------------------------------------------------------------ */
+
+/* Plan-time check of the hook rooted at `root`: every node reachable from it must be a scalar
+ * op the hook emitter (cg_hook.c) supports, SCORE/QK only where allow_score, `j` only where
+ * allow_j. Reports "<what> is not supported on target <target> yet" at the node's location. */
+bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
+                     bool allow_j, Diags *d);
+
+/* ---- pass_hook_split.c ------------------------------------------------------------------ */
+
+/* The maximal sub-expressions of the hook at `root` that read a side tensor and depend on index
+ * `keep` but not on `vary` (nor on score, qk, a reduction variable or anything not scalar): a
+ * skeleton can evaluate each of them once per value of `keep` and hand the results to
+ * cg_hook_emit as presets, instead of loading per (i, j) element. Writes at most `max` node ids
+ * to out and returns how many (0 when memory ran out: nothing is split then). */
+int pass_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex vary, int32_t *out,
+                    int max);
+/* True when the hook at `root` reads a side tensor outside the sub-expressions ids[0 .. n). */
+bool pass_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n);
 
 /* ---- air_eval.c: the f64 reference ------------------------------------------------------ */
 

@@ -52,10 +52,10 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
         diag_error_noloc(d, "tensor '%s' (lse) must be f32", k->tensors[k->tlse].name);
         return false;
     }
-    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
-        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
-        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
-        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+    if (!pass_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !pass_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !pass_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !pass_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
         return false;
 
     int lanes;

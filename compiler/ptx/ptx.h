@@ -47,7 +47,7 @@ typedef struct PtxConfig {
     PtxTile tile;
     const char *entry;        /* kernel symbol */
     bool decode;              /* also emit the split-KV decode entries (skel_decode.c) */
-    /* The mask hook split by cg_hook_split (mask hooks only): presets[0 .. nrowvals) read side
+    /* The mask hook split by pass_hook_split (mask hooks only): presets[0 .. nrowvals) read side
      * tensors by i alone (`doc[b, i]`: evaluated once per query row), the next nstaged by j
      * alone (`doc[b, j]`: once per key, staged in shared memory per key tile). mask_fused: no
      * side-tensor read is left per element, so the mask is applied after S = QK^T. */

@@ -3,6 +3,7 @@
  * the kernel's form (today: softmax attention, the FlashAttention-2 skeleton of skel_fa.c);
  * emit() hands the skeleton's units to module.c; explain() says what the kernel does. */
 #include "gen.h"
+#include "pass.h"
 #include "ptx_text.h"
 
 #include <math.h>
@@ -60,16 +61,16 @@ static void split_mask(const AirKernel *k, PtxConfig *c)
     if (c->mask != PTX_MASK_HOOK || c->tile.block_n > 32 * c->tile.warps ||
         rows * 4 * PTX_MAX_STAGED > ABI_MAP_SMEM)
         return;
-    c->nrowvals = cg_hook_split(k, root, IX_I, IX_J, c->presets, PTX_MAX_STAGED);
-    c->nstaged = cg_hook_split(k, root, IX_J, IX_I, c->presets + c->nrowvals, PTX_MAX_STAGED);
-    c->mask_fused = !cg_hook_loads_left(k, root, c->presets, c->nrowvals + c->nstaged);
+    c->nrowvals = pass_hook_split(k, root, IX_I, IX_J, c->presets, PTX_MAX_STAGED);
+    c->nstaged = pass_hook_split(k, root, IX_J, IX_I, c->presets + c->nrowvals, PTX_MAX_STAGED);
+    c->mask_fused = !pass_hook_loads_left(k, root, c->presets, c->nrowvals + c->nstaged);
 }
 
 /* Masks that read side tensors get a map kernel; the maps of other masks are built on the host
  * (they depend on sizes and params only). */
 static bool has_map(const AirKernel *k, const PtxConfig *c)
 {
-    return c->mask == PTX_MASK_HOOK && cg_hook_loads_left(k, k->hook[HOOK_MASK], NULL, 0);
+    return c->mask == PTX_MASK_HOOK && pass_hook_loads_left(k, k->hook[HOOK_MASK], NULL, 0);
 }
 
 static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags *d)
@@ -80,10 +81,10 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
         if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
     if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
-    if (!cg_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
-        !cg_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
-        !cg_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
-        !cg_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+    if (!pass_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+        !pass_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+        !pass_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+        !pass_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
         return false;
     c->air = k;
     c->target_name = t->name;

@@ -1,0 +1,80 @@
+/* pass_hook_check.c: what a code generator's plan() asks of each hook before any IR is built:
+ * every node the hook reaches is a scalar op the hook emitter (cg_hook.c) handles, and reads
+ * only the leaves that hook has (score and qk in the score hook, j where a key exists). A
+ * refusal names the node and the target, so a spec that a target cannot run fails at plan
+ * time with a location instead of halfway through emission. */
+#include "pass.h"
+
+static bool check_node(const AirKernel *k, int32_t id, const char *target, bool allow_score,
+                       bool allow_j, uint8_t *seen, Diags *d)
+{
+    if (id < 0 || id >= k->nnodes) {
+        diag_error_noloc(d, "internal error: hook refers to node %d of %d", id, k->nnodes);
+        return false;
+    }
+    if (seen[id]) return true;
+    seen[id] = 1;
+    const AirNode *n = &k->nodes[id];
+    if (n->op == OP_SUM || n->op == OP_RVAR) {
+        /* refused as a whole, at the sum, before its body's bound variable is met */
+        const AirNode *sum = n->op == OP_RVAR && n->ref >= 0 && n->ref < k->nnodes ? &k->nodes[n->ref] : n;
+        diag_error(d, sum->loc, "sum(r < n: e) is not supported on target %s yet", target);
+        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
+        return false;
+    }
+    bool ok = true;
+    for (int a = 0; a < n->nargs && a < AIR_MAX_ARGS; a++)
+        ok = check_node(k, n->args[a], target, allow_score, allow_j, seen, d) && ok;
+    if (!ok) return false;
+    const char *what = NULL;
+    switch (n->op) {
+    case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
+    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_STATE: case OP_BLOCK:
+        what = air_ops[n->op].name;
+        break;
+    case OP_SCORE: case OP_QK:
+        if (!allow_score) {
+            diag_error(d, n->loc, "'%s' can only be used in the score hook", air_ops[n->op].name);
+            return false;
+        }
+        break;
+    case OP_IDX:
+        if (n->ref == IX_T) {
+            diag_error(d, n->loc, "the time step 't' is only defined in recurrences");
+            return false;
+        }
+        if (n->ref == IX_J && !allow_j) {
+            diag_error(d, n->loc, "the key position 'j' is not defined in this hook");
+            diag_hint(d, "scale and sink are per query row; they cannot depend on a key");
+            return false;
+        }
+        break;
+    case OP_LOAD: {
+        const AirTensor *t = n->ref >= 0 && n->ref < k->ntensors ? &k->tensors[n->ref] : NULL;
+        if (!t || t->role != ROLE_SIDE) {
+            diag_error(d, n->loc, "only side tensors can be indexed element-wise in a hook");
+            return false;
+        }
+        if (n->nargs != t->rank) what = "indexing a side tensor as a vector";
+        else if (t->dtype == DT_F64) what = "an f64 side tensor";
+        break;
+    }
+    default: break;
+    }
+    if (!what && (n->ty.kind == TY_VEC || n->ty.kind == TY_MAT)) what = "a vector or matrix value";
+    if (what) {
+        diag_error(d, n->loc, "%s is not supported on target %s yet", what, target);
+        diag_hint(d, "no code generator handles vector hooks yet; --target=reference runs the spec through the f64 evaluator");
+        return false;
+    }
+    return true;
+}
+
+bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
+                     bool allow_j, Diags *d)
+{
+    if (root < 0) return true;
+    uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
+    if (!seen) return false;
+    return check_node(k, root, target, allow_score, allow_j, seen, d);
+}
