@@ -202,6 +202,9 @@ _Noreturn void lex_fatal(const char *msg, void *scanner);
 
 /* ---- sema*.c -------------------------------------------------------------------------------- */
 
+/* sema.c calls sema_expr.c and sema_shapes.c, sema_expr.c calls sema_shapes.c, and all three
+ * call sema_util.c: no file calls back into one above it. */
+
 /* Scalar values of const folding. */
 typedef struct Value {
     AirTypeKind ty;       /* TY_BOOL, TY_I32 or TY_F32 */
@@ -249,13 +252,21 @@ typedef struct Sema {
     bool syms_full;             /* a size name past ABI_MAX_SYMS was reported */
 } Sema;
 
-/* sema.c: diagnostics that respect `quiet`, and the declaration table */
+/* sema_util.c: what the other sema files share (it calls none of them): diagnostics that
+ * respect `quiet`, the declaration table, type names */
 void sema_error(Sema *s, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sema_hint(Sema *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sema_note(Sema *s, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A declaration that declares a name (not a selector or an assignment). */
+bool sema_is_named(const Decl *d);
+/* Builds the table sema_lookup reads (s->names), in time linear in the declarations; the
+ * first declaration of a name wins. Without memory sema_lookup searches the list. */
+void sema_index_names(Sema *s);
 Decl *sema_lookup(const Sema *s, const char *name);
 /* "did you mean" over declared names, dims, index variables and `extra` (NULL-terminated). */
 void sema_suggest(Sema *s, const char *name, const char *const *extra);
+/* A type as messages write it: "bool", "f32[64]", "f32[64, 64]". */
+const char *sema_type_text(Arena *a, AirType t);
 
 /* sema_shapes.c: tensors, dims and compile-time values */
 bool sema_tensors(Sema *s);
@@ -289,9 +300,10 @@ extern const int sema_nbuiltins;
 /* Types `e` in context `cx`, resolving its names. Returns TY_VOID after an error. */
 AirType sema_expr(Sema *s, Expr *e, SemaCx cx);
 AirType sema_expr_in(Sema *s, Expr *e);   /* in the current context */
-const char *sema_type_text(Arena *a, AirType t);
 /* `e` is diag(v), directly or through lets (then '@' by a matrix is a row or column scaling). */
 bool sema_is_diag(const Expr *e);
+
+/* sema.c: the checks of one attention */
 
 /* The checked operator, read by lower_air. */
 typedef struct SemaResult {

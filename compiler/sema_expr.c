@@ -33,19 +33,6 @@ static const char *const cx_text[] = {
     [CX_STATE] = "the state update", [CX_OUT] = "the output o[t]",
 };
 
-const char *sema_type_text(Arena *a, AirType t)
-{
-    switch (t.kind) {
-    case TY_VOID: return "void";
-    case TY_BOOL: return "bool";
-    case TY_I32: return "i32";
-    case TY_F32: return "f32";
-    case TY_VEC: return arena_printf(a, "f32[%d]", t.rows);
-    case TY_MAT: return arena_printf(a, "f32[%d, %d]", t.rows, t.cols);
-    }
-    return "?";
-}
-
 static bool is_num(AirType t) { return t.kind == TY_I32 || t.kind == TY_F32; }
 static bool is_vec(AirType t) { return t.kind == TY_VEC || t.kind == TY_MAT; }
 static bool same(AirType x, AirType y)
