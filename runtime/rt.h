@@ -2,8 +2,8 @@
  * plan, the mask analysis, the loaded code), the disk cache, argument validation, the CPU
  * thread pool and the two launchers, grouped by defining file. The seam to the pieces that
  * live elsewhere (the compiler pipeline, the AIR text form, the mask tile map, the f64
- * reference, the CPU JIT and the CUDA driver) is rt_backend.c, so that the rest of the
- * runtime reads the same whichever of them is built. */
+ * reference) is rt_backend.c, and loading code (the CPU JIT, the CUDA driver) is rt_loader.c,
+ * so that the rest of the runtime reads the same whichever of them is built. */
 #ifndef ATTN_RT_H
 #define ATTN_RT_H
 
@@ -32,11 +32,11 @@ struct AttnKernel {
     struct MaskInfo *mask;    /* recomputed from the AIR at load */
     KernelPlan plan;
     Blob code;                /* object file (CPU) or PTX (GPU) */
-    void *jit;                /* CPU: the loaded object (rt_backend.c) */
+    void *jit;                /* CPU: the loaded object (rt_loader.c) */
     /* CPU: the plan's entry points by index of plan.entries, loaded by the JIT or linked into
      * the program (AOT); each is cast to its role's type (kernel_abi.h) where it is called. */
     void (*cpu_fn[PLAN_MAX_ENTRIES])(void);
-    void *gpu;                /* GPU: the loaded module and function (rt_backend.c) */
+    void *gpu;                /* GPU: the loaded module and function (rt_loader.c) */
     struct RtGpuDecode *decode; /* GPU: the split-KV decode entries and their workspace
                                    (launch_gpu_decode.c); NULL when the plan has none */
     struct RtGpuMaps *maps;   /* GPU: the kernel's device tile maps (launch_gpu.c); NULL when
@@ -130,10 +130,15 @@ AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpu
 /* GPU: builds or reuses the tile map itself (launch_gpu.c's comment says how); args->tiles is
  * ignored. */
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
+/* gpu_tile_maps.c: the per-kernel device map state, made at load (none for kernels that take
+ * no map) and freed; and one launch with its map: `launch(ctx, a)` runs with a->tiles and its
+ * strides set (untouched when the kernel takes no map), under the kernel's map lock. */
 typedef struct RtGpuMaps RtGpuMaps;
-/* The per-kernel map state, made at load (none for kernels that take no map) and freed. */
 AttnStatus rt_gpu_maps_new(AttnKernel *k);
 void rt_gpu_maps_free(AttnKernel *k);
+typedef AttnStatus (*RtMapLaunch)(void *ctx, const AbiArgs *a);
+AttnStatus rt_gpu_with_map(const AttnKernel *k, const AbiArgs *args, AbiArgs *a, void *stream,
+                           bool reuse, RtMapLaunch launch, void *ctx);
 /* launch_gpu_decode.c: loads the decode entries at kernel load (none when the plan has none),
  * whether a launch takes them (Lq * (Hq / Hkv) <= plan.decode_rows), launches them, frees. */
 typedef struct RtGpuDecode RtGpuDecode;
@@ -147,7 +152,7 @@ AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const 
 AttnStatus rt_launch(AttnKernel *k, const AttnTensor *tensors, int32_t ntensors,
                      const double *params, int32_t nparams, const AttnLaunchOptions *opts);
 
-/* ---- rt_backend.c: the seam to the compiler, the JIT and the driver ----------------------- */
+/* ---- rt_backend.c: the door into the compiler ------------------------------------------------ */
 
 /* Runs the compiler; on success fills `e` (strings in `a`). Diagnostics of a bad spec come back
  * as ATTN_ERR_SPEC with the rendered text as the message. */
@@ -168,7 +173,12 @@ AttnStatus rt_reference(const AttnKernel *k, const AbiArgs *args, const AirDtype
  * false when it is an upper bound (imprecise mask analysis, or a selector). */
 AttnStatus rt_visible_pairs(const AttnKernel *k, const AbiArgs *args, double *pairs,
                             bool *exact);
-/* CPU JIT: loads an object and finds the entry; frees it. */
+/* Host CPU name and features (for the cache key of "native"); malloc'd, never NULL. */
+char *rt_host_cpu(void);
+
+/* ---- rt_loader.c: loading code ---------------------------------------------------------------- */
+
+/* CPU JIT: loads an object and finds each entry of the plan; frees it. */
 AttnStatus rt_jit_load(AttnKernel *k);
 void rt_jit_free(AttnKernel *k);
 /* GPU: loads the PTX (module cache) and sets up its map state; frees. */
@@ -183,8 +193,6 @@ AttnStatus rt_dev_sync(void *stream);
 /* f16 / bf16 conversions of one value. */
 float rt_half_to_f32(uint16_t h, AttnDtype d);
 uint16_t rt_f32_to_half(float f, AttnDtype d);
-/* Host CPU name and features (for the cache key of "native"); malloc'd, never NULL. */
-char *rt_host_cpu(void);
 
 /* ---- cli_run.c / run_inputs.c: `attnc run` -------------------------------------------------- */
 

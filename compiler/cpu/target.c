@@ -97,7 +97,7 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 }
 
 /* --explain: how the map of a side-tensor mask is built for this target (the runtime
- * builds it with mask_tile_map on the host, runtime/rt_backend.c). */
+ * builds it with mask_tile_map on the host, through runtime/rt_backend.c). */
 char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
                          const Source *src, Arena *a)
 {
