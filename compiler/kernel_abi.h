@@ -12,6 +12,8 @@ enum {
     ABI_MAX_RANK = 8,
     ABI_MAX_PARAMS = 32,
     ABI_MAX_SYMS = 16,
+    ABI_MAX_WORK = 4,     /* workspaces of a launch (the plan's PlanWork) */
+    ABI_MAX_TMAPS = 4,    /* TMA tensor-map descriptors (CUtensorMap: 128 bytes, 64-aligned) */
 };
 
 /* Tile classes of the mask analysis, as stored in the tile map. */
@@ -41,7 +43,16 @@ typedef struct AbiArgs {
     const uint8_t *tiles;
     int64_t tile_sb, tile_sh, tile_sq;
     int32_t tile_m, tile_n;
+    /* Below: fields only some skeletons read. A GPU entry declares the prefix of AbiArgs it
+     * reads as its parameter (ABI_ARGS_CORE bytes, or all of it), so adding a field here
+     * leaves the others' code unchanged. */
+    void *work[ABI_MAX_WORK];          /* the launch's workspaces, in the plan's order */
+    int32_t splits, split_keys;        /* split-KV: key splits and keys per split */
+    _Alignas(64) uint8_t tmap[ABI_MAX_TMAPS][128];   /* TMA descriptors, 64-byte aligned */
 } AbiArgs;
+
+/* The bytes of AbiArgs that every entry reads (up to the tile map's shape). */
+enum { ABI_ARGS_CORE = 2608 };
 
 _Static_assert(sizeof(AbiTensor) == 136, "AbiTensor layout");
 _Static_assert(offsetof(AbiArgs, sym) == ABI_MAX_TENSORS * 136, "AbiArgs.sym");
@@ -52,6 +63,10 @@ _Static_assert(offsetof(AbiArgs, q_offset) == offsetof(AbiArgs, fparam) + 4 * AB
                "q_offset");
 _Static_assert(offsetof(AbiArgs, tiles) == offsetof(AbiArgs, q_offset) + 8, "tiles");
 _Static_assert(offsetof(AbiArgs, tile_m) == offsetof(AbiArgs, tiles) + 32, "tile_m");
+_Static_assert(offsetof(AbiArgs, work) == ABI_ARGS_CORE, "AbiArgs core");
+_Static_assert(offsetof(AbiArgs, splits) == ABI_ARGS_CORE + 8 * ABI_MAX_WORK, "splits");
+_Static_assert(offsetof(AbiArgs, tmap) % 64 == 0 && sizeof(AbiArgs) <= 4096,
+               "tensor maps 64-byte aligned; all of AbiArgs fits a kernel's 4 KB of parameters");
 
 /* CPU entry point, generated per spec and called by the runtime's thread pool once per work
  * item: one (batch, query head, query block of tile_m rows).
@@ -80,9 +95,9 @@ typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int
 /* GPU split-KV decode entries, the plan's ROLE_DECODE and ROLE_DECODE_COMBINE entries
  * (`<entry>_decode` and `<entry>_decode_combine`), used by the runtime when
  * Lq * (Hq / Hkv) <= the decode entry's rows. Rows r = g * Lq + i of a kv head's group as
- * above. The decode entry reads these AbiArgs fields differently from the per-head entry:
- * tiles = an f32 workspace, tile_m = splits, tile_n = keys per split (a multiple of 32).
- * Grid (ceil(splits / 4) * ceil(R / 4), Hkv, B) with R = (Hq / Hkv) * Lq, decode_threads
+ * above. Besides the core fields they read work[0] (the split partials, the plan's
+ * WORK_SPLIT_PARTS workspace), splits and split_keys (keys per split, a multiple of 32).
+ * Grid (ceil(splits / 4) * ceil(R / 4), Hkv, B) with R = (Hq / Hkv) * Lq, the decode entry's
  * threads: each warp is one (split, 4 rows); it writes row r of split s of (b, hk) at
  * part[(((b * Hkv + hk) * R + r) * splits + s) * (Dv + 2)]: O[Dv], m, l in the log2 units of the
  * CPU split above. `<entry>_decode_combine`, grid (R, Hkv, B), 128 threads, the same AbiArgs,

@@ -88,6 +88,19 @@ int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const 
     return want < most ? want : most < 1 ? 1 : most;
 }
 
+size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t nsplit)
+{
+    const AbiTensor *q = &args->t[air->tq], *k = &args->t[air->tk];
+    switch (rule) {
+    case WORK_SPLIT_PARTS: {
+        int64_t rows = k->shape[1] > 0 ? q->shape[1] / k->shape[1] * q->shape[2] : 0;
+        return (size_t)(q->shape[0] * k->shape[1] * rows * nsplit) * (size_t)(air->dv + 2) *
+               sizeof(float);
+    }
+    }
+    return 0;
+}
+
 typedef struct GroupLaunch {
     AbiCpuGroupEntry entry;
     const AbiArgs *args;
@@ -163,7 +176,7 @@ AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpu
     if (nsplit == 1) l.tps = ntiles > 0 ? ntiles : 1;
     if (B * hkv == 0) return ATTN_OK;
     if (nsplit > 1) {
-        l.part = malloc((size_t)(B * hkv * nsplit * l.item_floats) * sizeof(float));
+        l.part = malloc(rt_work_bytes(WORK_SPLIT_PARTS, air, args, nsplit));
         if (!l.part) return rt_fail(ATTN_ERR_NOMEM, "out of memory for the decode splits");
     }
     rt_parallel_for(B * hkv * nsplit, nthreads, run_group_item, &l);

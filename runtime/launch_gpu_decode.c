@@ -100,11 +100,10 @@ AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const 
     int64_t nsplit = lk > 0 ? (lk + slen - 1) / slen : 1;
     if (slen > INT32_MAX || nsplit > INT32_MAX)
         return rt_fail(ATTN_ERR_ARG, "tensor 'k': %lld keys exceed the decode path's range", (long long)lk);
-    size_t bytes = (size_t)(b * hkv * rows * nsplit) * (size_t)(k->air->dv + 2) * 4;
+    size_t bytes = rt_work_bytes(WORK_SPLIT_PARTS, k->air, args, nsplit);
     AbiArgs a = *args;
-    a.tile_m = (int32_t)nsplit;
-    a.tile_n = (int32_t)slen;
-    a.tile_sb = a.tile_sh = a.tile_sq = 0;
+    a.splits = (int32_t)nsplit;
+    a.split_keys = (int32_t)slen;
     void *stream = o->stream;
     pthread_mutex_lock(&d->lock);
     AttnStatus st = decode_entries(k, d);
@@ -121,7 +120,7 @@ AttnStatus rt_launch_gpu_decode(const AttnKernel *k, const AbiArgs *args, const 
         st = rt_cuda_stream_wait(stream, d->done);
     }
     if (st == ATTN_OK && !d->done) st = rt_cuda_event_new(&d->done);
-    a.tiles = (const uint8_t *)(uintptr_t)d->ws;
+    a.work[0] = (void *)(uintptr_t)d->ws;   /* the plan's one workspace of these entries */
     uint64_t gx = (uint64_t)((nsplit + DEC_WARPS - 1) / DEC_WARPS * nrc);
     if (st == ATTN_OK && (gx > INT32_MAX || rows > INT32_MAX))
         st = rt_fail(ATTN_ERR_ARG, "decode grid too large (%llu blocks of splits)", (unsigned long long)gx);

@@ -123,6 +123,8 @@ AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLau
 bool rt_cpu_group_fits(const AirKernel *air, const PlanEntry *group, const AbiArgs *args);
 int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args,
                             int32_t nthreads);
+/* Bytes of a launch's workspace of that rule (PlanWork) with `nsplit` key splits. */
+size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t nsplit);
 /* Runs the head-group entry over every (b, kv head, split) item with `nsplit` key splits on
  * `nthreads` threads, then combines the splits into o and lse (kernel_abi.h). */
 AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpuGroupEntry entry,

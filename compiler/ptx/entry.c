@@ -14,14 +14,14 @@ static void annotate(Gen *g, const char *key, int v)
                                 LLVMMetadataAsValue(g->cg.ctx, LLVMMDNodeInContext2(g->cg.ctx, md, 3)));
 }
 
-void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas)
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas, size_t args_bytes)
 {
     LLVMTypeRef pty = LLVMPointerTypeInContext(g->cg.ctx, 0);
     LLVMTypeRef fty = LLVMFunctionType(g->cg.t_void, &pty, 1, 0);
     g->fn = LLVMAddFunction(g->cg.mod, name, fty);
     LLVMSetFunctionCallConv(g->fn, 71);   /* ptx_kernel */
     /* AbiArgs by value: `ptr byval([N x i8]) align 8`, read with ld.param. */
-    LLVMTypeRef abi = LLVMArrayType2(g->cg.t_i8, sizeof(AbiArgs));
+    LLVMTypeRef abi = LLVMArrayType2(g->cg.t_i8, args_bytes);
     unsigned byval = LLVMGetEnumAttributeKindForName("byval", 5);
     unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
     LLVMAddAttributeAtIndex(g->fn, 1, LLVMCreateTypeAttribute(g->cg.ctx, byval, abi));

@@ -40,9 +40,10 @@ enum { PTX_MAX_UNITS = 4 };
 bool cg_ptx_generate_units(const PtxConfig *c, const PtxUnit *units, int n, EmitKind kind,
                            const EmitSink *sink, const KernelPlan *plan, Arena *a, Blob *out,
                            Diags *d);
-/* entry.c: adds a kernel entry `name` (AbiArgs by value) to g->cg.mod, makes it g->fn and positions
- * the builder in its entry block. */
-void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas);
+/* entry.c: adds a kernel entry `name` (the first args_bytes of AbiArgs by value: ABI_ARGS_CORE,
+ * or sizeof(AbiArgs) for an entry that reads the fields after it) to g->cg.mod, makes it g->fn
+ * and positions the builder in its entry block. */
+void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas, size_t args_bytes);
 
 /* skel_fa.c: the units of the FlashAttention-2 skeleton (attention, then its map kernel and the
  * decode entries when c asks for them), and the derived fields of g from g->c (no LLVM

@@ -125,9 +125,9 @@ static void dec_shape(Gen *g, DecShape *s)
     s->hkv = cg_ptx_shape32(g, c->tk, 1);
     s->grp = LLVMBuildUDiv(B, cg_ptx_shape32(g, c->tq, 1), s->hkv, "");
     s->rows = LLVMBuildMul(B, s->grp, s->lq, "");
-    s->nsplit = gen_arg(g, offsetof(AbiArgs, tile_m), g->cg.t_i32);
+    s->nsplit = gen_arg(g, offsetof(AbiArgs, splits), g->cg.t_i32);
     s->qoff = LLVMBuildTrunc(B, gen_arg(g, offsetof(AbiArgs, q_offset), g->cg.t_i64), g->cg.t_i32, "");
-    s->part = gen_arg(g, offsetof(AbiArgs, tiles), g->cg.t_i64);
+    s->part = gen_arg(g, offsetof(AbiArgs, work), g->cg.t_i64);
 }
 
 /* Byte address of the workspace row (r, split) of (b, hk). */
@@ -157,7 +157,7 @@ static bool build_split(Gen *g, const char *name)
 {
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->cg.b;
-    cg_ptx_declare(g, name, 32 * DEC_WARPS, 1);
+    cg_ptx_declare(g, name, 32 * DEC_WARPS, 1, sizeof(AbiArgs));
     if (!env_open(g)) return false;
     int32_t hscale = hook(g, HOOK_SCALE), hscore = hook(g, HOOK_SCORE), hmask = hook(g, HOOK_MASK);
     DecShape s;
@@ -169,7 +169,7 @@ static bool build_split(Gen *g, const char *name)
     LLVMValueRef bx = sreg(g, "ctaid.x");
     LLVMValueRef rc = LLVMBuildURem(B, bx, nrc, "");
     LLVMValueRef split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), warp);
-    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, tile_n), g->cg.t_i32);
+    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, split_keys), g->cg.t_i32);
     LLVMBasicBlockRef work = gen_block(g, "work"), out = gen_block(g, "out");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, split, s.nsplit, ""), work, out);
     LLVMPositionBuilderAtEnd(B, out);
@@ -327,7 +327,7 @@ static bool build_combine(Gen *g, const char *name)
 {
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->cg.b;
-    cg_ptx_declare(g, name, DEC_COMBINE_THREADS, 1);
+    cg_ptx_declare(g, name, DEC_COMBINE_THREADS, 1, sizeof(AbiArgs));
     if (!env_open(g)) return false;
     int32_t hsink = hook(g, HOOK_SINK);
     DecShape s;

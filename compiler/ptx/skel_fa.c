@@ -364,7 +364,7 @@ static bool build_fa(Gen *g)
 /* The attention entry: the kernel and its launch bounds, then the skeleton. */
 static bool build_attention(Gen *g)
 {
-    cg_ptx_declare(g, g->c->entry, g->NT, g->c->tile.min_ctas);
+    cg_ptx_declare(g, g->c->entry, g->NT, g->c->tile.min_ctas, ABI_ARGS_CORE);
     bool ok = build_fa(g);
     if (!ok && !g->cg.d->errors) diag_error_noloc(g->cg.d, "internal error: tile shape out of the skeleton's range");
     return ok;

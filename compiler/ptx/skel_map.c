@@ -235,7 +235,7 @@ bool cg_ptx_build_map(Gen *g)
     char name[512];
     ptx_map_entry(g->c->entry, name, sizeof name);
     LLVMValueRef fa = g->fn, aa = g->args;
-    cg_ptx_declare(g, name, ABI_MAP_THREADS, 1);
+    cg_ptx_declare(g, name, ABI_MAP_THREADS, 1, ABI_ARGS_CORE);
     bool ok = build_map_body(g);
     g->fn = fa;
     g->args = aa;
