@@ -76,6 +76,28 @@ LLVMValueRef cg_fmin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_smin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_smax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 
+/* ---- cg_softmax.c: the online softmax's algebra in log2 units --------------------------------- */
+
+/* A target's max, exp2 and fma for the algebra below (the CPU's max propagates NaN; the GPU's
+ * exp2 is ex2.approx). ctx is handed back to each. */
+typedef struct CgSoftmax {
+    CgLlvm *cg;
+    void *ctx;
+    LLVMValueRef (*max)(void *ctx, LLVMValueRef a, LLVMValueRef b);
+    LLVMValueRef (*exp2)(void *ctx, LLVMValueRef x);
+    LLVMValueRef (*fma)(void *ctx, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+} CgSoftmax;
+
+/* The new running max *mnew = max(m, x) of a row that sees logits whose max is x, and the base
+ * the row's exponentials are taken against: *mnew, or 0 while it is -inf. The rescale factor
+ * of the row's l and O is then exp2(m - base), and a logit's weight exp2(s - base). */
+LLVMValueRef cg_softmax_base(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef x, LLVMValueRef *mnew);
+/* Folds one more logit x of weight 1 (a sink) into (m, l): *mo = max(m, x),
+ * *lo = l f + exp2(x - base); returns f = exp2(m - base), the factor of O. base: NULL or where
+ * the base goes. */
+LLVMValueRef cg_softmax_fold(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef l, LLVMValueRef x,
+                             LLVMValueRef *mo, LLVMValueRef *lo, LLVMValueRef *base);
+
 /* ---- cg_math.c: f32 math, lanes from the operand, accurate to a few ulp, no library calls.
  * exp2/exp give exactly 0 for -inf and flush results below 2^-126 to 0. */
 LLVMValueRef cg_exp2(CgLlvm *cg, LLVMValueRef x);

@@ -101,6 +101,8 @@ LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef
  * lse NaN; a +inf one makes o NaN and lse +inf (docs/language.md section 13). */
 LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
                               LLVMValueRef *inv, LLVMValueRef *lse2);
+/* The online softmax's algebra (cg_softmax.c) with the CPU's max (NaN propagating), exp2, fma. */
+CgSoftmax cg_cpu_softmax(Skel *k);
 /* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */
 LLVMValueRef cg_cpu_scale(Skel *k);
 /* skel_rows.c: one key tile for each of the work item's rows in turn (lanes over keys and

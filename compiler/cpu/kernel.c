@@ -182,3 +182,15 @@ void cg_cpu_skel_init(Skel *k, CgLlvm *cg, const AirKernel *ak, const CpuShape *
     k->vf = LLVMVectorType(cg->t_f32, (unsigned)k->N);
     k->env.target = target;
 }
+
+static LLVMValueRef cpu_max(void *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fmaximum(cg, a, b); }
+static LLVMValueRef cpu_exp2(void *cg, LLVMValueRef x) { return cg_exp2(cg, x); }
+static LLVMValueRef cpu_fma(void *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    return cg_fma(cg, a, b, c);
+}
+
+CgSoftmax cg_cpu_softmax(Skel *k)
+{
+    return (CgSoftmax){k->cg, k->cg, cpu_max, cpu_exp2, cpu_fma};
+}

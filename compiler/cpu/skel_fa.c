@@ -217,6 +217,7 @@ static void tile_softmax(Skel *k, LLVMValueRef nk)
     CgLlvm *cg = k->cg;
     int CM = k->CM, N = k->N, tm = k->s.tile_m;
     LLVMValueRef init[16], next[16], msafe[16], alpha[16];
+    CgSoftmax sm = cg_cpu_softmax(k);
     for (int c = 0; c < CM; c++) init[c] = cg_f32(cg, -INFINITY, N);
     CgLoop lm;
     cg_loop_begin(cg, &lm, i64c(k, 0), nk, i64c(k, 1), CM, init, "max");
@@ -225,10 +226,8 @@ static void tile_softmax(Skel *k, LLVMValueRef nk)
                           vload(k, k->S, add(k, mul(k, lm.iv, i64c(k, tm)), i64c(k, c * N)), 64));
     cg_loop_end(cg, &lm, next);
     for (int c = 0; c < CM; c++) {
-        LLVMValueRef mold = vload(k, k->M, i64c(k, c * N), 64);
-        LLVMValueRef mnew = cg_fmaximum(cg, mold, lm.carried[c]);
-        LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mnew, cg_f32(cg, -INFINITY, N), "");
-        msafe[c] = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mnew, "");
+        LLVMValueRef mold = vload(k, k->M, i64c(k, c * N), 64), mnew;
+        msafe[c] = cg_softmax_base(&sm, mold, lm.carried[c], &mnew);
         alpha[c] = cg_exp2(cg, LLVMBuildFSub(k->b, mold, msafe[c], ""));
         vstore(k, mnew, k->M, i64c(k, c * N), 64);
         vstore(k, alpha[c], k->ALPHA, i64c(k, c * N), 64);
@@ -370,12 +369,10 @@ static bool finish(Skel *k)
             if (!sk) return false;
             sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
             /* A row that saw no key still has the sink: o = 0 and lse = the sink. */
-            LLVMValueRef mx = cg_fmaximum(cg, m, sk);
-            LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, N), "");
-            mx = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, N), mx, "");
-            LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, mx, ""));
-            LLVMValueRef lt = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, sk, mx, "")));
-            has = cg_cpu_row_final(k, mx, lt, f, &inv, &lse2);
+            CgSoftmax sm = cg_cpu_softmax(k);
+            LLVMValueRef mx, lt, base;
+            LLVMValueRef f = cg_softmax_fold(&sm, m, l, sk, &mx, &lt, &base);
+            has = cg_cpu_row_final(k, base, lt, f, &inv, &lse2);
         } else {
             has = cg_cpu_row_final(k, m, l, cg_f32(cg, 1.0, N), &inv, &lse2);
         }

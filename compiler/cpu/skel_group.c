@@ -137,21 +137,6 @@ static LLVMValueRef sink_logit(Skel *k, LLVMValueRef ipos)
     return sk ? LLVMBuildFMul(k->b, sk, cg_f32(k->cg, M_LOG2E, 1), "") : NULL;
 }
 
-/* m' = max(m, s), f = 2^(m - m'), l' = l f + 2^(s - m') (m' = 0 when -inf, so f = 0 for an
- * empty row). Returns f; *mo and *lo receive m' and l'. */
-static LLVMValueRef fold_logit(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef s,
-                               LLVMValueRef *mo, LLVMValueRef *lo)
-{
-    CgLlvm *cg = k->cg;
-    LLVMValueRef mx = cg_fmaximum(cg, m, s);
-    LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mx, cg_f32(cg, -INFINITY, 1), "");
-    LLVMValueRef msafe = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, 1), mx, "");
-    LLVMValueRef f = cg_exp2(cg, LLVMBuildFSub(k->b, m, msafe, ""));
-    *lo = cg_fma(cg, l, f, cg_exp2(cg, LLVMBuildFSub(k->b, s, msafe, "")));
-    *mo = mx;
-    return f;
-}
-
 /* Stores n = dv floats of O row `orow` scaled by `f` at p (element type of dt), converted. */
 static void store_row(Skel *k, LLVMValueRef orow, LLVMValueRef f, LLVMValueRef p, AirDtype dt)
 {
@@ -176,6 +161,7 @@ static bool finish(Skel *k)
 {
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
+    CgSoftmax sm = cg_cpu_softmax(k);
     LLVMValueRef part = LLVMGetParam(k->fn, 5);
     LLVMValueRef with_sink = LLVMBuildICmp(k->b, LLVMIntEQ, LLVMGetParam(k->fn, 3), i64c(k, 0), "");
     bool sink = ak->hook[HOOK_SINK] >= 0;
@@ -194,7 +180,7 @@ static bool finish(Skel *k)
     LLVMPositionBuilderAtEnd(k->b, prt);
     LLVMValueRef f = cg_f32(cg, 1.0, 1), mo = m, lo = l;
     if (sink) {
-        LLVMValueRef ms, ls, fs = fold_logit(k, m, l, sk, &ms, &ls);
+        LLVMValueRef ms, ls, fs = cg_softmax_fold(&sm, m, l, sk, &ms, &ls, NULL);
         f = LLVMBuildSelect(k->b, with_sink, fs, f, "");
         mo = LLVMBuildSelect(k->b, with_sink, ms, m, "");
         lo = LLVMBuildSelect(k->b, with_sink, ls, l, "");
@@ -207,7 +193,7 @@ static bool finish(Skel *k)
 
     LLVMPositionBuilderAtEnd(k->b, fin);
     LLVMValueRef lt = l, mt = m;
-    if (sink) f = fold_logit(k, m, l, sk, &mt, &lt);
+    if (sink) f = cg_softmax_fold(&sm, m, l, sk, &mt, &lt, NULL);
     else f = cg_f32(cg, 1.0, 1);
     LLVMValueRef inv, lse2, has = cg_cpu_row_final(k, mt, lt, f, &inv, &lse2);
     inv = LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, 1), "");

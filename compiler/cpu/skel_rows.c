@@ -121,9 +121,9 @@ bool cg_cpu_rows_tile(Skel *k, LLVMValueRef n0, LLVMValueRef nvalid, LLVMValueRe
     LLVMValueRef mx = cg_fmaximum(cg, lm.carried[0], vload(k, SR, lm.iv, 64));
     cg_loop_end(cg, &lm, &mx);
     LLVMValueRef mold = LLVMBuildLoad2(k->b, cg->t_f32, fptr(k, k->M, r), "");
-    LLVMValueRef mnew = cg_fmaximum(cg, mold, reduce(k, "llvm.vector.reduce.fmaximum", lm.carried[0]));
-    LLVMValueRef ninf = LLVMBuildFCmp(k->b, LLVMRealOEQ, mnew, cg_f32(cg, -INFINITY, 1), "");
-    LLVMValueRef msafe = LLVMBuildSelect(k->b, ninf, cg_f32(cg, 0.0, 1), mnew, "");
+    CgSoftmax sm = cg_cpu_softmax(k);
+    LLVMValueRef mnew;
+    LLVMValueRef msafe = cg_softmax_base(&sm, mold, reduce(k, "llvm.vector.reduce.fmaximum", lm.carried[0]), &mnew);
     LLVMValueRef alpha = cg_exp2(cg, LLVMBuildFSub(k->b, mold, msafe, ""));
     LLVMValueRef ms = cg_splat(cg, msafe, N);
     init = cg_f32(cg, 0.0, N);

@@ -338,3 +338,15 @@ LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi)
                               bf ? LLVMVectorType(LLVMBFloatTypeInContext(g->cg.ctx), 2) : g->h2, ts, 2, a);
     return LLVMBuildBitCast(g->cg.b, r, g->cg.t_i32, "");
 }
+
+static LLVMValueRef ptx_max(void *g, LLVMValueRef a, LLVMValueRef b) { return gen_fmax(g, a, b); }
+static LLVMValueRef ptx_exp2(void *g, LLVMValueRef x) { return cg_ptx_ex2(g, x); }
+static LLVMValueRef ptx_fma(void *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    return gen_fma(g, a, b, c);
+}
+
+CgSoftmax cg_ptx_softmax(Gen *g)
+{
+    return (CgSoftmax){&g->cg, g, ptx_max, ptx_exp2, ptx_fma};
+}

@@ -180,6 +180,8 @@ bool cg_ptx_build_map(Gen *g);
 Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);
+/* The online softmax's algebra (cg_softmax.c) with the GPU's max (maxnum), ex2.approx and fma. */
+CgSoftmax cg_ptx_softmax(Gen *g);
 LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi);
 
 /* wgmma.c: warpgroup MMA pieces (inline PTX). */

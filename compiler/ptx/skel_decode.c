@@ -157,6 +157,7 @@ static bool build_split(Gen *g, const char *name)
 {
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->cg.b;
+    CgSoftmax sm = cg_ptx_softmax(g);
     cg_ptx_declare(g, name, 32 * DEC_WARPS, 1, sizeof(AbiArgs));
     if (!env_open(g)) return false;
     int32_t hscale = hook(g, HOOK_SCALE), hscore = hook(g, HOOK_SCORE), hmask = hook(g, HOOK_MASK);
@@ -274,8 +275,8 @@ static bool build_split(Gen *g, const char *name)
             vis = LLVMBuildAnd(B, vis, mv, "");
         }
         LLVMValueRef sv = LLVMBuildSelect(B, vis, LLVMBuildFMul(B, z, log2e, ""), ninf, "");
-        LLVMValueRef mn = gen_fmax(g, m[rr], warp_reduce(g, sv, true));
-        LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mn, ninf, ""), zero, mn, "");
+        LLVMValueRef mn;
+        LLVMValueRef mb = cg_softmax_base(&sm, m[rr], warp_reduce(g, sv, true), &mn);
         LLVMValueRef alpha = cg_ptx_ex2(g, LLVMBuildFSub(B, m[rr], mb, ""));
         p[rr] = cg_ptx_ex2(g, LLVMBuildFSub(B, sv, mb, ""));
         nx[rr] = mn;
@@ -350,8 +351,9 @@ static bool build_combine(Gen *g, const char *name)
     LLVMValueRef row = gen_add(g, row0, LLVMBuildMul(B, lp.iv, gen_i64(g, (dv + 2) * 4), ""));
     LLVMValueRef ms = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4)));
     LLVMValueRef ls = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4 + 4)));
-    LLVMValueRef mn = gen_fmax(g, lp.carried[0], ms);
-    LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mn, ninf, ""), zero, mn, "");
+    CgSoftmax sm = cg_ptx_softmax(g);
+    LLVMValueRef mn;
+    LLVMValueRef mb = cg_softmax_base(&sm, lp.carried[0], ms, &mn);
     LLVMValueRef a = cg_ptx_ex2(g, LLVMBuildFSub(B, lp.carried[0], mb, ""));
     LLVMValueRef w = cg_ptx_ex2(g, LLVMBuildFSub(B, ms, mb, ""));
     LLVMValueRef nx[2 + ND];
@@ -370,10 +372,8 @@ static bool build_combine(Gen *g, const char *name)
         LLVMValueRef sk = cg_hook_emit(&g->env, hsink);
         if (!sk) return false;
         sk = LLVMBuildFMul(B, sk, gen_f32(g, 1.4426950408889634f), "");
-        LLVMValueRef mx = gen_fmax(g, M, sk);
-        LLVMValueRef mb2 = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mx, ninf, ""), zero, mx, "");
-        f = cg_ptx_ex2(g, LLVMBuildFSub(B, M, mb2, ""));
-        L = gen_fma(g, L, f, cg_ptx_ex2(g, LLVMBuildFSub(B, sk, mb2, "")));
+        LLVMValueRef mx;
+        f = cg_softmax_fold(&sm, M, L, sk, &mx, &L, NULL);
         M = mx;
     }
     LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, L, zero, "");

@@ -300,10 +300,9 @@ static bool fa_epilogue(Fa *f)
                 LLVMValueRef sk = cg_hook_emit(&g->env, f->hsink);
                 if (!sk) return false;
                 sk = LLVMBuildFMul(B, sk, f->log2e, "");
-                LLVMValueRef mx = gen_fmax(g, mrow, sk);
-                LLVMValueRef mb = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mx, ninf, ""), zero, mx, "");
-                fac = cg_ptx_ex2(g, LLVMBuildFSub(B, mrow, mb, ""));
-                l = gen_fma(g, l, fac, cg_ptx_ex2(g, LLVMBuildFSub(B, sk, mb, "")));
+                CgSoftmax sm = cg_ptx_softmax(g);
+                LLVMValueRef mx;
+                fac = cg_softmax_fold(&sm, mrow, l, sk, &mx, &l, NULL);
                 mrow = mx;
             }
             LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, l, zero, "");

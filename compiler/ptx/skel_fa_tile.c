@@ -197,6 +197,7 @@ bool cg_ptx_fa_softmax(Fa *f)
     LLVMBuilderRef B = g->cg.b;
     int MT = f->MT, NN = f->NN, ND = f->ND;
     LLVMValueRef ninf = f->ninf, zero = f->zero;
+    CgSoftmax sm = cg_ptx_softmax(g);
     /* Online softmax per row (mt, half). */
     for (int mt = 0; mt < MT; mt++)
         for (int half = 0; half < 2; half++) {
@@ -205,11 +206,8 @@ bool cg_ptx_fa_softmax(Fa *f)
             for (int nt = 0; nt < NN; nt++)
                 for (int e = 0; e < 2; e++) mx = gen_fmax(g, mx, f->s[mt][nt].v[half * 2 + e]);
             mx = cg_ptx_quad(g, mx, true);
-            LLVMValueRef mnew = gen_fmax(g, f->mp[r], LLVMBuildFMul(B, mx, f->sl2v, ""));
-            /* A row with nothing visible yet keeps m = -inf; use 0 as the base so that
-             * exp2(-inf - base) is 0, never NaN. */
-            LLVMValueRef base = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, mnew, ninf, ""),
-                                                zero, mnew, "");
+            LLVMValueRef mnew;
+            LLVMValueRef base = cg_softmax_base(&sm, f->mp[r], LLVMBuildFMul(B, mx, f->sl2v, ""), &mnew);
             LLVMValueRef nbase = LLVMBuildFNeg(B, base, "");
             LLVMValueRef alpha = cg_ptx_ex2(g, LLVMBuildFSub(B, f->mp[r], base, ""));
             LLVMValueRef sum = zero;
