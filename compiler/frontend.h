@@ -281,7 +281,7 @@ bool sema_const_value(Sema *s, Decl *c, Value *out);
 bool sema_dim_name(Sema *s, const char *name, int32_t *sym, int64_t *size);
 const char *sema_dtype_text(AirDtype t);
 
-/* sema_expr.c: types and names of expressions */
+/* sema_builtins.c: the builtin functions and how each is typed */
 typedef enum {
     BK_UNF, BK_ARITH1, BK_MINMAX, BK_POW, BK_CLAMP, BK_SELECT, BK_FLOAT, BK_INT, BK_DOT,
     BK_OUTER, BK_DIAG, BK_SQNORM, BK_MEAN
@@ -297,6 +297,7 @@ typedef struct SemaBuiltin {
 extern const SemaBuiltin sema_builtins[];
 extern const int sema_nbuiltins;
 
+/* sema_expr.c: types and names of expressions */
 /* Types `e` in context `cx`, resolving its names. Returns TY_VOID after an error. */
 AirType sema_expr(Sema *s, Expr *e, SemaCx cx);
 AirType sema_expr_in(Sema *s, Expr *e);   /* in the current context */

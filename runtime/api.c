@@ -25,13 +25,6 @@ void attn_kernel_free(AttnKernel *k)
     arena_free(&a);
 }
 
-void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void)
-{
-    for (int32_t i = 0; i < k->plan.nentries; i++)
-        if (k->plan.entries[i].role == (int32_t)role) return k->cpu_fn[i];
-    return NULL;
-}
-
 AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKernel **out)
 {
     Arena a;

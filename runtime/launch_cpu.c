@@ -24,6 +24,13 @@ int64_t rt_query_blocks(const AttnKernel *k, const AbiArgs *args)
     return (lq + tm - 1) / tm;
 }
 
+void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void)
+{
+    for (int32_t i = 0; i < k->plan.nentries; i++)
+        if (k->plan.entries[i].role == (int32_t)role) return k->cpu_fn[i];
+    return NULL;
+}
+
 typedef struct CpuLaunch {
     AbiCpuEntry entry;
     const AbiArgs *args;

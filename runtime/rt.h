@@ -57,8 +57,6 @@ typedef struct RtEntry {
  * (unless `cpu_fn` is given: an AOT kernel's entry points, linked into the program, one per
  * entry of the plan). */
 AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKernel **out);
-/* The loaded CPU entry of a role, or NULL. */
-void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void);
 
 /* ---- cache.c ------------------------------------------------------------------------------- */
 
@@ -118,6 +116,8 @@ int32_t rt_num_cores(void);
 /* Number of query blocks of a launch (plan.tile_m <= 0: one block per (b, h)). */
 int64_t rt_query_blocks(const AttnKernel *k, const AbiArgs *args);
 AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
+/* The loaded CPU entry of a role, or NULL. */
+void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void);
 /* Whether a launch goes through the head-group entry (decode: Lq <= plan.group_lq and the
  * group's rows fit), and the number of key splits it takes on `nthreads` threads. */
 bool rt_cpu_group_fits(const AirKernel *air, const PlanEntry *group, const AbiArgs *args);
