@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 enum { DEC_WARPS = 4, DEC_RC = 4, DEC_ROWS = 64, DEC_COMBINE_THREADS = 128 };
 
@@ -152,101 +153,134 @@ static bool env_open(Gen *g)
 
 static int hook(const Gen *g, int h) { return g->c->air ? g->c->air->hook[h] : -1; }
 
-/* The decode entry: one warp per (split, 4 rows). */
-static bool build_split(Gen *g, const char *name)
-{
-    const PtxConfig *c = g->c;
-    LLVMBuilderRef B = g->cg.b;
-    CgSoftmax sm = cg_ptx_softmax(g);
-    cg_ptx_declare(g, name, 32 * DEC_WARPS, 1, sizeof(AbiArgs));
-    if (!env_open(g)) return false;
-    int32_t hscale = hook(g, HOOK_SCALE), hscore = hook(g, HOOK_SCORE), hmask = hook(g, HOOK_MASK);
+/* The decode entry's state between its phases. */
+typedef struct Dec {
+    Gen *g;
+    const char *name;
+    CgSoftmax sm;
     DecShape s;
-    dec_shape(g, &s);
+    int32_t hscale, hscore, hmask;
+    LLVMValueRef lane, warp, rc, split, slen;   /* this warp's lane, rows chunk, split, keys */
+    LLVMValueRef qsm;                           /* its Q rows in shared memory */
+    LLVMValueRef hrow[DEC_RC], irow[DEC_RC], scale[DEC_RC];
+    LLVMValueRef zero, ninf, log2e;
+    int nch, CL;                                /* 8-column chunks of Dv, lanes per key */
+    LLVMValueRef kg, cl;                        /* the lane's key group and column chunk */
+    CgLoop lp;                                  /* the key loop; m, l, O are its carried values */
+    LLVMValueRef *m, *l, *o;
+} Dec;
+
+/* The entry, the hooks' environment, the shapes, and this warp's (split, rows); warps past the
+ * last split return at once. */
+static bool dec_prologue(Dec *dc)
+{
+    Gen *g = dc->g;
+    LLVMBuilderRef B = g->cg.b;
+    dc->sm = cg_ptx_softmax(g);
+    cg_ptx_declare(g, dc->name, 32 * DEC_WARPS, 1, sizeof(AbiArgs));
+    if (!env_open(g)) return false;
+    dc->hscale = hook(g, HOOK_SCALE), dc->hscore = hook(g, HOOK_SCORE), dc->hmask = hook(g, HOOK_MASK);
+    dec_shape(g, &dc->s);
     LLVMValueRef tid = sreg(g, "tid.x");
-    LLVMValueRef lane = LLVMBuildAnd(B, tid, gen_i32(g, 31), "lane");
-    LLVMValueRef warp = LLVMBuildLShr(B, tid, gen_i32(g, 5), "warp");
-    LLVMValueRef nrc = LLVMBuildUDiv(B, gen_add(g, s.rows, gen_i32(g, DEC_RC - 1)), gen_i32(g, DEC_RC), "");
+    dc->lane = LLVMBuildAnd(B, tid, gen_i32(g, 31), "lane");
+    dc->warp = LLVMBuildLShr(B, tid, gen_i32(g, 5), "warp");
+    LLVMValueRef nrc = LLVMBuildUDiv(B, gen_add(g, dc->s.rows, gen_i32(g, DEC_RC - 1)), gen_i32(g, DEC_RC), "");
     LLVMValueRef bx = sreg(g, "ctaid.x");
-    LLVMValueRef rc = LLVMBuildURem(B, bx, nrc, "");
-    LLVMValueRef split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), warp);
-    LLVMValueRef slen = gen_arg(g, offsetof(AbiArgs, split_keys), g->cg.t_i32);
+    dc->rc = LLVMBuildURem(B, bx, nrc, "");
+    dc->split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), dc->warp);
+    dc->slen = gen_arg(g, offsetof(AbiArgs, split_keys), g->cg.t_i32);
     LLVMBasicBlockRef work = gen_block(g, "work"), out = gen_block(g, "out");
-    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, split, s.nsplit, ""), work, out);
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, dc->split, dc->s.nsplit, ""), work, out);
     LLVMPositionBuilderAtEnd(B, out);
     LLVMBuildRetVoid(B);
     LLVMPositionBuilderAtEnd(B, work);
+    return true;
+}
 
+/* Q rows to shared memory as f32; their h, i and scale for the hooks. */
+static bool dec_stage_q(Dec *dc)
+{
+    Gen *g = dc->g;
+    const PtxConfig *c = g->c;
+    LLVMBuilderRef B = g->cg.b;
     /* Q rows to shared memory as f32 (zeros for rows past R); their h and i for the hooks. */
-    int dk = c->dk, dv = c->dv;
-    LLVMValueRef qsm = LLVMBuildMul(B, warp, gen_i32(g, DEC_RC * dk * 4), "");
-    LLVMValueRef hrow[DEC_RC], irow[DEC_RC], scale[DEC_RC];
-    LLVMValueRef zero = gen_f32(g, 0.0f), ninf = gen_f32(g, -INFINITY), log2e = gen_f32(g, 1.4426950408889634f);
-    LLVMValueRef hk0 = LLVMBuildMul(B, s.hk, s.grp, "");
+    int dk = c->dk;
+    dc->qsm = LLVMBuildMul(B, dc->warp, gen_i32(g, DEC_RC * dk * 4), "");
+    dc->zero = gen_f32(g, 0.0f), dc->ninf = gen_f32(g, -INFINITY), dc->log2e = gen_f32(g, 1.4426950408889634f);
+    LLVMValueRef hk0 = LLVMBuildMul(B, dc->s.hk, dc->s.grp, "");
     for (int rr = 0; rr < DEC_RC; rr++) {
-        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
-        LLVMValueRef valid = LLVMBuildICmp(B, LLVMIntSLT, r, s.rows, "");
+        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, dc->rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
+        LLVMValueRef valid = LLVMBuildICmp(B, LLVMIntSLT, r, dc->s.rows, "");
         LLVMValueRef rq = LLVMBuildSelect(B, valid, r, gen_i32(g, 0), "");
-        LLVMValueRef gi = LLVMBuildUDiv(B, rq, s.lq, "");
-        LLVMValueRef qi = LLVMBuildSub(B, rq, LLVMBuildMul(B, gi, s.lq, ""), "");
-        hrow[rr] = gen_add(g, hk0, gi);
-        irow[rr] = gen_add(g, qi, s.qoff);
-        LLVMValueRef qs2, qb = cg_ptx_head_base(g, c->tq, s.b, hrow[rr], &qs2, 2);
+        LLVMValueRef gi = LLVMBuildUDiv(B, rq, dc->s.lq, "");
+        LLVMValueRef qi = LLVMBuildSub(B, rq, LLVMBuildMul(B, gi, dc->s.lq, ""), "");
+        dc->hrow[rr] = gen_add(g, hk0, gi);
+        dc->irow[rr] = gen_add(g, qi, dc->s.qoff);
+        LLVMValueRef qs2, qb = cg_ptx_head_base(g, c->tq, dc->s.b, dc->hrow[rr], &qs2, 2);
         qb = gen_add(g, qb, LLVMBuildMul(B, i64of(g, qi), qs2, ""));
         for (int e0 = 0; e0 < dk; e0 += 32) {
-            LLVMValueRef e = gen_min(g, gen_add(g, lane, gen_i32(g, e0)), gen_i32(g, dk - 1));
+            LLVMValueRef e = gen_min(g, gen_add(g, dc->lane, gen_i32(g, e0)), gen_i32(g, dk - 1));
             LLVMValueRef a = gen_add(g, qb, LLVMBuildMul(B, i64of(g, e), gen_i64(g, 2), ""));
             LLVMValueRef v = cg_load_f32(&g->cg, LLVMBuildIntToPtr(B, a, g->p1, ""), c->dtype);
-            v = LLVMBuildSelect(B, valid, v, zero, "");
-            LLVMValueRef so = gen_add(g, qsm, LLVMBuildMul(B, gen_add(g, e, gen_i32(g, rr * dk)), gen_i32(g, 4), ""));
+            v = LLVMBuildSelect(B, valid, v, dc->zero, "");
+            LLVMValueRef so = gen_add(g, dc->qsm, LLVMBuildMul(B, gen_add(g, e, gen_i32(g, rr * dk)), gen_i32(g, 4), ""));
             LLVMBuildStore(B, v, gen_smem(g, so));
         }
-        scale[rr] = gen_f32(g, c->scale);
-        if (hscale >= 0 && c->air->nodes[hscale].op != OP_CONST) {
-            g->env.idx[IX_B] = s.b, g->env.idx[IX_H] = hrow[rr], g->env.idx[IX_I] = irow[rr];
+        dc->scale[rr] = gen_f32(g, c->scale);
+        if (dc->hscale >= 0 && c->air->nodes[dc->hscale].op != OP_CONST) {
+            g->env.idx[IX_B] = dc->s.b, g->env.idx[IX_H] = dc->hrow[rr], g->env.idx[IX_I] = dc->irow[rr];
             g->env.idx[IX_J] = NULL;
             g->env.score = g->env.qk = NULL;
-            if (!(scale[rr] = cg_hook_emit(&g->env, hscale))) return false;
+            if (!(dc->scale[rr] = cg_hook_emit(&g->env, dc->hscale))) return false;
         }
     }
     LLVMValueRef all = gen_i32(g, -1);
     gen_call(g, "llvm.nvvm.bar.warp.sync", g->cg.t_void, &g->cg.t_i32, 1, &all);
+    return true;
+}
 
+/* The split's keys, 32 a step: scores (a lane a key), the online softmax per row, O += P V
+ * (lanes over columns of V). */
+static bool dec_keys(Dec *dc)
+{
+    Gen *g = dc->g;
+    const PtxConfig *c = g->c;
+    LLVMBuilderRef B = g->cg.b;
+    int dk = c->dk, dv = c->dv;
     /* Keys [j0, j1) of this split; a causal bound ends them at the last row's diagonal. */
-    LLVMValueRef kend = s.lk;
-    if (c->mask == PTX_MASK_CAUSAL || c->causal_bound) kend = gen_min(g, kend, gen_add(g, s.qoff, s.lq));
-    LLVMValueRef j0 = LLVMBuildMul(B, split, slen, "");
-    LLVMValueRef j1 = gen_min(g, gen_add(g, j0, slen), kend);
-    LLVMValueRef ks2, kbase = cg_ptx_head_base(g, c->tk, s.b, s.hk, &ks2, 2);
-    LLVMValueRef vs2, vbase = cg_ptx_head_base(g, c->tv, s.b, s.hk, &vs2, 2);
-    int nch = dv / 8, CL = 1;
-    while (CL < nch) CL <<= 1;
-    int KL = 32 / CL;
-    LLVMValueRef kg = LLVMBuildUDiv(B, lane, gen_i32(g, CL), "");
-    LLVMValueRef cl = LLVMBuildAnd(B, lane, gen_i32(g, CL - 1), "");
-    LLVMValueRef vcol = LLVMBuildMul(B, gen_min(g, cl, gen_i32(g, nch - 1)), gen_i32(g, 16), "");
+    LLVMValueRef kend = dc->s.lk;
+    if (c->mask == PTX_MASK_CAUSAL || c->causal_bound) kend = gen_min(g, kend, gen_add(g, dc->s.qoff, dc->s.lq));
+    LLVMValueRef j0 = LLVMBuildMul(B, dc->split, dc->slen, "");
+    LLVMValueRef j1 = gen_min(g, gen_add(g, j0, dc->slen), kend);
+    LLVMValueRef ks2, kbase = cg_ptx_head_base(g, c->tk, dc->s.b, dc->s.hk, &ks2, 2);
+    LLVMValueRef vs2, vbase = cg_ptx_head_base(g, c->tv, dc->s.b, dc->s.hk, &vs2, 2);
+    dc->nch = dv / 8, dc->CL = 1;
+    while (dc->CL < dc->nch) dc->CL <<= 1;
+    int KL = 32 / dc->CL;
+    dc->kg = LLVMBuildUDiv(B, dc->lane, gen_i32(g, dc->CL), "");
+    dc->cl = LLVMBuildAnd(B, dc->lane, gen_i32(g, dc->CL - 1), "");
+    LLVMValueRef vcol = LLVMBuildMul(B, gen_min(g, dc->cl, gen_i32(g, dc->nch - 1)), gen_i32(g, 16), "");
 
     enum { NC = 2 * DEC_RC + 8 * DEC_RC };
     LLVMValueRef init[NC];
-    for (int i = 0; i < NC; i++) init[i] = i < DEC_RC ? ninf : zero;
-    CgLoop lp;
-    cg_loop_begin(&g->cg, &lp, i64of(g, j0), i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
-    LLVMValueRef *m = lp.carried, *l = lp.carried + DEC_RC, *o = lp.carried + 2 * DEC_RC;
+    for (int i = 0; i < NC; i++) init[i] = i < DEC_RC ? dc->ninf : dc->zero;
+    cg_loop_begin(&g->cg, &dc->lp, i64of(g, j0), i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
+    dc->m = dc->lp.carried, dc->l = dc->lp.carried + DEC_RC, dc->o = dc->lp.carried + 2 * DEC_RC;
     LLVMValueRef nx[NC];
-    LLVMValueRef kb = LLVMBuildTrunc(B, lp.iv, g->cg.t_i32, "");
-    LLVMValueRef j = gen_add(g, kb, lane);
+    LLVMValueRef kb = LLVMBuildTrunc(B, dc->lp.iv, g->cg.t_i32, "");
+    LLVMValueRef j = gen_add(g, kb, dc->lane);
     LLVMValueRef vj = LLVMBuildICmp(B, LLVMIntSLT, j, j1, "");
     LLVMValueRef jlast = LLVMBuildSub(B, j1, gen_i32(g, 1), "");
     LLVMValueRef krow = gen_add(g, kbase, LLVMBuildMul(B, i64of(g, gen_min(g, j, jlast)), ks2, ""));
     LLVMValueRef acc[DEC_RC];
-    for (int rr = 0; rr < DEC_RC; rr++) acc[rr] = zero;
+    for (int rr = 0; rr < DEC_RC; rr++) acc[rr] = dc->zero;
     LLVMTypeRef v4f = LLVMVectorType(g->cg.t_f32, 4);
     for (int ch = 0; ch < dk / 8; ch++) {
         LLVMValueRef kf[8];
         load8(g, gen_add(g, krow, gen_i64(g, ch * 16)), kf);
         for (int rr = 0; rr < DEC_RC; rr++)
             for (int h = 0; h < 2; h++) {
-                LLVMValueRef so = gen_add(g, qsm, gen_i32(g, ((rr * dk) + ch * 8 + h * 4) * 4));
+                LLVMValueRef so = gen_add(g, dc->qsm, gen_i32(g, ((rr * dk) + ch * 8 + h * 4) * 4));
                 LLVMValueRef q = LLVMBuildLoad2(B, v4f, gen_smem(g, so), "");
                 LLVMSetAlignment(q, 16);
                 LLVMSetVolatile(q, 1);   /* re-read per step: hoisted out of the loop, Q would
@@ -257,34 +291,34 @@ static bool build_split(Gen *g, const char *name)
     }
     LLVMValueRef p[DEC_RC];
     for (int rr = 0; rr < DEC_RC; rr++) {
-        LLVMValueRef z = LLVMBuildFMul(B, acc[rr], scale[rr], "");
-        g->env.idx[IX_B] = s.b, g->env.idx[IX_H] = hrow[rr], g->env.idx[IX_I] = irow[rr];
+        LLVMValueRef z = LLVMBuildFMul(B, acc[rr], dc->scale[rr], "");
+        g->env.idx[IX_B] = dc->s.b, g->env.idx[IX_H] = dc->hrow[rr], g->env.idx[IX_I] = dc->irow[rr];
         g->env.idx[IX_J] = j;
-        if (hscore >= 0) {
+        if (dc->hscore >= 0) {
             g->env.qk = acc[rr];
             g->env.score = z;
-            if (!(z = cg_hook_emit(&g->env, hscore))) return false;
+            if (!(z = cg_hook_emit(&g->env, dc->hscore))) return false;
         }
         LLVMValueRef vis = vj;
         if (c->mask == PTX_MASK_CAUSAL)
-            vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLE, j, irow[rr], ""), "");
+            vis = LLVMBuildAnd(B, vis, LLVMBuildICmp(B, LLVMIntSLE, j, dc->irow[rr], ""), "");
         if (c->mask == PTX_MASK_HOOK) {
             g->env.score = g->env.qk = NULL;
-            LLVMValueRef mv = cg_hook_emit(&g->env, hmask);
+            LLVMValueRef mv = cg_hook_emit(&g->env, dc->hmask);
             if (!mv) return false;
             vis = LLVMBuildAnd(B, vis, mv, "");
         }
-        LLVMValueRef sv = LLVMBuildSelect(B, vis, LLVMBuildFMul(B, z, log2e, ""), ninf, "");
+        LLVMValueRef sv = LLVMBuildSelect(B, vis, LLVMBuildFMul(B, z, dc->log2e, ""), dc->ninf, "");
         LLVMValueRef mn;
-        LLVMValueRef mb = cg_softmax_base(&sm, m[rr], warp_reduce(g, sv, true), &mn);
-        LLVMValueRef alpha = cg_ptx_ex2(g, LLVMBuildFSub(B, m[rr], mb, ""));
+        LLVMValueRef mb = cg_softmax_base(&dc->sm, dc->m[rr], warp_reduce(g, sv, true), &mn);
+        LLVMValueRef alpha = cg_ptx_ex2(g, LLVMBuildFSub(B, dc->m[rr], mb, ""));
         p[rr] = cg_ptx_ex2(g, LLVMBuildFSub(B, sv, mb, ""));
         nx[rr] = mn;
-        nx[DEC_RC + rr] = gen_fma(g, l[rr], alpha, p[rr]);
-        for (int e = 0; e < 8; e++) nx[2 * DEC_RC + rr * 8 + e] = LLVMBuildFMul(B, o[rr * 8 + e], alpha, "");
+        nx[DEC_RC + rr] = gen_fma(g, dc->l[rr], alpha, p[rr]);
+        for (int e = 0; e < 8; e++) nx[2 * DEC_RC + rr * 8 + e] = LLVMBuildFMul(B, dc->o[rr * 8 + e], alpha, "");
     }
-    for (int t = 0; t < CL; t++) {   /* key t * KL + kg of the step, 8 columns a lane */
-        LLVMValueRef jj = gen_add(g, kg, gen_i32(g, t * KL));
+    for (int t = 0; t < dc->CL; t++) {   /* key t * KL + kg of the step, 8 columns a lane */
+        LLVMValueRef jj = gen_add(g, dc->kg, gen_i32(g, t * KL));
         LLVMValueRef jv = gen_min(g, gen_add(g, kb, jj), jlast);
         LLVMValueRef vf[8];
         load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
@@ -296,31 +330,51 @@ static bool build_split(Gen *g, const char *name)
             }
         }
     }
-    cg_loop_end(&g->cg, &lp, nx);
+    cg_loop_end(&g->cg, &dc->lp, nx);
+    return true;
+}
 
-    /* Sum l over the lanes and O over the key groups; write (O, m, l) of each valid row. */
+/* Sum l over the lanes and O over the key groups; write (O, m, l) of each valid row. */
+static bool dec_store(Dec *dc)
+{
+    Gen *g = dc->g;
+    int dv = g->c->dv;
+    LLVMBuilderRef B = g->cg.b;
     for (int rr = 0; rr < DEC_RC; rr++) {
-        LLVMValueRef lt = warp_reduce(g, l[rr], false);
+        LLVMValueRef lt = warp_reduce(g, dc->l[rr], false);
         for (int e = 0; e < 8; e++)
-            for (int sh = CL; sh < 32; sh <<= 1)
-                o[rr * 8 + e] = LLVMBuildFAdd(B, o[rr * 8 + e], shfl(g, true, o[rr * 8 + e], gen_i32(g, sh)), "");
-        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
-        LLVMBasicBlockRef done = if_begin(g, LLVMBuildICmp(B, LLVMIntSLT, r, s.rows, ""));
-        LLVMValueRef row = part_row(g, &s, r, split);
-        LLVMValueRef own = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, kg, gen_i32(g, 0), ""),
-                                        LLVMBuildICmp(B, LLVMIntULT, cl, gen_i32(g, nch), ""), "");
+            for (int sh = dc->CL; sh < 32; sh <<= 1)
+                dc->o[rr * 8 + e] = LLVMBuildFAdd(B, dc->o[rr * 8 + e], shfl(g, true, dc->o[rr * 8 + e], gen_i32(g, sh)), "");
+        LLVMValueRef r = gen_add(g, LLVMBuildMul(B, dc->rc, gen_i32(g, DEC_RC), ""), gen_i32(g, rr));
+        LLVMBasicBlockRef done = if_begin(g, LLVMBuildICmp(B, LLVMIntSLT, r, dc->s.rows, ""));
+        LLVMValueRef row = part_row(g, &dc->s, r, dc->split);
+        LLVMValueRef own = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, dc->kg, gen_i32(g, 0), ""),
+                                        LLVMBuildICmp(B, LLVMIntULT, dc->cl, gen_i32(g, dc->nch), ""), "");
         LLVMBasicBlockRef d2 = if_begin(g, own);
-        LLVMValueRef ob = gen_add(g, row, i64of(g, LLVMBuildMul(B, cl, gen_i32(g, 32), "")));
-        for (int e = 0; e < 8; e++) store_f32(g, gen_add(g, ob, gen_i64(g, e * 4)), o[rr * 8 + e]);
+        LLVMValueRef ob = gen_add(g, row, i64of(g, LLVMBuildMul(B, dc->cl, gen_i32(g, 32), "")));
+        for (int e = 0; e < 8; e++) store_f32(g, gen_add(g, ob, gen_i64(g, e * 4)), dc->o[rr * 8 + e]);
         if_end(g, d2);
-        LLVMBasicBlockRef d3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, lane, gen_i32(g, 0), ""));
-        store_f32(g, gen_add(g, row, gen_i64(g, dv * 4)), m[rr]);
+        LLVMBasicBlockRef d3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, dc->lane, gen_i32(g, 0), ""));
+        store_f32(g, gen_add(g, row, gen_i64(g, dv * 4)), dc->m[rr]);
         store_f32(g, gen_add(g, row, gen_i64(g, dv * 4 + 4)), lt);
         if_end(g, d3);
         if_end(g, done);
     }
     LLVMBuildRetVoid(B);
     return true;
+    return true;
+}
+
+/* The decode entry: one warp per (split, 4 rows). */
+static bool build_split(Gen *g, const char *name)
+{
+    Dec *dc = calloc(1, sizeof *dc);
+    if (!dc) return false;
+    dc->g = g;
+    dc->name = name;
+    bool ok = dec_prologue(dc) && dec_stage_q(dc) && dec_keys(dc) && dec_store(dc);
+    free(dc);
+    return ok;
 }
 
 /* The combine entry: one CTA per (row, kv head, b); threads over the columns of o. */
