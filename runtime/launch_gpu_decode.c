@@ -1,6 +1,6 @@
 /* launch_gpu_decode.c: launches the split-KV decode entries of a GPU kernel (kernel_abi.h,
- * compiler/cg_ptx_decode.c) when a launch has few rows per kv head: Lq * (Hq / Hkv) <=
- * plan.decode_rows. The keys are cut into splits of a multiple of 32 keys (at least 256) so
+ * compiler/ptx/skel_decode.c) when a launch has few rows per kv head: Lq * (Hq / Hkv) <=
+ * the decode entry's rows. The keys are cut into splits of a multiple of 32 keys (at least 256) so
  * that B * Hkv * ceil(R / 4) * splits warps fill the GPU about 4 times over (16 warps an SM);
  * the split entry writes each split's (O, m, l) to a workspace, the combine entry merges them.
  *

@@ -142,7 +142,7 @@ typedef AttnStatus (*RtMapLaunch)(void *ctx, const AbiArgs *a);
 AttnStatus rt_gpu_with_map(const AttnKernel *k, const AbiArgs *args, AbiArgs *a, void *stream,
                            bool reuse, RtMapLaunch launch, void *ctx);
 /* launch_gpu_decode.c: loads the decode entries at kernel load (none when the plan has none),
- * whether a launch takes them (Lq * (Hq / Hkv) <= plan.decode_rows), launches them, frees. */
+ * whether a launch takes them (Lq * (Hq / Hkv) <= the decode entry's rows), launches them, frees. */
 typedef struct RtGpuDecode RtGpuDecode;
 AttnStatus rt_gpu_decode_load(AttnKernel *k);
 void rt_gpu_decode_free(AttnKernel *k);

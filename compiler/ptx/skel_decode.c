@@ -1,6 +1,6 @@
 /* skel_decode.c: the split-KV ("flash-decoding") entries of the GPU targets, added to the
  * module next to the FlashAttention-2 entry and used by the runtime when the query heads of a
- * kv head have few rows between them (Lq * (Hq / Hkv) <= decode_rows; ABI in kernel_abi.h).
+ * kv head have few rows between them (Lq * (Hq / Hkv) <= the decode entry's rows; ABI in kernel_abi.h).
  *
  * Decode is memory-bound: every K and V element must be read from memory once, and each one
  * feeds all G = Hq / Hkv query heads of its group. So a warp takes one split of the keys of one

@@ -1,6 +1,6 @@
 #!/bin/sh
 # gen_variants.sh PTX_GEN OUTDIR [tune]: writes the kernel variants that gpu_fa checks and times
-# (PTX files + manifest.txt) into OUTDIR. Variants without a TILE use the tile table (cg_ptx.c);
+# (PTX files + manifest.txt) into OUTDIR. Variants without a TILE use the tile table (compiler/ptx/skel_fa.c);
 # "tune" adds alternative tile shapes for the benchmark.
 set -e
 gen=$1; out=$2; mode=$3
