@@ -20,6 +20,7 @@ if [ "${1:-}" = "--base" ]; then
   git -C "$root" worktree add -f --detach "$work/base-src" "$rev" >/dev/null
   cmake -S "$work/base-src" -B "$work/base-build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$work/base-build" --target attnc -j"$(nproc)" >/dev/null
+  git -C "$root" worktree remove --force "$work/base-src"   # the binary stays in base-build
   old="$work/base-build/attnc"
 else
   [ $# -ge 2 ] || { echo "usage: $0 OLD_ATTNC NEW_ATTNC [WORKDIR]" >&2; exit 2; }
