@@ -96,7 +96,7 @@ static int run(Arena *a, char *const argv[], char **msgs)
 bool emit_cubin(Arena *a, const Compiled *c, Blob *out, Diags *d)
 {
     *out = (Blob){NULL, 0};
-    if (!c->target || !c->target->is_gpu) {
+    if (!c->target || c->target->arch != ARCH_PTX) {
         diag_error_noloc(d, "--emit=cubin needs a GPU target; '%s' is a CPU target",
                          c->target ? c->target->name : "native");
         diag_hint(d, "pass --target=sm_80 or --target=sm_90a, or use --emit=obj for a CPU");

@@ -52,7 +52,7 @@ typedef struct AbiArgs {
 } AbiArgs;
 
 /* The bytes of AbiArgs that every entry reads (up to the tile map's shape). */
-enum { ABI_ARGS_CORE = 2608 };
+#define ABI_ARGS_CORE offsetof(AbiArgs, work)
 
 _Static_assert(sizeof(AbiTensor) == 136, "AbiTensor layout");
 _Static_assert(offsetof(AbiArgs, sym) == ABI_MAX_TENSORS * 136, "AbiArgs.sym");
@@ -63,7 +63,7 @@ _Static_assert(offsetof(AbiArgs, q_offset) == offsetof(AbiArgs, fparam) + 4 * AB
                "q_offset");
 _Static_assert(offsetof(AbiArgs, tiles) == offsetof(AbiArgs, q_offset) + 8, "tiles");
 _Static_assert(offsetof(AbiArgs, tile_m) == offsetof(AbiArgs, tiles) + 32, "tile_m");
-_Static_assert(offsetof(AbiArgs, work) == ABI_ARGS_CORE, "AbiArgs core");
+_Static_assert(ABI_ARGS_CORE == offsetof(AbiArgs, tile_n) + 4, "AbiArgs core ends at tile_n");
 _Static_assert(offsetof(AbiArgs, splits) == ABI_ARGS_CORE + 8 * ABI_MAX_WORK, "splits");
 _Static_assert(offsetof(AbiArgs, tmap) % 64 == 0 && sizeof(AbiArgs) <= 4096,
                "tensor maps 64-byte aligned; all of AbiArgs fits a kernel's 4 KB of parameters");

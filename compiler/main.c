@@ -128,7 +128,7 @@ enum { NEMIT = sizeof emit_table / sizeof emit_table[0], EMIT_DEFAULT = 4 /* obj
 static EmitKind row_kind(int k, const Target *t)
 {
     if (emit_table[k].need == NEED_CODE) return emit_table[k].kind;
-    return t && t->is_gpu ? EMIT_ASM : EMIT_OBJ;
+    return t && t->arch == ARCH_PTX ? EMIT_ASM : EMIT_OBJ;
 }
 
 /* ---- reading and reporting --------------------------------------------------------------- */
@@ -168,7 +168,7 @@ static bool explain(Output *o, Diags *d)
            o->c.air->dv);
     if (t)
         printf("target %s: tiles of %d query rows x %d keys%s\n", t->name, plan.tile_m,
-               plan.tile_n, t->is_gpu ? "" : " per work item");
+               plan.tile_n, t->arch == ARCH_PTX ? "" : " per work item");
     char *text = mask_explain(o->a, o->c.air, o->c.mask, cli->explain_lq, cli->explain_lk, NULL,
                               plan.tile_m, plan.tile_n);
     if (!text) return false;
@@ -206,7 +206,7 @@ static bool compile_file(const Cli *cli, const char *path, bool check_only)
     if (ok && !ast_only) ok = pipeline_compile(&a, &d, &req, &o.c);
     for (int k = 0; ok && !check_only && k < NEMIT; k++) {
         if (!(cli->emit >> k & 1) || emit_table[k].need == NEED_FRONT) continue;
-        if (t && t->evaluates_reference) {
+        if (t && t->arch == ARCH_REFERENCE) {
             diag_error_noloc(&d, "target '%s' generates no code (--emit=%s)", t->name,
                              emit_table[k].name);
             diag_hint(&d, "it runs the f64 reference through libattn or `attnc run`; pick a CPU "
@@ -384,7 +384,7 @@ int main(int argc, char **argv)
     } else {
         if (!check && !cli.emit && !cli.explain) {   /* a GPU target's natural code is PTX */
             const Target *t = target_find(cli.target);
-            cli.emit = 1u << (t && t->is_gpu ? EMIT_DEFAULT_GPU : EMIT_DEFAULT);
+            cli.emit = 1u << (t && t->arch == ARCH_PTX ? EMIT_DEFAULT_GPU : EMIT_DEFAULT);
         }
         status = check ? 0 : check_outputs(&cli);
         for (int k = 0; status != 2 && k < nfiles; k++)

@@ -120,11 +120,10 @@ typedef struct EmitSink {
 typedef struct Target {
     const char *name;        /* "x86-64-v4", "x86-64-v3", "native", "sm_80", "sm_90a",
                                 "reference" */
+    /* ARCH_PTX: a GPU target. ARCH_REFERENCE generates no code: a launch evaluates the f64
+     * reference on the host (target_reference.c, for specs that no code generator handles
+     * yet, such as recurrences and selectors). */
     TargetArch arch;
-    bool is_gpu;
-    /* Generates no code: a launch evaluates the f64 reference on the host (target_reference,
-     * for specs that no code generator handles yet, such as recurrences and selectors). */
-    bool evaluates_reference;
     int32_t sm;              /* ARCH_PTX: compute capability, 80 or 90 (sm_90a) */
     const char *cpu;         /* ARCH_CPU: LLVM cpu name; NULL: the host's, probed at plan time */
     int32_t lanes;           /* ARCH_CPU: f32 lanes of a vector (16 AVX-512, 8 AVX2); 0: probed */

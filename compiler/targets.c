@@ -5,7 +5,7 @@
 #include <string.h>
 
 #define CPU_OPS .arch = ARCH_CPU, .plan = cg_cpu_plan, .emit = cg_cpu_emit, .explain = cg_cpu_explain
-#define PTX_OPS .arch = ARCH_PTX, .is_gpu = true, .plan = cg_ptx_plan, .emit = cg_ptx_emit, \
+#define PTX_OPS .arch = ARCH_PTX, .plan = cg_ptx_plan, .emit = cg_ptx_emit, \
                 .explain = cg_ptx_explain
 
 static const Target targets[] = {
@@ -14,7 +14,7 @@ static const Target targets[] = {
     {.name = "x86-64-v3", CPU_OPS, .cpu = "x86-64-v3", .lanes = 8},    /* AVX2 + FMA */
     {.name = "sm_80", PTX_OPS, .sm = 80},
     {.name = "sm_90a", PTX_OPS, .sm = 90},
-    {.name = "reference", .arch = ARCH_REFERENCE, .evaluates_reference = true,
+    {.name = "reference", .arch = ARCH_REFERENCE,
      .plan = reference_plan, .emit = reference_emit},
 };
 

@@ -36,7 +36,7 @@ static AttnStatus build(const AttnAotKernel *d, AttnKernel **out)
                        "the header with this attnc", d->name);
     }
     const Target *t = d->target ? rt_target(d->target) : NULL;
-    bool gpu = t && t->is_gpu;
+    bool gpu = t && t->arch == ARCH_PTX;
     AttnStatus st;
     if (!gpu && (!d->cpu_entries || d->ncpu_entries != e.plan.nentries))
         st = rt_fail(ATTN_ERR_ARG, "kernel '%s': the descriptor has %d CPU entry points where its "

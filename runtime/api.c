@@ -36,7 +36,7 @@ AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKer
     }
     k->target_name = arena_strdup(&a, e->target);
     k->target = rt_target(e->target);
-    k->is_gpu = k->target ? k->target->is_gpu : strncmp(e->target, "sm_", 3) == 0;
+    k->is_gpu = k->target ? k->target->arch == ARCH_PTX : strncmp(e->target, "sm_", 3) == 0;
     k->air_text = arena_strdup(&a, e->air_text);
     /* The plan's strings live in whoever made `e`: a round trip through its bytes copies them. */
     size_t plan_len = 0;
@@ -66,7 +66,7 @@ AttnStatus rt_kernel_load(const RtEntry *e, void (*const *cpu_fn)(void), AttnKer
     AttnStatus st = ATTN_OK;
     if (cpu_fn)
         for (int32_t i = 0; i < k->plan.nentries; i++) k->cpu_fn[i] = cpu_fn[i];
-    else if (k->target && k->target->evaluates_reference)
+    else if (k->target && k->target->arch == ARCH_REFERENCE)
         st = ATTN_OK;   /* no code: launches evaluate the f64 reference */
     else if (k->is_gpu)
         st = rt_gpu_load(k);
@@ -342,7 +342,7 @@ AttnStatus rt_launch(AttnKernel *k, const AttnTensor *tensors, int32_t ntensors,
     AttnStatus st = rt_validate(k, tensors, ntensors, params, nparams,
                                 k->is_gpu ? RT_LAUNCH_GPU : RT_LAUNCH_CPU, &args);
     if (st != ATTN_OK) return st;
-    if (k->target && k->target->evaluates_reference) {
+    if (k->target && k->target->arch == ARCH_REFERENCE) {
         AirDtype dtypes[ABI_MAX_TENSORS];
         for (int32_t i = 0; i < ntensors; i++) dtypes[i] = rt_air_dtype(tensors[i].dtype);
         return rt_reference(k, &args, dtypes);

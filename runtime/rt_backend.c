@@ -60,11 +60,11 @@ AttnStatus rt_compile_spec(Arena *a, const char *text, const char *name,
     EmitSink sink = {early_load, NULL};
     CompileRequest req = {.text = text, .len = src->len, .name = name, .target = target,
                           .defines = defs, .ndefines = nd, .kernel = opts ? opts->kernel : NULL,
-                          .emit = t && t->is_gpu ? EMIT_ASM : EMIT_OBJ,
-                          .sink = t && t->is_gpu ? &sink : NULL};
+                          .emit = t && t->arch == ARCH_PTX ? EMIT_ASM : EMIT_OBJ,
+                          .sink = t && t->arch == ARCH_PTX ? &sink : NULL};
     Compiled c;
     /* The driver's first JIT in the process warms up beside the LLVM work (rt_cuda_warm_start). */
-    bool warming = t && t->is_gpu && rt_cuda_warm_start();
+    bool warming = t && t->arch == ARCH_PTX && rt_cuda_warm_start();
     bool compiled = pipeline_compile(a, &d, &req, &c);
     if (warming) rt_cuda_warm_join();
     if (!compiled && a->oom)
