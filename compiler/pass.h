@@ -112,6 +112,50 @@ int pass_hook_split(const AirKernel *k, int32_t root, AirIndex keep, AirIndex va
 /* True when the hook at `root` reads a side tensor outside the sub-expressions ids[0 .. n). */
 bool pass_hook_loads_left(const AirKernel *k, int32_t root, const int32_t *ids, int n);
 
+/* ---- pass_recur_form.c -------------------------------------------------------------------- */
+
+/* The families of linear recurrences the kernels generate (docs/language.md section 10). Every
+ * one is one step
+ *     w = wv * v[t] + wu * (k[t] @ S)          (a Dv vector; wu = 0 outside the delta rule)
+ *     S = a * S + outer(k[t], w)               (a scalar, or diag(a) @ S with a vector a)
+ *     o[t] = out * (q[t] @ S)                  (S after the step)
+ * with a, wv, wu, out scalars of (b, h, t) (RecurCoef) and a in DECAY_VEC an element-wise
+ * vector expression of side tensors. Anything else is RECUR_SCAN, with the reason. */
+typedef enum { RECUR_SCAN, RECUR_DECAY, RECUR_DECAY_VEC, RECUR_DELTA } RecurFamily;
+
+enum { RECUR_MAX_TERMS = 8, RECUR_MAX_FACTORS = 8 };
+
+/* c * f[0] * f[1] * ..., with f[x] used as 1 / f[x] where inv bit x is set; scalar nodes. */
+typedef struct RecurProd {
+    double c;
+    int32_t n;
+    int32_t f[RECUR_MAX_FACTORS];
+    uint32_t inv;
+} RecurProd;
+
+/* A sum of products; n = 0 is the number 0. */
+typedef struct RecurCoef {
+    int32_t n;
+    RecurProd t[RECUR_MAX_TERMS];
+} RecurCoef;
+
+typedef struct RecurForm {
+    RecurFamily family;
+    RecurCoef a;             /* the decay (DECAY_VEC: the scalar factor of diag(a_vec)) */
+    int32_t a_vec;           /* DECAY_VEC: the f32[Dk] node, element-wise in side tensors */
+    RecurCoef wv, wu, out;
+    const char *why;         /* RECUR_SCAN: what the pass did not recognise */
+    Loc why_loc;
+} RecurForm;
+
+/* Reads the state and output hooks of a recurrent kernel as a family. False only when memory
+ * ran out. */
+bool pass_recur_form(Arena *a, const AirKernel *k, RecurForm *f);
+/* "delta rule: a = %4, w = %6 * v + -1 * %4 * %6 * (k @ S), o = q @ S" (node ids), for tests. */
+char *recur_form_str(Arena *a, const RecurForm *f);
+/* The family's name for --explain and diagnostics. */
+const char *recur_family_name(RecurFamily f);
+
 /* ---- air_eval.c: the f64 reference ------------------------------------------------------ */
 
 /* Evaluates the kernel literally in f64 over host tensors: args->t[] are the spec's tensors

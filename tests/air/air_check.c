@@ -1,6 +1,7 @@
 /* air_check: the runner of the AIR text tests. Each .air file is AIR text plus directives in
  * comments:
  *   // RUN: fold          run pass_fold (and verify after it) before printing
+ *   // RUN: recur         also print the recurrence's family (pass_recur_form) after the IR
  *   // CHECK: text        the next output line containing `text` must come after the last match
  *   // CHECK-NOT: text    no output line contains `text`
  *   // ERROR: text        the diagnostics must contain `text` (in order); parse or verify fails
@@ -70,6 +71,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (ok && strstr(text, "// RUN: recur")) {
+        RecurForm f;
+        ok = pass_recur_form(&a, k, &f);
+        if (ok) out = arena_printf(&a, "%s%s\n", out, recur_form_str(&a, &f));
+    }
     const char *out_pos = out, *diag_pos = diags ? diags : "";
     bool expect_error = false;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
