@@ -214,7 +214,7 @@ static LLVMValueRef emit_arith(CgHookEnv *env, const AirNode *n, LLVMValueRef x,
 {
     CgLlvm *cg = env->cg;
     LLVMBuilderRef b = cg->b;
-    bool fl = n->ty.kind == TY_F32;
+    bool fl = n->ty.kind != TY_I32;   /* f32, or an f32 vector element-wise (a decay vector) */
     if (fl) {
         x = as_f32(cg, x);
         if (y) y = as_f32(cg, y);
@@ -396,6 +396,7 @@ LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)
     for (int p = 0; p < env->npreset; p++) env->memo[env->preset_id[p]] = env->preset_val[p];
     LLVMValueRef v = emit_node(env, root);
     if (!v) return NULL;
-    if (env->k->nodes[root].ty.kind == TY_F32) v = as_f32(env->cg, v);
+    AirTypeKind rk = env->k->nodes[root].ty.kind;
+    if (rk == TY_F32 || rk == TY_VEC) v = as_f32(env->cg, v);
     return cg_splat(env->cg, v, env->lanes);
 }

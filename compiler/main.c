@@ -166,11 +166,19 @@ static bool explain(Output *o, Diags *d)
     printf("kernel %s: %s, head dims %d / %d\n", o->c.air->name,
            o->c.air->kind == KIND_RECURRENT ? "recurrence" : "softmax attention", o->c.air->dk,
            o->c.air->dv);
-    if (t)
+    if (o->c.air->kind == KIND_RECURRENT) {
+        RecurForm f;
+        char *rt = pass_recur_form(o->a, o->c.air, &f) ? recur_explain(o->a, o->c.air, &f, &o->src) : NULL;
+        if (!rt) return false;
+        fputs(rt, stdout);
+    } else if (t) {
         printf("target %s: tiles of %d query rows x %d keys%s\n", t->name, plan.tile_m,
                plan.tile_n, t->arch == ARCH_PTX ? "" : " per work item");
-    char *text = mask_explain(o->a, o->c.air, o->c.mask, cli->explain_lq, cli->explain_lk, NULL,
-                              plan.tile_m, plan.tile_n);
+    }
+    char *text = "";
+    if (o->c.air->kind != KIND_RECURRENT)   /* a recurrence has no mask */
+        text = mask_explain(o->a, o->c.air, o->c.mask, cli->explain_lq, cli->explain_lk, NULL,
+                            plan.tile_m, plan.tile_n);
     if (!text) return false;
     fputs(text, stdout);
     if (t && t->explain) {

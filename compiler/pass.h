@@ -99,6 +99,10 @@ char *mask_explain(Arena *a, const AirKernel *k, const MaskInfo *m, int64_t lq, 
  * allow_j. Reports "<what> is not supported on target <target> yet" at the node's location. */
 bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool allow_score,
                      bool allow_j, Diags *d);
+/* The same for a scalar of a recurrence's step (b, h, t), or with `vectors` an element-wise
+ * f32 vector of side tensors indexed one index short (pass_recur_form's per-key decay). */
+bool pass_hook_check_step(const AirKernel *k, int32_t root, const char *target, bool vectors,
+                          Diags *d);
 
 /* ---- pass_hook_split.c ------------------------------------------------------------------ */
 
@@ -153,6 +157,9 @@ typedef struct RecurForm {
 bool pass_recur_form(Arena *a, const AirKernel *k, RecurForm *f);
 /* "delta rule: a = %4, w = %6 * v + -1 * %4 * %6 * (k @ S), o = q @ S" (node ids), for tests. */
 char *recur_form_str(Arena *a, const RecurForm *f);
+/* --explain's lines: the family and its scalars as the spec writes them (src), or why the
+ * recurrence is a sequential scan. */
+char *recur_explain(Arena *a, const AirKernel *k, const RecurForm *f, const Source *src);
 /* The family's name for --explain and diagnostics. */
 const char *recur_family_name(RecurFamily f);
 

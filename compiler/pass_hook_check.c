@@ -5,8 +5,15 @@
  * time with a location instead of halfway through emission. */
 #include "pass.h"
 
-static bool check_node(const AirKernel *k, int32_t id, const char *target, bool allow_score,
-                       bool allow_j, uint8_t *seen, Diags *d)
+/* What the hook being checked may read besides scalars of b, h, i. */
+typedef struct Allow {
+    bool score, j;
+    bool t;          /* a recurrence's step */
+    bool vec;        /* element-wise f32 vectors of side tensors (a per-key decay) */
+} Allow;
+
+static bool check_node(const AirKernel *k, int32_t id, const char *target, Allow allow,
+                       uint8_t *seen, Diags *d)
 {
     if (id < 0 || id >= k->nnodes) {
         diag_error_noloc(d, "internal error: hook refers to node %d of %d", id, k->nnodes);
@@ -24,7 +31,7 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
     }
     bool ok = true;
     for (int a = 0; a < n->nargs && a < AIR_MAX_ARGS; a++)
-        ok = check_node(k, n->args[a], target, allow_score, allow_j, seen, d) && ok;
+        ok = check_node(k, n->args[a], target, allow, seen, d) && ok;
     if (!ok) return false;
     const char *what = NULL;
     switch (n->op) {
@@ -33,17 +40,17 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
         what = air_ops[n->op].name;
         break;
     case OP_SCORE: case OP_QK:
-        if (!allow_score) {
+        if (!allow.score) {
             diag_error(d, n->loc, "'%s' can only be used in the score hook", air_ops[n->op].name);
             return false;
         }
         break;
     case OP_IDX:
-        if (n->ref == IX_T) {
+        if (n->ref == IX_T && !allow.t) {
             diag_error(d, n->loc, "the time step 't' is only defined in recurrences");
             return false;
         }
-        if (n->ref == IX_J && !allow_j) {
+        if (n->ref == IX_J && !allow.j) {
             diag_error(d, n->loc, "the key position 'j' is not defined in this hook");
             diag_hint(d, "scale and sink are per query row; they cannot depend on a key");
             return false;
@@ -55,13 +62,14 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, bool 
             diag_error(d, n->loc, "only side tensors can be indexed element-wise in a hook");
             return false;
         }
-        if (n->nargs != t->rank) what = "indexing a side tensor as a vector";
+        if (n->nargs != t->rank && !allow.vec) what = "indexing a side tensor as a vector";
         else if (t->dtype == DT_F64) what = "an f64 side tensor";
         break;
     }
     default: break;
     }
-    if (!what && (n->ty.kind == TY_VEC || n->ty.kind == TY_MAT)) what = "a vector or matrix value";
+    if (!what && (n->ty.kind == TY_MAT || (n->ty.kind == TY_VEC && !allow.vec)))
+        what = "a vector or matrix value";
     if (what) {
         diag_error(d, n->loc, "%s is not supported on target %s yet", what, target);
         diag_hint(d, "no code generator handles vector hooks yet; --target=reference runs the spec through the f64 evaluator");
@@ -76,5 +84,14 @@ bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool 
     if (root < 0) return true;
     uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
     if (!seen) return false;
-    return check_node(k, root, target, allow_score, allow_j, seen, d);
+    return check_node(k, root, target, (Allow){.score = allow_score, .j = allow_j}, seen, d);
+}
+
+bool pass_hook_check_step(const AirKernel *k, int32_t root, const char *target, bool vectors,
+                          Diags *d)
+{
+    if (root < 0) return true;
+    uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
+    if (!seen) return false;
+    return check_node(k, root, target, (Allow){.t = true, .vec = vectors}, seen, d);
 }

@@ -299,20 +299,36 @@ const char *recur_family_name(RecurFamily f)
     }
 }
 
-static char *coef_str(Arena *a, const RecurCoef *c)
+/* A factor as node ids ("%4"), or as the spec's text of the node when src is given. */
+static char *factor_str(Arena *a, const RecurProd *p, int32_t x, const AirKernel *k, const Source *src)
+{
+    const char *inv = p->inv & (1u << x) ? "1/" : "";
+    if (!src) return arena_printf(a, "%s%%%d", inv, p->f[x]);
+    Loc l = k->nodes[p->f[x]].loc;
+    if (l.end <= l.begin || l.end > src->len) return arena_printf(a, "%s(node %d)", inv, p->f[x]);
+    return arena_printf(a, "%s%.*s", inv, (int)(l.end - l.begin), src->text + l.begin);
+}
+
+static char *coef_text(Arena *a, const RecurCoef *c, const AirKernel *k, const Source *src)
 {
     if (!c->n) return "0";
     char *s = "";
     for (int32_t i = 0; i < c->n; i++) {
         const RecurProd *p = &c->t[i];
         char *t = p->n && p->c == 1 ? "" : arena_printf(a, "%g", p->c);
-        for (int32_t x = 0; x < p->n && t; x++)
-            t = arena_printf(a, "%s%s%s%%%d", t, *t ? " * " : "", p->inv & (1u << x) ? "1/" : "",
-                             p->f[x]);
+        for (int32_t x = 0; x < p->n && t; x++) {
+            char *f = factor_str(a, p, x, k, src);
+            t = f ? arena_printf(a, "%s%s%s", t, *t ? " * " : "", f) : NULL;
+        }
         s = t ? arena_printf(a, "%s%s%s", s, i ? " + " : "", t) : NULL;
         if (!s) return NULL;
     }
     return s;
+}
+
+static char *coef_str(Arena *a, const RecurCoef *c)
+{
+    return coef_text(a, c, NULL, NULL);
 }
 
 char *recur_form_str(Arena *a, const RecurForm *f)
@@ -322,4 +338,28 @@ char *recur_form_str(Arena *a, const RecurForm *f)
     return arena_printf(a, "recur %s: a = %s%s; w = %s * v + %s * (k @ S); o = %s * (q @ S)",
                         recur_family_name(f->family), coef_str(a, &f->a), av, coef_str(a, &f->wv),
                         coef_str(a, &f->wu), coef_str(a, &f->out));
+}
+
+char *recur_explain(Arena *a, const AirKernel *k, const RecurForm *f, const Source *src)
+{
+    if (f->family == RECUR_SCAN) {
+        int line = 0, col = 0;
+        source_line_col(src, f->why_loc.begin, &line, &col);
+        return arena_printf(a, "recurrence: a sequential scan: %s (line %d, column %d); no family's "
+                               "kernel applies\n", f->why, line, col);
+    }
+    char *av = "";
+    if (f->a_vec >= 0) {
+        Loc l = k->nodes[f->a_vec].loc;
+        av = l.end > l.begin && l.end <= src->len
+                 ? arena_printf(a, " * [%.*s]", (int)(l.end - l.begin), src->text + l.begin)
+                 : " * (a vector)";
+    }
+    char *txt = arena_printf(a, "recurrence: %s, one step S = a * S + outer(k[t], w)\n"
+                                "  a   = %s%s\n  w   = (%s) * v[t]",
+                             recur_family_name(f->family), coef_text(a, &f->a, k, src), av,
+                             coef_text(a, &f->wv, k, src));
+    if (f->family == RECUR_DELTA)
+        txt = arena_printf(a, "%s + (%s) * (k[t] @ S)", txt, coef_text(a, &f->wu, k, src));
+    return arena_printf(a, "%s\n  o[t] = (%s) * (q[t] @ S)\n", txt, coef_text(a, &f->out, k, src));
 }

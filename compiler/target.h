@@ -18,7 +18,9 @@ typedef struct Blob {
 typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
 
 /* The skeleton a target chose for a kernel's form. The runtime's launch recipe follows it. */
-typedef enum { SKEL_NONE, SKEL_FA } SkelKind;   /* NONE: no code (the reference target) */
+/* NONE: no code (the reference target); FA: softmax attention; RECUR: a linear recurrence
+ * (pass_recur_form's families). */
+typedef enum { SKEL_NONE, SKEL_FA, SKEL_RECUR } SkelKind;
 
 /* What an entry point is for; the runtime finds a plan's entries by role (contracts in
  * kernel_abi.h). */
@@ -29,6 +31,8 @@ typedef enum {
     ROLE_MAP,              /* GPU tile-map kernel of a mask that reads side tensors */
     ROLE_DECODE,           /* GPU split-KV decode entry */
     ROLE_DECODE_COMBINE,   /* GPU: merges the decode entry's splits */
+    ROLE_RECUR,            /* CPU recurrence: one (b, query head, slab of tile_m state
+                              columns), AbiCpuEntry with q_block = the slab */
 } EntryRole;
 
 typedef struct PlanEntry {
@@ -71,11 +75,12 @@ typedef struct PlanGpu {
 typedef struct KernelPlan {
     int32_t arch;            /* TargetArch, which member of `t` is set */
     int32_t skeleton;        /* SkelKind */
-    int32_t tile_m, tile_n;  /* query rows per work item / block, keys per tile */
+    int32_t tile_m, tile_n;  /* query rows per work item / block, keys per tile (RECUR: state
+                                columns per work item, 0) */
     int32_t skip_tile_map;   /* the kernel bounds and masks its tiles itself (no mask, or
                                 j <= i on the GPU): the runtime passes AbiArgs.tiles = NULL and
                                 builds no map; 0 keeps the map (the safe default) */
-    int32_t nentries;        /* entries[0] is the main entry (ROLE_ATTENTION) */
+    int32_t nentries;        /* entries[0] is the main entry (ROLE_ATTENTION, ROLE_RECUR) */
     PlanEntry entries[PLAN_MAX_ENTRIES];
     int32_t nwork;
     PlanWork work[PLAN_MAX_WORK];

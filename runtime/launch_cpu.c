@@ -65,10 +65,24 @@ static AttnStatus launch_fa(const AttnKernel *k, const AbiArgs *args, const Attn
     return ATTN_OK;
 }
 
+/* The recurrence skeleton's recipe: one item per (b, query head, slab of tile_m state columns). */
+static AttnStatus launch_recur(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+{
+    AbiCpuEntry entry = (AbiCpuEntry)rt_cpu_fn(k, ROLE_RECUR);
+    if (!entry || k->plan.tile_m <= 0) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
+    const AbiTensor *q = &args->t[k->air->tq];
+    int64_t slabs = (k->air->dv + k->plan.tile_m - 1) / k->plan.tile_m;
+    CpuLaunch l = {entry, args, q->shape[1], q->shape[0] * q->shape[1], slabs};
+    if (l.bh == 0 || q->shape[2] == 0) return ATTN_OK;
+    rt_parallel_for(l.bh * l.qblocks, o->num_threads, run_item, &l);
+    return ATTN_OK;
+}
+
 AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
     switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
     case SKEL_FA: return launch_fa(k, args, o);
+    case SKEL_RECUR: return launch_recur(k, args, o);
     default: break;
     }
     return rt_fail(ATTN_ERR_INTERNAL, "no CPU launch recipe for the kernel's skeleton (%d)",

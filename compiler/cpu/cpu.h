@@ -132,4 +132,11 @@ CpuShape cg_cpu_fa_shape(int lanes);
 bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d);
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
+/* skel_recur.c: the linear recurrences' skeleton (pass_recur_form's families): a scan over t
+ * with the state in slabs of cg_cpu_recur_slab_vecs vectors of columns per work item. */
+enum { RECUR_SLAB_MAX_VECS = 2 };
+int cg_cpu_recur_slab_vecs(int dk, int dv, int lanes);
+bool cg_cpu_recur_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
+int cg_cpu_recur_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
+
 #endif

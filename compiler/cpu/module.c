@@ -14,7 +14,12 @@ bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, Em
         return false;
     CpuShape s = cg_cpu_fa_shape(plan->t.cpu.vector_width);
     CpuEntryBuild entries[CPU_MAX_ENTRIES];
-    int n = cg_cpu_fa_entries(plan, entries);
+    int n = 0;
+    switch (plan->skeleton) {
+    case SKEL_FA: n = cg_cpu_fa_entries(plan, entries); break;
+    case SKEL_RECUR: n = cg_cpu_recur_entries(plan, entries); break;
+    default: diag_error_noloc(d, "internal error: no CPU skeleton %d", plan->skeleton); break;
+    }
     bool ok = true;
     for (int e = 0; e < n && ok; e++) {
         Skel sk;

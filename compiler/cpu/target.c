@@ -1,7 +1,7 @@
 /* target.c: the x86-64 targets ("x86-64-v4": AVX-512, "x86-64-v3": AVX2 + FMA, "native": the
  * host's CPU and features). plan() checks once, for every skeleton, that the kernel is
- * something the CPU code generator handles (softmax attention with scalar hooks; no selectors
- * or recurrences yet), then picks the skeleton by the kernel's form and its register blocking;
+ * something the CPU code generator handles (softmax attention with scalar hooks, or a
+ * recurrence; no selectors yet), then picks the skeleton by the kernel's form and its register blocking;
  * module.c emits it. */
 #include "cpu.h"
 #include "pass.h"
@@ -29,12 +29,6 @@ static Loc hook_loc(const AirKernel *k, AirHook h)
 bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 {
     memset(p, 0, sizeof *p);
-    if (k->kind == KIND_RECURRENT) {
-        diag_error(d, hook_loc(k, HOOK_STATE), "a recurrence is not supported on target %s yet",
-                   t->name);
-        diag_hint(d, "no code generator handles recurrences yet; --target=reference runs the spec through the f64 evaluator");
-        return false;
-    }
     if (k->sel.kind != SEL_NONE) {
         diag_error(d, hook_loc(k, HOOK_SELECT),
                    "a sparsity selector is not supported on target %s yet", t->name);
@@ -90,6 +84,7 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
     /* The skeleton, by the kernel's form (the checks above refused the forms no skeleton has). */
     switch (k->kind) {
     case KIND_SOFTMAX: return cg_cpu_fa_plan(k, p, d);
+    case KIND_RECURRENT: return cg_cpu_recur_plan(k, p, t->name, d);
     default: break;
     }
     diag_error_noloc(d, "internal error: no CPU skeleton for this kind of kernel");
@@ -101,7 +96,13 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan,
                          const Source *src, Arena *a)
 {
-    (void)plan, (void)src;
+    (void)src;
+    if (plan->skeleton == SKEL_RECUR) {
+        int w = plan->tile_m;
+        return arena_printf(a, "  on %s: a scan over t, no chunks; a work item is (b, h, %d state columns), its "
+                               "Dk x %d slab of S (%d KB of f32) kept on the stack for the whole sequence; "
+                               "T = 1 is one step\n", t->name, w, w, (k->dk * w * 4 + 1023) / 1024);
+    }
     AirUses *u = pass_uses(a, k);
     if (!u) return NULL;
     if (!u->hook[HOOK_MASK].tensors) return arena_printf(a, "%s", "");

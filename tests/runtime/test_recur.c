@@ -1,0 +1,228 @@
+/* test_recur.c: the recurrence kernels against the f64 reference, through libattn (compile,
+ * launch over the thread pool, attn_reference). Every family of docs/language.md section 10
+ * (decay, per-key decay, delta rule; written in several ways), head dims equal and not, T in
+ * {1, 37, 64, 65, 1000}, GQA (Hq 4, Hkv 2), q, k, v, o in f32, bf16 and f16, a BTHD layout
+ * through strides, T = 8192 for drift, and extreme gates: a log decay of -20 per step (the state
+ * all but reset each step) and of -1e-6 (kept), betas 0 and 1.
+ *
+ * Tolerances, relative Frobenius error of o over the whole tensor: f32 1e-5, bf16 4e-3, f16
+ * 1e-3. The reference reads the same rounded inputs, so only the kernel's f32 arithmetic and
+ * the output's rounding differ: measured f32 errors are 2e-7..4e-7 at T 1000 and stay there at
+ * T 8192 (the state is a sum of decayed terms, not a product); bf16 and f16 are twice their
+ * formats' relative rounding (2^-9, 2^-11).
+ *
+ * usage: test_recur [TARGET]   (default native) */
+#include "rt.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A spec over q, k: [B, Hkv, T, DK] (q with Hq heads), v: [B, Hkv, T, DV], side tensors g, gk
+ * (log decays), beta (gates), o: [B, Hq, T, DV]. */
+static char *spec(const char *name, int dk, int dv, const char *update)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "attention %s {\n"
+             "  in  q: f32[B, Hq, T, %d];\n"
+             "  in  k: f32[B, Hkv, T, %d];\n"
+             "  in  v: f32[B, Hkv, T, %d];\n"
+             "  in  g: f32[B, Hq, T];\n"
+             "  in  gk: f32[B, Hq, T, %d];\n"
+             "  in  beta: f32[B, Hq, T];\n"
+             "  out o: f32[B, Hq, T, %d];\n"
+             "  state S: f32[Dk, Dv];\n"
+             "  %s\n"
+             "}\n",
+             name, dk, dk, dv, dk, dv, update);
+    return buf;
+}
+
+typedef struct Family {
+    const char *name, *update;
+} Family;
+
+static const Family families[] = {
+    {"linear", "S = S + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"retnet", "S = (1.0 - exp2(-5.0 - h)) * S + rsqrt(float(Dk)) * outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"mamba2", "S = exp(g[b, h, t]) * S + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"gla", "S = diag(exp(gk[b, h, t])) @ S + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"deltanet", "S = S + beta[b, h, t] * outer(k[t], v[t] - k[t] @ S);\n  o[t] = 0.5 * (q[t] @ S);"},
+    {"gated_deltanet",
+     "S = exp(g[b, h, t]) * (S - beta[b, h, t] * outer(k[t], k[t] @ S)) + beta[b, h, t] * outer(k[t], v[t]);\n"
+     "  o[t] = q[t] @ S;"},
+};
+enum { NFAM = sizeof families / sizeof families[0] };
+
+static uint64_t rng = 12345;
+static double urand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static size_t dsize(AttnDtype d) { return d == ATTN_F32 ? 4 : d == ATTN_F64 ? 8 : 2; }
+
+static void put(AttnTensor *t, int64_t e, double x)
+{
+    float f = (float)x;
+    uint32_t u;
+    switch (t->dtype) {
+    case ATTN_F32: ((float *)t->data)[e] = f; break;
+    case ATTN_F64: ((double *)t->data)[e] = x; break;
+    case ATTN_BF16:
+        memcpy(&u, &f, 4);
+        ((uint16_t *)t->data)[e] = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+        break;
+    case ATTN_F16: ((_Float16 *)t->data)[e] = (_Float16)f; break;
+    default: break;
+    }
+}
+
+static double get(const AttnTensor *t, int64_t e)
+{
+    uint32_t u;
+    float f;
+    switch (t->dtype) {
+    case ATTN_F32: return ((const float *)t->data)[e];
+    case ATTN_F64: return ((const double *)t->data)[e];
+    case ATTN_BF16:
+        u = (uint32_t)((const uint16_t *)t->data)[e] << 16;
+        memcpy(&f, &u, 4);
+        return f;
+    case ATTN_F16: return (double)((const _Float16 *)t->data)[e];
+    default: return NAN;
+    }
+}
+
+typedef struct Case {
+    int fam, dk, dv;
+    int64_t T;
+    const char *dtype;
+    bool bthd;                  /* q, k, v, o stored [B, T, H, D] */
+    double glo, ghi;            /* log decays g and gk uniform in [glo, ghi) */
+    double blo, bhi;            /* betas */
+} Case;
+
+static int runs;
+
+static void run_case(const char *target, Case c)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_%d_%d", families[c.fam].name, c.dk, c.dv);
+    AttnCompileOptions opts = {.target = target, .no_cache = 1, .dtype = c.dtype};
+    AttnKernel *k = NULL;
+    AttnStatus st = attn_compile(spec(name, c.dk, c.dv, families[c.fam].update), name, &opts, &k);
+    CHECK_MSG(st == ATTN_OK, "%s on %s: %s", name, target, attn_last_error());
+    if (st != ATTN_OK) return;
+    const int64_t B = 2, Hq = 4, Hkv = 2, T = c.T;
+    int n = attn_kernel_num_tensors(k);
+    AttnTensor t[8], ref[8];
+    for (int i = 0; i < n; i++) {
+        const char *tn = attn_kernel_tensor_name(k, i);
+        bool head = !strcmp(tn, "q") || !strcmp(tn, "k") || !strcmp(tn, "v") || !strcmp(tn, "o");
+        int64_t H = !strcmp(tn, "k") || !strcmp(tn, "v") ? Hkv : Hq;
+        int64_t D = !strcmp(tn, "v") || !strcmp(tn, "o") ? c.dv : c.dk;
+        int rank = attn_kernel_tensor_rank(k, i);
+        t[i] = (AttnTensor){.dtype = attn_kernel_tensor_dtype(k, i), .rank = rank};
+        int64_t shape[4] = {B, H, T, D};
+        for (int d = 0; d < rank; d++) t[i].shape[d] = shape[d];
+        int64_t s = 1;
+        for (int d = rank - 1; d >= 0; d--) t[i].strides[d] = s, s *= shape[d];
+        if (head && c.bthd) {   /* [B, T, H, D] in memory */
+            t[i].strides[3] = 1;
+            t[i].strides[1] = D;
+            t[i].strides[2] = H * D;
+            t[i].strides[0] = T * H * D;
+        }
+        t[i].data = calloc((size_t)s + 1, dsize(t[i].dtype));
+        for (int64_t e = 0; e < s; e++) {
+            double x = urand();
+            if (!strcmp(tn, "g") || !strcmp(tn, "gk")) x = c.glo + (c.ghi - c.glo) * x;
+            else if (!strcmp(tn, "beta")) x = c.blo + (c.bhi - c.blo) * x;
+            else if (strcmp(tn, "v")) x = (2 * x - 1) / sqrt((double)c.dk);   /* q, k */
+            else x = 2 * x - 1;
+            put(&t[i], e, x);
+        }
+        ref[i] = t[i];
+        if (attn_kernel_tensor_kind(k, i) == ATTN_ARG_OUT) {
+            ref[i].dtype = ATTN_F64;
+            ref[i].data = calloc((size_t)s + 1, 8);
+        }
+    }
+    AttnLaunchOptions lo = {.num_threads = 2};
+    st = attn_launch(k, t, n, NULL, 0, &lo);
+    CHECK_MSG(st == ATTN_OK, "%s launch: %s", name, attn_last_error());
+    AttnStatus rs = attn_reference(k, ref, n, NULL, 0);
+    CHECK_MSG(rs == ATTN_OK, "%s reference: %s", name, attn_last_error());
+    int o = attn_kernel_tensor_index(k, "o");
+    double e2 = 0, r2 = 0;
+    bool finite = true;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < Hq; h++)
+            for (int64_t x = 0; x < T; x++)
+                for (int64_t d = 0; d < c.dv; d++) {
+                    int64_t e = b * t[o].strides[0] + h * t[o].strides[1] + x * t[o].strides[2] + d;
+                    double g = get(&t[o], e), r = get(&ref[o], e);
+                    finite = finite && isfinite(g) && isfinite(r);
+                    e2 += (g - r) * (g - r);
+                    r2 += r * r;
+                }
+    double rel = sqrt(e2 / (r2 > 0 ? r2 : 1));
+    AttnDtype odt = t[o].dtype;
+    double tol = odt == ATTN_BF16 ? 4e-3 : odt == ATTN_F16 ? 1e-3 : 1e-5;
+    bool ok = st == ATTN_OK && rs == ATTN_OK && finite && rel <= tol;
+    CHECK_MSG(ok, "%s %s %s T %lld%s g [%g, %g) beta [%g, %g): o rel %.2e (tol %.0e)%s", name, target,
+              c.dtype, (long long)T, c.bthd ? " BTHD" : "", c.glo, c.ghi, c.blo, c.bhi, rel, tol,
+              finite ? "" : ", not finite");
+    if (getenv("TEST_RECUR_VERBOSE"))
+        printf("%-26s %-9s %-4s T %5lld%s  rel %.2e\n", name, target, c.dtype, (long long)T,
+               c.bthd ? " BTHD" : "", rel);
+    runs++;
+    for (int i = 0; i < n; i++) {
+        free(t[i].data);
+        if (ref[i].data != t[i].data) free(ref[i].data);
+    }
+    attn_kernel_free(k);
+}
+
+int main(int argc, char **argv)
+{
+    const char *target = argc > 1 ? argv[1] : "native";
+    static const char *const dtypes[] = {"f32", "bf16", "f16"};
+    static const int dims[][2] = {{64, 64}, {96, 96}, {48, 80}, {128, 64}, {32, 256}};
+    static const int64_t lens[] = {1, 37, 64, 65};
+    for (int f = 0; f < NFAM; f++) {
+        Case base = {.fam = f, .glo = -0.1, .ghi = -0.001, .blo = 0, .bhi = 1};
+        for (int d = 0; d < 3; d++)
+            for (int l = 0; l < 4; l++) {
+                Case c = base;
+                c.dk = c.dv = 64, c.T = lens[l], c.dtype = dtypes[d];
+                run_case(target, c);
+            }
+        for (int s = 1; s < 5; s++) {
+            Case c = base;
+            c.dk = dims[s][0], c.dv = dims[s][1], c.T = 65, c.dtype = "f32";
+            run_case(target, c);
+        }
+        Case c = base;
+        c.dk = c.dv = 128, c.T = 1000, c.dtype = "bf16";
+        run_case(target, c);
+        c.dtype = "f32", c.bthd = true, c.T = 300;
+        run_case(target, c);
+        c.bthd = false, c.dk = c.dv = 64, c.T = 65;
+        c.glo = -20, c.ghi = -19.5;           /* strong decay: the state all but resets */
+        run_case(target, c);
+        c.glo = -1e-6, c.ghi = 0;             /* no decay to speak of */
+        c.blo = c.bhi = 1;                    /* beta 1: the delta rule replaces k's value */
+        run_case(target, c);
+        c.blo = c.bhi = 0;                    /* beta 0: nothing is written */
+        run_case(target, c);
+    }
+    Case drift = {.fam = 5, .dk = 64, .dv = 64, .T = 8192, .dtype = "f32", .glo = -0.01, .ghi = -0.0001, .bhi = 1};
+    run_case(target, drift);
+    printf("%d recurrence runs on %s, %d failure(s)\n", runs, target, test_failures);
+    return test_failures != 0;
+}
