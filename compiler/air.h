@@ -129,7 +129,9 @@ typedef struct AirNode {
 
 /* ---- the operator ------------------------------------------------------------------------- */
 
-typedef enum { ROLE_Q, ROLE_K, ROLE_V, ROLE_O, ROLE_LSE, ROLE_SIDE } AirRole;
+/* STATE_IN / STATE_OUT: a recurrence's initial and final state, f32[B, Hq, Dk, Dv]. */
+typedef enum { ROLE_Q, ROLE_K, ROLE_V, ROLE_O, ROLE_LSE, ROLE_SIDE, ROLE_STATE_IN, ROLE_STATE_OUT,
+               ROLE_COUNT } AirRole;
 
 /* A dimension is a symbol (sym >= 0, a runtime size) or a fixed size (sym = -1, size). */
 typedef struct AirDim {
@@ -190,6 +192,7 @@ typedef struct AirKernel {
     int32_t hook[HOOK_COUNT];       /* root node id, or -1 when the hook is absent */
     AirSelector sel;
     int32_t state_rows, state_cols; /* KIND_RECURRENT: the state's shape (Dk x Dv) */
+    int32_t tsin, tsout;            /* tensor ids of the initial / final state, or -1 */
 } AirKernel;
 
 /* ---- air.c: building ---------------------------------------------------------------------- */
@@ -206,10 +209,11 @@ size_t air_dtype_size(AirDtype d);
 bool air_type_eq(AirType a, AirType b);
 /* Element `off` of a host buffer of dtype dt, as a double (f16/bf16 widened exactly). */
 double air_read_elem(const void *data, AirDtype dt, int64_t off);
-/* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side";
+/* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side" "state_in"
+ * "state_out";
  * "b" "hq" "hkv" "lq" "lk" "other" for symbol roles. */
 extern const char *const air_index_names[IX_COUNT];
-extern const char *const air_role_names[ROLE_SIDE + 1];
+extern const char *const air_role_names[ROLE_COUNT];
 extern const char *const air_sym_role_names[SYM_OTHER + 1];
 extern const char *const air_hook_names[HOOK_COUNT];
 

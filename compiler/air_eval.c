@@ -349,6 +349,14 @@ static void recurrence(Ev *e, int64_t len, double *S)
     const AirKernel *k = e->k;
     int64_t ns = (int64_t)k->state_rows * k->state_cols;
     memset(S, 0, sizeof(double) * (size_t)ns);
+    if (k->tsin >= 0) {   /* the initial state of (b, h) */
+        const AbiTensor *s = &e->args->t[k->tsin];
+        for (int32_t r = 0; r < k->state_rows; r++)
+            for (int32_t c = 0; c < k->state_cols; c++)
+                S[(int64_t)r * k->state_cols + c] =
+                    air_read_elem(s->data, e->dt[k->tsin], e->env.b * s->strides[0] + e->env.h * s->strides[1] +
+                                  r * s->strides[2] + c * s->strides[3]);
+    }
     AbiTensor *o = (AbiTensor *)&e->args->t[k->to];
     for (int64_t t = 0; t < len && !e->failed; t++) {
         /* Both hooks in one evaluation: STATE is the state before the step in each, and an
@@ -361,6 +369,13 @@ static void recurrence(Ev *e, int64_t len, double *S)
         int64_t base = e->env.b * o->strides[0] + e->env.h * o->strides[1] + t * o->strides[2];
         for (int32_t x = 0; x < k->dv; x++) write_elem(o, e->dt[k->to], base + x * o->strides[3], out[x]);
         memmove(S, next, sizeof(double) * (size_t)ns);
+    }
+    if (k->tsout >= 0 && !e->failed) {   /* the state after the last step */
+        AbiTensor *s = (AbiTensor *)&e->args->t[k->tsout];
+        for (int32_t r = 0; r < k->state_rows; r++)
+            for (int32_t c = 0; c < k->state_cols; c++)
+                write_elem(s, e->dt[k->tsout], e->env.b * s->strides[0] + e->env.h * s->strides[1] +
+                           r * s->strides[2] + c * s->strides[3], S[(int64_t)r * k->state_cols + c]);
     }
 }
 

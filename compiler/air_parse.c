@@ -270,7 +270,7 @@ static void parse_tensor(P *p)
     t.name = word(p, "tensor name");
     if (accept(p, "out")) t.is_output = true;
     else expect(p, "in");
-    int role = lookup_word(p, air_role_names, ROLE_SIDE + 1, "tensor role");
+    int role = lookup_word(p, air_role_names, ROLE_COUNT, "tensor role");
     t.role = role < 0 ? ROLE_SIDE : (AirRole)role;
     const char *dts[DT_COUNT];
     for (int x = 0; x < DT_COUNT; x++) dts[x] = air_dtype_name((AirDtype)x);
@@ -293,7 +293,8 @@ static void parse_tensor(P *p)
     int32_t id = k->ntensors;
     ARR_PUSH(p->a, k->tensors, k->ntensors, p->captensors, t);
     int32_t *slot = t.role == ROLE_Q ? &k->tq : t.role == ROLE_K ? &k->tk : t.role == ROLE_V ? &k->tv
-                  : t.role == ROLE_O ? &k->to : t.role == ROLE_LSE ? &k->tlse : NULL;
+                  : t.role == ROLE_O ? &k->to : t.role == ROLE_LSE ? &k->tlse
+                  : t.role == ROLE_STATE_IN ? &k->tsin : t.role == ROLE_STATE_OUT ? &k->tsout : NULL;
     if (slot && *slot < 0) *slot = id;
 }
 

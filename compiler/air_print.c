@@ -136,7 +136,7 @@ char *air_print(Arena *a, const AirKernel *k)
     for (int32_t t = 0; t < k->ntensors; t++) {
         const AirTensor *tt = &k->tensors[t];
         out_put(&o, "  tensor %s %s %s %s [", tensor_name(k, t), tt->is_output ? "out" : "in",
-                (unsigned)tt->role <= ROLE_SIDE ? air_role_names[tt->role] : "?",
+                (unsigned)tt->role < ROLE_COUNT ? air_role_names[tt->role] : "?",
                 air_dtype_name(tt->dtype));
         for (int32_t d = 0; d < tt->rank && d < AIR_MAX_RANK; d++) {
             if (d) out_put(&o, ", ");

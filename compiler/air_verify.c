@@ -295,8 +295,9 @@ static void check_tensors(V *v)
         for (int32_t d = 0; d < tt->rank && d < AIR_MAX_RANK; d++)
             if (tt->dims[d].sym >= k->nsyms || (tt->dims[d].sym < 0 && tt->dims[d].size <= 0))
                 fail(v, none, "tensor %s dim %d is neither a symbol nor a positive size", tt->name, d);
-        bool out_role = tt->role == ROLE_O || tt->role == ROLE_LSE;
-        if (out_role != tt->is_output) fail(v, none, "tensor %s: only o and lse are outputs", tt->name);
+        bool out_role = tt->role == ROLE_O || tt->role == ROLE_LSE || tt->role == ROLE_STATE_OUT;
+        if (out_role != tt->is_output)
+            fail(v, none, "tensor %s: only o, lse and a final state are outputs", tt->name);
     }
     const struct { int32_t id; AirRole role; const char *name; int rank; } req[] = {
         {k->tq, ROLE_Q, "q", 4}, {k->tk, ROLE_K, "k", 4}, {k->tv, ROLE_V, "v", 4},
@@ -316,7 +317,8 @@ static void check_tensors(V *v)
     for (int32_t t = 0; t < k->ntensors; t++) {
         AirRole r = k->tensors[t].role;
         int32_t want = r == ROLE_Q ? k->tq : r == ROLE_K ? k->tk : r == ROLE_V ? k->tv
-                     : r == ROLE_O ? k->to : r == ROLE_LSE ? k->tlse : t;
+                     : r == ROLE_O ? k->to : r == ROLE_LSE ? k->tlse : r == ROLE_STATE_IN ? k->tsin
+                     : r == ROLE_STATE_OUT ? k->tsout : t;
         if (want != t) fail(v, none, "a second tensor with role %s: %s", air_role_names[r], k->tensors[t].name);
     }
     const AirDim *q = k->tensors[k->tq].dims, *kk = k->tensors[k->tk].dims;
@@ -334,6 +336,16 @@ static void check_tensors(V *v)
         for (int d = 0; d < 3; d++)
             if (!same_dim(l->dims[d], q[d])) fail(v, none, "lse must be [B, Hq, Lq]");
         if (l->dtype != DT_F32) fail(v, none, "lse is f32");
+    }
+    int32_t st[2] = {k->tsin, k->tsout};
+    for (int x = 0; x < 2; x++) {   /* a recurrence's initial and final state: f32[B, Hq, Dk, Dv] */
+        if (st[x] < 0) continue;
+        const AirTensor *s = &k->tensors[st[x]];
+        if (k->kind != KIND_RECURRENT) fail(v, none, "tensor %s: a state tensor needs a recurrence", s->name);
+        if (s->rank != 4 || s->dtype != DT_F32 || !same_dim(s->dims[0], q[0]) || !same_dim(s->dims[1], o[1]) ||
+            s->dims[2].sym >= 0 || s->dims[2].size != k->state_rows || s->dims[3].sym >= 0 ||
+            s->dims[3].size != k->state_cols)
+            fail(v, none, "state tensor %s must be f32[B, Hq, %d, %d]", s->name, k->state_rows, k->state_cols);
     }
 }
 

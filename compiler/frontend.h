@@ -93,7 +93,8 @@ struct Decl {
     ExprList shape;       /* in, out, state: the dims; DECL_ASSIGN: the target's indices */
     bool has_shape;
     bool target_indexed;  /* DECL_ASSIGN: `o[t] = e` */
-    Expr *expr;           /* the value, default, body, or selector score */
+    Expr *expr;           /* the value, default, body, selector score, or a state's initial
+                             value (the name of an `in` tensor) */
     NameList params;      /* DECL_FN */
     SelDeclKind sel;      /* DECL_SELECT */
     Expr *sel_block, *sel_top;
@@ -247,6 +248,7 @@ typedef struct Sema {
     uint32_t nnames;            /* slots, a power of two */
     Decl *tq, *tk, *tv, *to, *tlse;
     Decl *state;
+    Decl *tsin, *tsout;         /* a recurrence's initial-state input and final-state output */
     bool recurrent;
     int32_t cap_syms;
     bool syms_full;             /* a size name past ABI_MAX_SYMS was reported */
@@ -313,6 +315,7 @@ typedef struct SemaResult {
                              nodes yet */
     Decl *hook[HOOK_COUNT];  /* the assignment of each hook, or NULL */
     Decl *state;          /* DECL_STATE or NULL */
+    Decl *state_out;      /* `s1 = S;`: the final state's assignment, or NULL */
     Decl *select;         /* DECL_SELECT or NULL */
 } SemaResult;
 

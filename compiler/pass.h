@@ -172,7 +172,8 @@ const char *recur_family_name(RecurFamily f);
  * denominator, lse natural log; a row with no visible key gets o = 0 and lse = -inf (the sink
  * when there is one). Recurrences: S = 0, then per t: o[t] = out hook, S = state hook, both
  * evaluated with STATE = the state before step t (an output of the updated state uses the
- * state hook's node). Selectors: candidates are blocks / keys with a visible key; top-k by
+ * state hook's node); S starts from the initial-state tensor when there is one, and the
+ * final-state tensor gets S after the last step. Selectors: candidates are blocks / keys with a visible key; top-k by
  * score (ties to the lower index, summed over the GQA group when shared), the own block
  * counting as one of the k when kept.
  * Then the masked softmax over the kept keys. Returns false

@@ -28,6 +28,29 @@ static bool check_reserved(Sema *s, Decl *d)
     return true;
 }
 
+static bool has_state(const Sema *s)
+{
+    for (const Decl *d = s->at->decls; d; d = d->next)
+        if (d->kind == DECL_STATE) return true;
+    return false;
+}
+
+/* `state S: f32[Dk, Dv] = s0;`: s0 must be an `in` tensor other than q, k, v. */
+static bool check_state_init(Sema *s)
+{
+    Expr *e = s->state ? s->state->expr : NULL;
+    if (!e) return true;
+    Decl *t = e->kind == EX_NAME ? sema_lookup(s, e->name) : NULL;
+    if (!t || t->kind != DECL_IN || t == s->tq || t == s->tk || t == s->tv) {
+        sema_error(s, e->loc, "a state's initial value is the name of an 'in' tensor f32[B, Hq, Dk, Dv]");
+        sema_hint(s, "declare 'in s0: f32[B, H, %s, %s];' and write 'state %s: ... = s0;'", "Dk", "Dv",
+                  s->state->name);
+        return false;
+    }
+    s->tsin = t;
+    return true;
+}
+
 /* Duplicates, reserved names, and the operator's tensors by name. */
 static bool check_decls(Sema *s)
 {
@@ -45,10 +68,14 @@ static bool check_decls(Sema *s)
         bool is_out = d->kind == DECL_OUT;
         if (d->kind == DECL_IN || is_out) {
             bool out_name = !strcmp(d->name, "o") || !strcmp(d->name, "lse");
+            if (is_out && !out_name && has_state(s) && !s->tsout) {
+                s->tsout = d;   /* a recurrence's final state, assigned `name = S;` */
+                continue;
+            }
             if (out_name != is_out) {
                 sema_error(s, d->loc, is_out ? "unknown output '%s'" : "'%s' is an output",
                            d->name);
-                sema_hint(s, is_out ? "the outputs are 'o' and 'lse'; other tensors are 'in'" :
+                sema_hint(s, is_out ? "the outputs are 'o', 'lse' and a recurrence's final state; other tensors are 'in'" :
                                       "declare it with 'out'");
                 ok = false;
                 continue;
@@ -80,6 +107,7 @@ static bool check_decls(Sema *s)
         sema_hint(s, "declare it, for example: %s", req[k].decl);
         ok = false;
     }
+    ok &= check_state_init(s);
     for (int32_t k = 0; k < s->ndefines; k++) {
         Decl *d = sema_lookup(s, s->defines[k].name);
         if (!d || d->kind != DECL_CONST) {
@@ -93,6 +121,44 @@ static bool check_decls(Sema *s)
         }
     }
     return ok;
+}
+
+/* The initial and final state tensors: f32[B, Hq, Dk, Dv] with o's batch and head dims. */
+static bool check_state_tensors(Sema *s)
+{
+    Decl *ts[2] = {s->tsin, s->tsout};
+    bool ok = true;
+    for (int x = 0; x < 2; x++) {
+        if (!ts[x] || ts[x]->id < 0 || !s->to || s->to->id < 0) continue;
+        const AirTensor *t = &s->k->tensors[ts[x]->id], *o = &s->k->tensors[s->to->id];
+        bool same = t->rank == 4;
+        for (int d = 0; same && d < 2; d++)
+            same = t->dims[d].sym == o->dims[d].sym && (t->dims[d].sym >= 0 || t->dims[d].size == o->dims[d].size);
+        same = same && t->dtype == DT_F32 && t->dims[2].sym < 0 && t->dims[2].size == s->k->state_rows &&
+               t->dims[3].sym < 0 && t->dims[3].size == s->k->state_cols;
+        if (same) continue;
+        sema_error(s, ts[x]->loc, "'%s' holds the %s state: it must be f32[B, Hq, %d, %d], with o's batch and head dims",
+                   ts[x]->name, x ? "final" : "initial", s->k->state_rows, s->k->state_cols);
+        sema_hint(s, "for example 'f32[B, H, Dk, Dv]' where o is f32[B, H, T, Dv]");
+        ok = false;
+    }
+    return ok;
+}
+
+/* `s1 = S;`: the final state, written once after the last step. */
+static bool check_state_out(Sema *s, Decl *d, SemaResult *out)
+{
+    if (out->state_out) {
+        sema_error(s, d->name_loc, "'%s' is assigned twice", d->name);
+        sema_note(s, out->state_out->name_loc, "previous assignment is here");
+        return false;
+    }
+    out->state_out = d;
+    if (d->target_indexed || d->expr->kind != EX_NAME || strcmp(d->expr->name, s->state->name)) {
+        sema_error(s, d->loc, "'%s' is the final state: write '%s = %s;'", d->name, d->name, s->state->name);
+        return false;
+    }
+    return true;
 }
 
 static const char *const hook_names[HOOK_COUNT] = {
@@ -179,6 +245,10 @@ static bool check_assigns(Sema *s, SemaResult *out)
     bool ok = true;
     for (Decl *d = s->at->decls; d; d = d->next) {
         if (d->kind != DECL_ASSIGN) continue;
+        if (s->tsout && s->recurrent && !strcmp(d->name, s->tsout->name)) {
+            ok &= check_state_out(s, d, out);
+            continue;
+        }
         int h = assign_hook(s, d);
         if (h < 0) {
             ok = false;
@@ -199,6 +269,11 @@ static bool check_assigns(Sema *s, SemaResult *out)
         }
         AirType t = sema_expr(s, d->expr, hook_cx[h]);
         ok &= t.kind != TY_VOID && check_hook_type(s, d, h, t);
+    }
+    if (s->recurrent && s->tsout && !out->state_out) {
+        sema_error(s, s->tsout->name_loc, "the final state '%s' is never written", s->tsout->name);
+        sema_hint(s, "write '%s = %s;'", s->tsout->name, s->state->name);
+        ok = false;
     }
     if (s->recurrent) {
         if (!out->hook[HOOK_STATE]) {
@@ -295,6 +370,7 @@ bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define
     if (s.state && sema_state_shape(&s)) {
         s.recurrent = true;
         s.k->kind = KIND_RECURRENT;
+        check_state_tensors(&s);
         if (s.tlse) {
             sema_error(&s, s.tlse->name_loc, "a recurrence has no lse output");
             sema_note(&s, s.state->name_loc, "this spec is a recurrence because of this state");

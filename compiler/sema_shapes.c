@@ -231,8 +231,8 @@ static bool shape_dim(Sema *s, Expr *e, AirDim *out)
         if (!d) {
             int32_t sym;
             int64_t size;
-            if (sema_dim_name(s, e->name, &sym, &size) && sym >= 0) {
-                *out = (AirDim){sym, 0};
+            if (sema_dim_name(s, e->name, &sym, &size)) {   /* a size name, or Dk / Dv: fixed */
+                *out = sym >= 0 ? (AirDim){sym, 0} : (AirDim){-1, size};
                 return true;
             }
             if (s->k->nsyms == ABI_MAX_SYMS) {   /* the launch arguments' sym[] */
@@ -386,7 +386,8 @@ bool sema_tensors(Sema *s)
         AirTensor t = {.name = d->name, .is_output = d->kind == DECL_OUT, .rank = d->shape.count};
         bool tok = parse_dtype(s, d, &t.dtype);
         t.role = d == s->tq ? ROLE_Q : d == s->tk ? ROLE_K : d == s->tv ? ROLE_V :
-                 d == s->to ? ROLE_O : d == s->tlse ? ROLE_LSE : ROLE_SIDE;
+                 d == s->to ? ROLE_O : d == s->tlse ? ROLE_LSE : d == s->tsin ? ROLE_STATE_IN :
+                 d == s->tsout ? ROLE_STATE_OUT : ROLE_SIDE;
         int max_rank = t.role == ROLE_SIDE ? AIR_MAX_ARGS : AIR_MAX_RANK;
         if (t.rank > max_rank) {
             sema_error(s, d->shape.items[max_rank]->loc, "'%s' has %d dims; at most %d are supported",
@@ -408,6 +409,8 @@ bool sema_tensors(Sema *s)
     k->tv = s->tv ? s->tv->id : -1;
     k->to = s->to ? s->to->id : -1;
     k->tlse = s->tlse ? s->tlse->id : -1;
+    k->tsin = s->tsin ? s->tsin->id : -1;
+    k->tsout = s->tsout ? s->tsout->id : -1;
     return check_operator(s) && ok;
 }
 

@@ -106,6 +106,9 @@ decl
     : IN NAME ':' NAME '[' exprs ']' ';'      { $$ = ast_tensor(A, DECL_IN, $2, @2, $4, @4, $6, @$); }
     | OUT NAME ':' NAME '[' exprs ']' ';'     { $$ = ast_tensor(A, DECL_OUT, $2, @2, $4, @4, $6, @$); }
     | STATE NAME ':' NAME '[' exprs ']' ';'   { $$ = ast_tensor(A, DECL_STATE, $2, @2, $4, @4, $6, @$); }
+    | STATE NAME ':' NAME '[' exprs ']' '=' expr ';'
+                                              { $$ = ast_tensor(A, DECL_STATE, $2, @2, $4, @4, $6, @$);
+                                                if ($$) $$->expr = $9; }
     | PARAM NAME ':' NAME ';'                 { $$ = ast_param(A, $2, @2, $4, @4, NULL, @$); }
     | PARAM NAME ':' NAME '=' expr ';'        { $$ = ast_param(A, $2, @2, $4, @4, $6, @$); }
     | CONST NAME '=' expr ';'                 { $$ = ast_valued(A, DECL_CONST, $2, @2, $4, @$); }

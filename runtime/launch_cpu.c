@@ -73,7 +73,7 @@ static AttnStatus launch_recur(const AttnKernel *k, const AbiArgs *args, const A
     const AbiTensor *q = &args->t[k->air->tq];
     int64_t slabs = (k->air->dv + k->plan.tile_m - 1) / k->plan.tile_m;
     CpuLaunch l = {entry, args, q->shape[1], q->shape[0] * q->shape[1], slabs};
-    if (l.bh == 0 || q->shape[2] == 0) return ATTN_OK;
+    if (l.bh == 0) return ATTN_OK;   /* T = 0 still copies an initial state to a final one */
     rt_parallel_for(l.bh * l.qblocks, o->num_threads, run_item, &l);
     return ATTN_OK;
 }

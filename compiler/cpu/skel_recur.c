@@ -8,8 +8,9 @@
  *     o = out * acc
  * The families never mix the state's columns, so slabs are independent work. A step costs 3
  * vector operations per state element (4 for the delta rule) and reads the rows once; there is
- * no chunk machinery, so T = 1 (a decode step) is one step. Why a scan and not the chunked form
- * on the CPU: bench/NOTES.md. */
+ * no chunk machinery, so T = 1 (a decode step) is one step. The slab starts from the initial
+ * state tensor when the spec has one and is written to the final state tensor after the last
+ * step. Why a scan and not the chunked form on the CPU: bench/NOTES.md. */
 #include "cpu.h"
 #include "pass.h"
 
@@ -281,6 +282,24 @@ static bool step(Rec *r)
     return true;
 }
 
+/* Copies the slab between the stack and the state tensor t at (b, h): S[r][c] <-> t[b, h, r, c0 + c]
+ * for the slab's valid columns (the initial state in, the final state out). */
+static void state_copy(Rec *r, int t, bool in)
+{
+    Skel *k = r->k;
+    CgLlvm *cg = k->cg;
+    LLVMValueRef rs, cs = cg_abi_tensor_stride(cg, k->args, t, 3);
+    LLVMValueRef base = cg_cpu_head_base(k, t, k->hi, &rs);
+    CgLoop lr, lc;
+    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), 0, NULL, "srow");
+    cg_loop_begin(cg, &lc, i64c(k, 0), r->ncol, i64c(k, 1), 0, NULL, "scol");
+    LLVMValueRef p = cg_gep(cg, cg->t_f32, base, add(k, mul(k, lr.iv, rs), mul(k, add(k, r->c0, lc.iv), cs)));
+    LLVMValueRef s = fptr(k, r->S, add(k, mul(k, lr.iv, i64c(k, r->W)), lc.iv));
+    LLVMBuildStore(k->b, LLVMBuildLoad2(k->b, cg->t_f32, in ? p : s, ""), in ? s : p);
+    cg_loop_end(cg, &lc, NULL);
+    cg_loop_end(cg, &lr, NULL);
+}
+
 static bool build_recur(Skel *k, const KernelPlan *plan)
 {
     CgLlvm *cg = k->cg;
@@ -327,11 +346,13 @@ static bool build_recur(Skel *k, const KernelPlan *plan)
     LLVMValueRef zero8 = LLVMConstInt(cg->t_i8, 0, 0);
     LLVMSetAlignment(LLVMBuildMemSet(k->b, r.S, zero8, i64c(k, (int64_t)k->dk * r.W * 4), 64), 64);
     LLVMSetAlignment(LLVMBuildMemSet(k->b, r.vb, zero8, i64c(k, (int64_t)r.W * 4), 64), 64);
+    if (ak->tsin >= 0) state_copy(&r, ak->tsin, true);
     CgLoop l;
     cg_loop_begin(cg, &l, i64c(k, 0), T, i64c(k, 1), 0, NULL, "t");
     r.t = l.iv;
     if (!step(&r)) return false;
     cg_loop_end(cg, &l, NULL);
+    if (ak->tsout >= 0) state_copy(&r, ak->tsout, false);
     LLVMBuildBr(k->b, done);
     LLVMPositionBuilderAtEnd(k->b, done);
     LLVMBuildRetVoid(k->b);

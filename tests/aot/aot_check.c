@@ -8,6 +8,8 @@
 #define ATTN_CAUSAL_IMPLEMENTATION
 #include "causal.h"
 
+#include "aot_util.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,33 +22,6 @@ static float urand(void)
 {
     rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
     return (float)(rng >> 8) / 16777216.0f * 2 - 1;
-}
-
-/* f32 -> bf16, round to nearest even (the inputs are finite) */
-static uint16_t to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
-}
-static double from_bf16(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static AttnTensor view(void *data, AttnDtype dt, int rank, const int64_t *shape)
-{
-    AttnTensor t = {.data = data, .dtype = dt, .rank = rank};
-    int64_t n = 1;
-    for (int d = rank - 1; d >= 0; d--) {
-        t.shape[d] = shape[d];
-        t.strides[d] = n;
-        n *= shape[d];
-    }
-    return t;
 }
 
 int main(void)

@@ -213,6 +213,34 @@ def check_dtype(np):
                      "lse": attn.F32}, "compile_file(examples/causal.attn, dtype='f32')")
 
 
+def check_recur(np):
+    """A recurrence with its state carried in and out (examples/deltanet.attn, retyped to f32):
+    the kernel against the f64 reference, then two launches of 29 and 1 steps, the second
+    starting from the first's final state, against one launch of 30."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    kern = attn.compile_file(os.path.join(here, "..", "..", "examples", "deltanet.attn"), dtype="f32")
+    rng = np.random.default_rng(5)
+    B, H, T, D = 1, 2, 30, 128
+    x = {n: (rng.uniform(-1, 1, (B, H, T, D)) / np.sqrt(D)).astype(np.float32) for n in ("q", "k")}
+    x["v"] = rng.uniform(-1, 1, (B, H, T, D)).astype(np.float32)
+    x["beta"] = rng.uniform(0, 1, (B, H, T)).astype(np.float32)
+    x["s0"] = rng.uniform(-1, 1, (B, H, D, D)).astype(np.float32)
+    o, s1 = np.zeros((B, H, T, D), np.float32), np.zeros((B, H, D, D), np.float32)
+    kern(o=o, s1=s1, **x)
+    ro, rs = np.zeros((B, H, T, D), np.float64), np.zeros((B, H, D, D), np.float64)
+    kern.reference(o=ro, s1=rs, **x)
+    check(rel(np, o, ro) < 1e-5 and rel(np, s1, rs) < 1e-5,
+          "deltanet on float32 arrays: o rel %.2e, final state rel %.2e" % (rel(np, o, ro), rel(np, s1, rs)))
+    part = {n: np.ascontiguousarray(a[:, :, :29]) for n, a in x.items() if n != "s0"}
+    o1, mid = np.zeros((B, H, 29, D), np.float32), np.zeros((B, H, D, D), np.float32)
+    kern(o=o1, s1=mid, s0=x["s0"], **part)
+    last = {n: np.ascontiguousarray(a[:, :, 29:]) for n, a in x.items() if n != "s0"}
+    o2, end = np.zeros((B, H, 1, D), np.float32), np.zeros((B, H, D, D), np.float32)
+    kern(o=o2, s1=end, s0=mid, **last)
+    check(np.array_equal(np.concatenate([o1, o2], axis=2), o) and np.array_equal(end, s1),
+          "29 steps, then 1 from the carried state, equal 30 steps")
+
+
 def check_asan():
     cc = os.environ.get("ATTN_TEST_CC")
     if not cc:
@@ -278,6 +306,8 @@ def main():
             check_arrays(np, kern)
         elif section == "dtype":
             check_dtype(np)
+        elif section == "recur":
+            check_recur(np)
         else:
             check(False, "a known section (%s)" % section)
 

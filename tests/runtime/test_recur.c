@@ -3,7 +3,8 @@
  * (decay, per-key decay, delta rule; written in several ways), head dims equal and not, T in
  * {1, 37, 64, 65, 1000}, GQA (Hq 4, Hkv 2), q, k, v, o in f32, bf16 and f16, a BTHD layout
  * through strides, T = 8192 for drift, and extreme gates: a log decay of -20 per step (the state
- * all but reset each step) and of -1e-6 (kept), betas 0 and 1.
+ * all but reset each step) and of -1e-6 (kept), betas 0 and 1; an initial and a final state
+ * against the reference (T 0, 1, 37), and a sequence run in pieces with the state carried.
  *
  * Tolerances, relative Frobenius error of o over the whole tensor: f32 1e-5, bf16 4e-3, f16
  * 1e-3. The reference reads the same rounded inputs, so only the kernel's f32 arithmetic and
@@ -20,10 +21,14 @@
 #include <string.h>
 
 /* A spec over q, k: [B, Hkv, T, DK] (q with Hq heads), v: [B, Hkv, T, DV], side tensors g, gk
- * (log decays), beta (gates), o: [B, Hq, T, DV]. */
-static char *spec(const char *name, int dk, int dv, const char *update)
+ * (log decays), beta (gates), o: [B, Hq, T, DV]; with `state`, an initial state s0 and a final
+ * state s1, f32[B, Hq, DK, DV]. */
+static char *spec(const char *name, int dk, int dv, const char *update, bool state)
 {
     static char buf[4096];
+    const char *st = state ? "  in  s0: f32[B, Hq, Dk, Dv];\n  out s1: f32[B, Hq, Dk, Dv];\n"
+                             "  s1 = S;\n  state S: f32[Dk, Dv] = s0;\n"
+                           : "  state S: f32[Dk, Dv];\n";
     snprintf(buf, sizeof buf,
              "attention %s {\n"
              "  in  q: f32[B, Hq, T, %d];\n"
@@ -33,10 +38,10 @@ static char *spec(const char *name, int dk, int dv, const char *update)
              "  in  gk: f32[B, Hq, T, %d];\n"
              "  in  beta: f32[B, Hq, T];\n"
              "  out o: f32[B, Hq, T, %d];\n"
-             "  state S: f32[Dk, Dv];\n"
+             "%s"
              "  %s\n"
              "}\n",
-             name, dk, dk, dv, dk, dv, update);
+             name, dk, dk, dv, dk, dv, st, update);
     return buf;
 }
 
@@ -104,7 +109,25 @@ typedef struct Case {
     bool bthd;                  /* q, k, v, o stored [B, T, H, D] */
     double glo, ghi;            /* log decays g and gk uniform in [glo, ghi) */
     double blo, bhi;            /* betas */
+    bool state;                 /* with an initial and a final state */
 } Case;
+
+/* Relative Frobenius error of a kernel's output against the reference's (any layout). */
+static double rel_error(const AttnTensor *got, const AttnTensor *ref, bool *finite)
+{
+    double e2 = 0, r2 = 0;
+    int64_t n = 1;
+    for (int d = 0; d < got->rank; d++) n *= got->shape[d];
+    for (int64_t x = 0; x < n; x++) {
+        int64_t e = 0, rest = x;
+        for (int d = got->rank - 1; d >= 0; d--) e += (rest % got->shape[d]) * got->strides[d], rest /= got->shape[d];
+        double g = get(got, e), r = get(ref, e);
+        *finite = *finite && isfinite(g) && isfinite(r);
+        e2 += (g - r) * (g - r);
+        r2 += r * r;
+    }
+    return sqrt(e2 / (r2 > 0 ? r2 : 1));
+}
 
 static int runs;
 
@@ -114,12 +137,12 @@ static void run_case(const char *target, Case c)
     snprintf(name, sizeof name, "%s_%d_%d", families[c.fam].name, c.dk, c.dv);
     AttnCompileOptions opts = {.target = target, .no_cache = 1, .dtype = c.dtype};
     AttnKernel *k = NULL;
-    AttnStatus st = attn_compile(spec(name, c.dk, c.dv, families[c.fam].update), name, &opts, &k);
+    AttnStatus st = attn_compile(spec(name, c.dk, c.dv, families[c.fam].update, c.state), name, &opts, &k);
     CHECK_MSG(st == ATTN_OK, "%s on %s: %s", name, target, attn_last_error());
     if (st != ATTN_OK) return;
     const int64_t B = 2, Hq = 4, Hkv = 2, T = c.T;
     int n = attn_kernel_num_tensors(k);
-    AttnTensor t[8], ref[8];
+    AttnTensor t[16], ref[16];
     for (int i = 0; i < n; i++) {
         const char *tn = attn_kernel_tensor_name(k, i);
         bool head = !strcmp(tn, "q") || !strcmp(tn, "k") || !strcmp(tn, "v") || !strcmp(tn, "o");
@@ -128,6 +151,7 @@ static void run_case(const char *target, Case c)
         int rank = attn_kernel_tensor_rank(k, i);
         t[i] = (AttnTensor){.dtype = attn_kernel_tensor_dtype(k, i), .rank = rank};
         int64_t shape[4] = {B, H, T, D};
+        if (tn[0] == 's') shape[2] = c.dk, shape[3] = c.dv;   /* s0, s1: [B, Hq, Dk, Dv] */
         for (int d = 0; d < rank; d++) t[i].shape[d] = shape[d];
         int64_t s = 1;
         for (int d = rank - 1; d >= 0; d--) t[i].strides[d] = s, s *= shape[d];
@@ -142,6 +166,7 @@ static void run_case(const char *target, Case c)
             double x = urand();
             if (!strcmp(tn, "g") || !strcmp(tn, "gk")) x = c.glo + (c.ghi - c.glo) * x;
             else if (!strcmp(tn, "beta")) x = c.blo + (c.bhi - c.blo) * x;
+            else if (!strcmp(tn, "s0")) x = 2 * x - 1;
             else if (strcmp(tn, "v")) x = (2 * x - 1) / sqrt((double)c.dk);   /* q, k */
             else x = 2 * x - 1;
             put(&t[i], e, x);
@@ -157,20 +182,13 @@ static void run_case(const char *target, Case c)
     CHECK_MSG(st == ATTN_OK, "%s launch: %s", name, attn_last_error());
     AttnStatus rs = attn_reference(k, ref, n, NULL, 0);
     CHECK_MSG(rs == ATTN_OK, "%s reference: %s", name, attn_last_error());
-    int o = attn_kernel_tensor_index(k, "o");
-    double e2 = 0, r2 = 0;
+    int o = attn_kernel_tensor_index(k, "o"), s1 = attn_kernel_tensor_index(k, "s1");
     bool finite = true;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < Hq; h++)
-            for (int64_t x = 0; x < T; x++)
-                for (int64_t d = 0; d < c.dv; d++) {
-                    int64_t e = b * t[o].strides[0] + h * t[o].strides[1] + x * t[o].strides[2] + d;
-                    double g = get(&t[o], e), r = get(&ref[o], e);
-                    finite = finite && isfinite(g) && isfinite(r);
-                    e2 += (g - r) * (g - r);
-                    r2 += r * r;
-                }
-    double rel = sqrt(e2 / (r2 > 0 ? r2 : 1));
+    double rel = rel_error(&t[o], &ref[o], &finite);
+    if (s1 >= 0) {   /* the final state is f32: the f32 tolerance */
+        double srel = rel_error(&t[s1], &ref[s1], &finite);
+        CHECK_MSG(srel <= 1e-5, "%s %s: final state rel %.2e", name, c.dtype, srel);
+    }
     AttnDtype odt = t[o].dtype;
     double tol = odt == ATTN_BF16 ? 4e-3 : odt == ATTN_F16 ? 1e-3 : 1e-5;
     bool ok = st == ATTN_OK && rs == ATTN_OK && finite && rel <= tol;
@@ -185,6 +203,69 @@ static void run_case(const char *target, Case c)
         free(t[i].data);
         if (ref[i].data != t[i].data) free(ref[i].data);
     }
+    attn_kernel_free(k);
+}
+
+/* A sequence run in pieces of 37, 1 and 62 steps, each starting from the state the previous
+ * one ended with, gives the outputs and the final state of one run over all 100 steps, bit for
+ * bit: the scan does the same arithmetic per step whatever the pieces. */
+static void carried(const char *target, int fam)
+{
+    char name[64];
+    snprintf(name, sizeof name, "carry_%s", families[fam].name);
+    AttnCompileOptions opts = {.target = target, .no_cache = 1};
+    AttnKernel *k = NULL;
+    AttnStatus st = attn_compile(spec(name, 64, 48, families[fam].update, true), name, &opts, &k);
+    CHECK_MSG(st == ATTN_OK, "%s: %s", name, attn_last_error());
+    if (st != ATTN_OK) return;
+    enum { B = 2, HQ = 4, HKV = 2, T = 100, DK = 64, DV = 48 };
+    int n = attn_kernel_num_tensors(k);
+    AttnTensor t[16];
+    float *buf[16];
+    for (int i = 0; i < n; i++) {
+        const char *tn = attn_kernel_tensor_name(k, i);
+        int64_t H = !strcmp(tn, "k") || !strcmp(tn, "v") ? HKV : HQ;
+        int64_t shape[4] = {B, H, tn[0] == 's' ? DK : T, !strcmp(tn, "v") || !strcmp(tn, "o") || tn[0] == 's' ? DV : DK};
+        t[i] = (AttnTensor){.dtype = ATTN_F32, .rank = attn_kernel_tensor_rank(k, i)};
+        int64_t s = 1;
+        for (int d = t[i].rank - 1; d >= 0; d--) t[i].shape[d] = shape[d], t[i].strides[d] = s, s *= shape[d];
+        buf[i] = t[i].data = calloc((size_t)s, 4);
+        for (int64_t e = 0; e < s; e++) {
+            double x = urand();
+            buf[i][e] = (float)(tn[0] == 'g' ? -0.1 * x : !strcmp(tn, "beta") || !strcmp(tn, "v") ? x
+                               : tn[0] == 's' ? 2 * x - 1 : (2 * x - 1) / 8);
+        }
+    }
+    int o = attn_kernel_tensor_index(k, "o"), s0 = attn_kernel_tensor_index(k, "s0"), s1 = attn_kernel_tensor_index(k, "s1");
+    size_t ssize = (size_t)B * HQ * DK * DV * 4, osize = (size_t)B * HQ * T * DV * 4;
+    float *full_o = malloc(osize), *full_s = malloc(ssize), *state = malloc(ssize);
+    AttnLaunchOptions lo = {.num_threads = 2};
+    CHECK(attn_launch(k, t, n, NULL, 0, &lo) == ATTN_OK);
+    memcpy(full_o, buf[o], osize);
+    memcpy(full_s, buf[s1], ssize);
+    memcpy(state, buf[s0], ssize);
+    memset(buf[o], 0, osize);
+    static const int pieces[] = {37, 1, 62};
+    int t0 = 0;
+    for (int p = 0; p < 3; p++) {
+        AttnTensor v[16];
+        for (int i = 0; i < n; i++) {
+            v[i] = t[i];
+            if (t[i].rank >= 3 && i != s0 && i != s1) {   /* a window of steps t0 .. t0 + len */
+                v[i].data = buf[i] + (int64_t)t0 * t[i].strides[2];
+                v[i].shape[2] = pieces[p];
+            }
+        }
+        memcpy(buf[s0], state, ssize);
+        CHECK(attn_launch(k, v, n, NULL, 0, &lo) == ATTN_OK);
+        memcpy(state, buf[s1], ssize);
+        t0 += pieces[p];
+    }
+    CHECK_MSG(!memcmp(full_o, buf[o], osize), "%s: the pieces' outputs differ from one run's", name);
+    CHECK_MSG(!memcmp(full_s, state, ssize), "%s: the pieces' final state differs from one run's", name);
+    runs++;
+    for (int i = 0; i < n; i++) free(buf[i]);
+    free(full_o), free(full_s), free(state);
     attn_kernel_free(k);
 }
 
@@ -223,6 +304,17 @@ int main(int argc, char **argv)
     }
     Case drift = {.fam = 5, .dk = 64, .dv = 64, .T = 8192, .dtype = "f32", .glo = -0.01, .ghi = -0.0001, .bhi = 1};
     run_case(target, drift);
+    for (int f = 0; f < NFAM; f++)
+        for (int d = 0; d < 3; d++) {   /* an initial and a final state, against the reference */
+            Case c = {.fam = f, .dk = 48, .dv = 80, .T = 37, .dtype = dtypes[d], .glo = -0.1, .ghi = -0.001,
+                      .bhi = 1, .state = true};
+            run_case(target, c);
+            c.T = 1;
+            run_case(target, c);
+            c.T = 0;
+            run_case(target, c);
+        }
+    for (int f = 0; f < NFAM; f++) carried(target, f);
     printf("%d recurrence runs on %s, %d failure(s)\n", runs, target, test_failures);
     return test_failures != 0;
 }

@@ -1,0 +1,33 @@
+/* aot_util.h: what the ahead-of-time test programs share: bf16 conversions and a row-major
+ * tensor view. Included after the kernel's header (which brings attn.h). */
+#ifndef AOT_UTIL_H
+#define AOT_UTIL_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* f32 -> bf16, round to nearest even (the inputs are finite) */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
+}
+
+static double from_bf16(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static AttnTensor view(void *data, AttnDtype dt, int rank, const int64_t *shape)
+{
+    AttnTensor t = {.data = data, .dtype = dt, .rank = rank};
+    int64_t n = 1;
+    for (int d = rank - 1; d >= 0; d--) t.shape[d] = shape[d], t.strides[d] = n, n *= shape[d];
+    return t;
+}
+
+#endif
