@@ -61,7 +61,13 @@ static void head_row(Ev *e, int32_t t, int64_t row, double *out, int32_t n)
         memset(out, 0, sizeof(double) * (size_t)n);
         return;
     }
+    /* attention: q's head h, k's and v's h / (Hq / Hkv); a recurrence: head h of o reads head
+     * h / (Ho / Ht) of each of q, k, v (Ht its head count), so v may have more heads than k */
     int64_t h = e->k->tensors[t].role == ROLE_Q ? e->env.h : e->env.kvh;
+    if (e->k->kind == KIND_RECURRENT) {
+        int64_t ho = e->args->t[e->k->to].shape[1], ht = a->shape[1];
+        h = ht > 0 && ho >= ht ? e->env.h / (ho / ht) : 0;
+    }
     int64_t base = e->env.b * a->strides[0] + h * a->strides[1] + row * a->strides[2];
     for (int32_t x = 0; x < n; x++) out[x] = air_read_elem(a->data, e->dt[t], base + x * a->strides[3]);
 }
@@ -387,6 +393,16 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
         diag_error_noloc(d, "query heads (%lld) must be a multiple of kv heads (%lld)", (long long)hq,
                          (long long)hkv);
         return false;
+    }
+    if (k->kind == KIND_RECURRENT) {   /* a recurrence runs over o's heads */
+        hq = args->t[k->to].shape[1];
+        int32_t ts[3] = {k->tq, k->tk, k->tv};
+        for (int x = 0; x < 3; x++)
+            if (args->t[ts[x]].shape[1] <= 0 || hq % args->t[ts[x]].shape[1] != 0) {
+                diag_error_noloc(d, "o's heads (%lld) must be a multiple of the heads of '%s' (%lld)",
+                                 (long long)hq, k->tensors[ts[x]].name, (long long)args->t[ts[x]].shape[1]);
+                return false;
+            }
     }
     for (int32_t t = 0; t < k->ntensors; t++)
         if (!args->t[t].data) {

@@ -341,10 +341,12 @@ static bool check_operator(Sema *s)
     ok &= agree(s, s->tk, 0, s->tq, 0, "batch dim");
     ok &= agree(s, s->tk, 3, s->tq, 3, "head dim");
     ok &= agree(s, s->tv, 0, s->tk, 0, "batch dim");
-    ok &= agree(s, s->tv, 1, s->tk, 1, "kv head count");
+    /* a recurrence runs over o's heads, and q, k, v may each have fewer (section 10) */
+    bool rec = s->state != NULL;
+    if (!rec) ok &= agree(s, s->tv, 1, s->tk, 1, "kv head count");
     ok &= agree(s, s->tv, 2, s->tk, 2, "key length");
     ok &= agree(s, s->to, 0, s->tq, 0, "batch dim");
-    ok &= agree(s, s->to, 1, s->tq, 1, "query head count");
+    if (!rec) ok &= agree(s, s->to, 1, s->tq, 1, "query head count");
     ok &= agree(s, s->to, 2, s->tq, 2, "query length");
     ok &= agree(s, s->to, 3, s->tv, 3, "value dim");
     for (int p = 0; p < 3; p++) ok &= agree(s, s->tlse, p, s->tq, p, "dim");
@@ -352,6 +354,16 @@ static bool check_operator(Sema *s)
     ok = ok && dk_ok && dv_ok;
     if (!ok) return false;
     AirDim hq = s->k->tensors[s->tq->id].dims[1], hkv = s->k->tensors[s->tk->id].dims[1];
+    Decl *heads[3] = {s->tq, s->tk, s->tv};
+    for (int x = 0; rec && x < 3; x++) {
+        AirDim ho = s->k->tensors[s->to->id].dims[1], ht = s->k->tensors[heads[x]->id].dims[1];
+        if (ho.sym < 0 && ht.sym < 0 && ho.size % ht.size != 0) {
+            sema_error(s, heads[x]->shape.items[1]->loc, "o's %lld heads is not a multiple of %lld heads of '%s'",
+                       (long long)ho.size, (long long)ht.size, heads[x]->name);
+            sema_hint(s, "head h of o reads head h / (Ho / H) of q, k and v");
+            return false;
+        }
+    }
     if (hq.sym < 0 && hkv.sym < 0 && hq.size % hkv.size != 0) {
         sema_error(s, s->tq->shape.items[1]->loc, "%lld query heads is not a multiple of %lld kv heads",
                    (long long)hq.size, (long long)hkv.size);

@@ -70,9 +70,9 @@ static AttnStatus launch_recur(const AttnKernel *k, const AbiArgs *args, const A
 {
     AbiCpuEntry entry = (AbiCpuEntry)rt_cpu_fn(k, ROLE_RECUR);
     if (!entry || k->plan.tile_m <= 0) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
-    const AbiTensor *q = &args->t[k->air->tq];
+    const AbiTensor *out = &args->t[k->air->to];   /* a recurrence runs over o's heads */
     int64_t slabs = (k->air->dv + k->plan.tile_m - 1) / k->plan.tile_m;
-    CpuLaunch l = {entry, args, q->shape[1], q->shape[0] * q->shape[1], slabs};
+    CpuLaunch l = {entry, args, out->shape[1], out->shape[0] * out->shape[1], slabs};
     if (l.bh == 0) return ATTN_OK;   /* T = 0 still copies an initial state to a final one */
     rt_parallel_for(l.bh * l.qblocks, o->num_threads, run_item, &l);
     return ATTN_OK;

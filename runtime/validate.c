@@ -282,6 +282,16 @@ AttnStatus rt_validate(const AttnKernel *k, const AttnTensor *tensors, int32_t n
     if (hkv == 0 ? hq != 0 : hq % hkv != 0)
         return rt_fail(ATTN_ERR_ARG, "tensor 'q' has %lld heads, not a multiple of the %lld heads "
                        "of 'k' and 'v' (GQA needs Hq %% Hkv == 0)", (long long)hq, (long long)hkv);
+    if (air->kind == KIND_RECURRENT) {   /* head h of o reads head h / (Ho / H) of q, k, v */
+        int64_t ho = tensors[air->to].shape[1];
+        int32_t ts[3] = {air->tq, air->tk, air->tv};
+        for (int x = 0; x < 3; x++) {
+            int64_t ht = tensors[ts[x]].shape[1];
+            if (ht == 0 ? ho != 0 : ho % ht != 0)
+                return rt_fail(ATTN_ERR_ARG, "tensor 'o' has %lld heads, not a multiple of the %lld heads of '%s'",
+                               (long long)ho, (long long)ht, air->tensors[ts[x]].name);
+        }
+    }
     for (int32_t i = 0; i < ntensors; i++) {
         uintptr_t lo, hi, lo2, hi2;
         if (!air->tensors[i].is_output || extent(&tensors[i], &lo, &hi) <= 0) continue;

@@ -318,10 +318,13 @@ static bool build_recur(Skel *k, const KernelPlan *plan)
     k->hi = LLVMGetParam(k->fn, 2);
     LLVMValueRef slab = LLVMGetParam(k->fn, 3);
     LLVMValueRef T = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
-    LLVMValueRef hq = cg_abi_tensor_shape(cg, k->args, ak->tq, 1);
-    LLVMValueRef hkv = cg_abi_tensor_shape(cg, k->args, ak->tk, 1);
-    LLVMValueRef group = LLVMBuildSDiv(k->b, hq, cg_smax(cg, hkv, i64c(k, 1)), "");
-    LLVMValueRef hk = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, group, i64c(k, 1)), "hk");
+    /* head h of o reads head h / (Ho / Ht) of q, k and v (Ht each one's head count) */
+    LLVMValueRef ho = cg_abi_tensor_shape(cg, k->args, ak->to, 1), head[3];
+    int ts[3] = {ak->tq, ak->tk, ak->tv};
+    for (int x = 0; x < 3; x++) {
+        LLVMValueRef ht = cg_smax(cg, cg_abi_tensor_shape(cg, k->args, ts[x], 1), i64c(k, 1));
+        head[x] = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, LLVMBuildSDiv(k->b, ho, ht, ""), i64c(k, 1)), "");
+    }
     if (!cg_hook_env_init(&k->env, cg, ak, k->env.target, 1)) return false;
     cg_hook_preload(&k->env, k->args);
     k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
@@ -332,9 +335,9 @@ static bool build_recur(Skel *k, const KernelPlan *plan)
     r.ab = cg_alloca(cg, k->fn, cg->t_f32, k->dkp, 64);
     r.vb = cg_alloca(cg, k->fn, cg->t_f32, r.W, 64);
     r.ob = cg_alloca(cg, k->fn, cg->t_f32, r.W, 64);
-    r.qbase = cg_cpu_head_base(k, ak->tq, k->hi, &r.qs);
-    r.kbase = cg_cpu_head_base(k, ak->tk, hk, &r.ks);
-    r.vbase = cg_cpu_head_base(k, ak->tv, hk, &r.vs);
+    r.qbase = cg_cpu_head_base(k, ak->tq, head[0], &r.qs);
+    r.kbase = cg_cpu_head_base(k, ak->tk, head[1], &r.ks);
+    r.vbase = cg_cpu_head_base(k, ak->tv, head[2], &r.vs);
     r.obase = cg_cpu_head_base(k, ak->to, k->hi, &r.os);
     r.c0 = mul(k, slab, i64c(k, r.W));
     r.ncol = min64(k, i64c(k, r.W), LLVMBuildSub(k->b, i64c(k, k->dv), r.c0, ""));

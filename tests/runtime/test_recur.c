@@ -1,7 +1,8 @@
 /* test_recur.c: the recurrence kernels against the f64 reference, through libattn (compile,
  * launch over the thread pool, attn_reference). Every family of docs/language.md section 10
  * (decay, per-key decay, delta rule; written in several ways), head dims equal and not, T in
- * {1, 37, 64, 65, 1000}, GQA (Hq 4, Hkv 2), q, k, v, o in f32, bf16 and f16, a BTHD layout
+ * {1, 37, 64, 65, 1000}, GQA (Hq 4, Hkv 2) and the converse (v and o with 4 heads, q and k
+ * with 2, as Qwen3-Next's Gated DeltaNet), q, k, v, o in f32, bf16 and f16, a BTHD layout
  * through strides, T = 8192 for drift, and extreme gates: a log decay of -20 per step (the state
  * all but reset each step) and of -1e-6 (kept), betas 0 and 1; an initial and a final state
  * against the reference (T 0, 1, 37), and a sequence run in pieces with the state carried.
@@ -23,25 +24,31 @@
 /* A spec over q, k: [B, Hkv, T, DK] (q with Hq heads), v: [B, Hkv, T, DV], side tensors g, gk
  * (log decays), beta (gates), o: [B, Hq, T, DV]; with `state`, an initial state s0 and a final
  * state s1, f32[B, Hq, DK, DV]. */
-static char *spec(const char *name, int dk, int dv, const char *update, bool state)
+static char *spec(const char *name, int dk, int dv, const char *update, bool state, bool vheads)
 {
     static char buf[4096];
-    const char *st = state ? "  in  s0: f32[B, Hq, Dk, Dv];\n  out s1: f32[B, Hq, Dk, Dv];\n"
-                             "  s1 = S;\n  state S: f32[Dk, Dv] = s0;\n"
-                           : "  state S: f32[Dk, Dv];\n";
+    /* head names: q, k, v, then o and the side tensors (which run over o's heads) */
+    const char *hq = vheads ? "Hk" : "Hq", *hk = vheads ? "Hk" : "Hkv", *hv = vheads ? "Hv" : "Hkv";
+    const char *ho = vheads ? "Hv" : "Hq";
+    char st[256];
+    if (state)
+        snprintf(st, sizeof st, "  in  s0: f32[B, %s, Dk, Dv];\n  out s1: f32[B, %s, Dk, Dv];\n"
+                                "  s1 = S;\n  state S: f32[Dk, Dv] = s0;\n", ho, ho);
+    else
+        snprintf(st, sizeof st, "  state S: f32[Dk, Dv];\n");
     snprintf(buf, sizeof buf,
              "attention %s {\n"
-             "  in  q: f32[B, Hq, T, %d];\n"
-             "  in  k: f32[B, Hkv, T, %d];\n"
-             "  in  v: f32[B, Hkv, T, %d];\n"
-             "  in  g: f32[B, Hq, T];\n"
-             "  in  gk: f32[B, Hq, T, %d];\n"
-             "  in  beta: f32[B, Hq, T];\n"
-             "  out o: f32[B, Hq, T, %d];\n"
+             "  in  q: f32[B, %s, T, %d];\n"
+             "  in  k: f32[B, %s, T, %d];\n"
+             "  in  v: f32[B, %s, T, %d];\n"
+             "  in  g: f32[B, %s, T];\n"
+             "  in  gk: f32[B, %s, T, %d];\n"
+             "  in  beta: f32[B, %s, T];\n"
+             "  out o: f32[B, %s, T, %d];\n"
              "%s"
              "  %s\n"
              "}\n",
-             name, dk, dk, dv, dk, dv, st, update);
+             name, hq, dk, hk, dk, hv, dv, ho, ho, dk, ho, ho, dv, st, update);
     return buf;
 }
 
@@ -110,6 +117,7 @@ typedef struct Case {
     double glo, ghi;            /* log decays g and gk uniform in [glo, ghi) */
     double blo, bhi;            /* betas */
     bool state;                 /* with an initial and a final state */
+    bool vheads;                /* q and k with Hkv heads, v and o with Hq (Qwen3-Next) */
 } Case;
 
 /* Relative Frobenius error of a kernel's output against the reference's (any layout). */
@@ -137,7 +145,7 @@ static void run_case(const char *target, Case c)
     snprintf(name, sizeof name, "%s_%d_%d", families[c.fam].name, c.dk, c.dv);
     AttnCompileOptions opts = {.target = target, .no_cache = 1, .dtype = c.dtype};
     AttnKernel *k = NULL;
-    AttnStatus st = attn_compile(spec(name, c.dk, c.dv, families[c.fam].update, c.state), name, &opts, &k);
+    AttnStatus st = attn_compile(spec(name, c.dk, c.dv, families[c.fam].update, c.state, c.vheads), name, &opts, &k);
     CHECK_MSG(st == ATTN_OK, "%s on %s: %s", name, target, attn_last_error());
     if (st != ATTN_OK) return;
     const int64_t B = 2, Hq = 4, Hkv = 2, T = c.T;
@@ -146,7 +154,7 @@ static void run_case(const char *target, Case c)
     for (int i = 0; i < n; i++) {
         const char *tn = attn_kernel_tensor_name(k, i);
         bool head = !strcmp(tn, "q") || !strcmp(tn, "k") || !strcmp(tn, "v") || !strcmp(tn, "o");
-        int64_t H = !strcmp(tn, "k") || !strcmp(tn, "v") ? Hkv : Hq;
+        int64_t H = !strcmp(tn, "k") || !strcmp(tn, c.vheads ? "q" : "v") ? Hkv : Hq;
         int64_t D = !strcmp(tn, "v") || !strcmp(tn, "o") ? c.dv : c.dk;
         int rank = attn_kernel_tensor_rank(k, i);
         t[i] = (AttnTensor){.dtype = attn_kernel_tensor_dtype(k, i), .rank = rank};
@@ -215,7 +223,7 @@ static void carried(const char *target, int fam)
     snprintf(name, sizeof name, "carry_%s", families[fam].name);
     AttnCompileOptions opts = {.target = target, .no_cache = 1};
     AttnKernel *k = NULL;
-    AttnStatus st = attn_compile(spec(name, 64, 48, families[fam].update, true), name, &opts, &k);
+    AttnStatus st = attn_compile(spec(name, 64, 48, families[fam].update, true, false), name, &opts, &k);
     CHECK_MSG(st == ATTN_OK, "%s: %s", name, attn_last_error());
     if (st != ATTN_OK) return;
     enum { B = 2, HQ = 4, HKV = 2, T = 100, DK = 64, DV = 48 };
@@ -315,6 +323,11 @@ int main(int argc, char **argv)
             run_case(target, c);
         }
     for (int f = 0; f < NFAM; f++) carried(target, f);
+    for (int f = 0; f < NFAM; f++) {   /* more value heads than query and key heads */
+        Case c = {.fam = f, .dk = 64, .dv = 96, .T = 65, .dtype = "bf16", .glo = -0.1, .ghi = -0.001,
+                  .bhi = 1, .vheads = true};
+        run_case(target, c);
+    }
     printf("%d recurrence runs on %s, %d failure(s)\n", runs, target, test_failures);
     return test_failures != 0;
 }
