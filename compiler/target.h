@@ -19,8 +19,8 @@ typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
 
 /* The skeleton a target chose for a kernel's form. The runtime's launch recipe follows it. */
 /* NONE: no code (the reference target); FA: softmax attention; RECUR: a linear recurrence
- * (pass_recur_form's families). */
-typedef enum { SKEL_NONE, SKEL_FA, SKEL_RECUR } SkelKind;
+ * (pass_recur_form's families); SCAN: any other recurrence, as a sequential scan. */
+typedef enum { SKEL_NONE, SKEL_FA, SKEL_RECUR, SKEL_SCAN } SkelKind;
 
 /* What an entry point is for; the runtime finds a plan's entries by role (contracts in
  * kernel_abi.h). */
@@ -31,8 +31,8 @@ typedef enum {
     ROLE_MAP,              /* GPU tile-map kernel of a mask that reads side tensors */
     ROLE_DECODE,           /* GPU split-KV decode entry */
     ROLE_DECODE_COMBINE,   /* GPU: merges the decode entry's splits */
-    ROLE_RECUR,            /* CPU recurrence: one (b, query head, slab of tile_m state
-                              columns), AbiCpuEntry with q_block = the slab */
+    ROLE_RECUR,            /* CPU recurrence: one (b, o's head, slab of tile_m state
+                              columns), AbiCpuEntry with q_block = the slab (SCAN: one slab) */
 } EntryRole;
 
 typedef struct PlanEntry {

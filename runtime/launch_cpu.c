@@ -65,7 +65,8 @@ static AttnStatus launch_fa(const AttnKernel *k, const AbiArgs *args, const Attn
     return ATTN_OK;
 }
 
-/* The recurrence skeleton's recipe: one item per (b, query head, slab of tile_m state columns). */
+/* The recurrence skeletons' recipe: one item per (b, o's head, slab of tile_m state columns; the
+ * scan's one slab is every column). */
 static AttnStatus launch_recur(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
     AbiCpuEntry entry = (AbiCpuEntry)rt_cpu_fn(k, ROLE_RECUR);
@@ -82,7 +83,7 @@ AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLau
 {
     switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
     case SKEL_FA: return launch_fa(k, args, o);
-    case SKEL_RECUR: return launch_recur(k, args, o);
+    case SKEL_RECUR: case SKEL_SCAN: return launch_recur(k, args, o);
     default: break;
     }
     return rt_fail(ATTN_ERR_INTERNAL, "no CPU launch recipe for the kernel's skeleton (%d)",

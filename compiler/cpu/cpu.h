@@ -132,11 +132,20 @@ CpuShape cg_cpu_fa_shape(int lanes);
 bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d);
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
+/* A recurrence's state between a stack buffer and a state tensor at (b, h = k->hi):
+ * buf[r * ld + c] <-> t[b, h, r, c0 + c] for r < Dk, c < ncol (in: the tensor to the buffer). */
+void cg_cpu_state_copy(Skel *k, int tensor, LLVMValueRef buf, int64_t ld, LLVMValueRef c0,
+                       LLVMValueRef ncol, bool in);
+
 /* skel_recur.c: the linear recurrences' skeleton (pass_recur_form's families): a scan over t
  * with the state in slabs of cg_cpu_recur_slab_vecs vectors of columns per work item. */
 enum { RECUR_SLAB_MAX_VECS = 2 };
 int cg_cpu_recur_slab_vecs(int dk, int dv, int lanes);
 bool cg_cpu_recur_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
 int cg_cpu_recur_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
+/* skel_scan.c: any other recurrence, a sequential scan of the update as written; work items
+ * (b, h) with the whole state (tile_m = Dv). */
+bool cg_cpu_scan_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
+int cg_cpu_scan_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
 #endif

@@ -42,6 +42,22 @@ LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValue
     return has;
 }
 
+void cg_cpu_state_copy(Skel *k, int tensor, LLVMValueRef buf, int64_t ld, LLVMValueRef c0,
+                       LLVMValueRef ncol, bool in)
+{
+    CgLlvm *cg = k->cg;
+    LLVMValueRef rs, cs = cg_abi_tensor_stride(cg, k->args, tensor, 3);
+    LLVMValueRef base = cg_cpu_head_base(k, tensor, k->hi, &rs);
+    CgLoop lr, lc;
+    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), 0, NULL, "srow");
+    cg_loop_begin(cg, &lc, i64c(k, 0), ncol, i64c(k, 1), 0, NULL, "scol");
+    LLVMValueRef p = cg_gep(cg, cg->t_f32, base, add(k, mul(k, lr.iv, rs), mul(k, add(k, c0, lc.iv), cs)));
+    LLVMValueRef s = fptr(k, buf, add(k, mul(k, lr.iv, i64c(k, ld)), lc.iv));
+    LLVMBuildStore(k->b, LLVMBuildLoad2(k->b, cg->t_f32, in ? p : s, ""), in ? s : p);
+    cg_loop_end(cg, &lc, NULL);
+    cg_loop_end(cg, &lr, NULL);
+}
+
 /* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
  * ordered, so one backward sweep marks everything the root reaches). */
 bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)

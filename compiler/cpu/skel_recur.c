@@ -282,24 +282,6 @@ static bool step(Rec *r)
     return true;
 }
 
-/* Copies the slab between the stack and the state tensor t at (b, h): S[r][c] <-> t[b, h, r, c0 + c]
- * for the slab's valid columns (the initial state in, the final state out). */
-static void state_copy(Rec *r, int t, bool in)
-{
-    Skel *k = r->k;
-    CgLlvm *cg = k->cg;
-    LLVMValueRef rs, cs = cg_abi_tensor_stride(cg, k->args, t, 3);
-    LLVMValueRef base = cg_cpu_head_base(k, t, k->hi, &rs);
-    CgLoop lr, lc;
-    cg_loop_begin(cg, &lr, i64c(k, 0), i64c(k, k->dk), i64c(k, 1), 0, NULL, "srow");
-    cg_loop_begin(cg, &lc, i64c(k, 0), r->ncol, i64c(k, 1), 0, NULL, "scol");
-    LLVMValueRef p = cg_gep(cg, cg->t_f32, base, add(k, mul(k, lr.iv, rs), mul(k, add(k, r->c0, lc.iv), cs)));
-    LLVMValueRef s = fptr(k, r->S, add(k, mul(k, lr.iv, i64c(k, r->W)), lc.iv));
-    LLVMBuildStore(k->b, LLVMBuildLoad2(k->b, cg->t_f32, in ? p : s, ""), in ? s : p);
-    cg_loop_end(cg, &lc, NULL);
-    cg_loop_end(cg, &lr, NULL);
-}
-
 static bool build_recur(Skel *k, const KernelPlan *plan)
 {
     CgLlvm *cg = k->cg;
@@ -349,13 +331,13 @@ static bool build_recur(Skel *k, const KernelPlan *plan)
     LLVMValueRef zero8 = LLVMConstInt(cg->t_i8, 0, 0);
     LLVMSetAlignment(LLVMBuildMemSet(k->b, r.S, zero8, i64c(k, (int64_t)k->dk * r.W * 4), 64), 64);
     LLVMSetAlignment(LLVMBuildMemSet(k->b, r.vb, zero8, i64c(k, (int64_t)r.W * 4), 64), 64);
-    if (ak->tsin >= 0) state_copy(&r, ak->tsin, true);
+    if (ak->tsin >= 0) cg_cpu_state_copy(k, ak->tsin, r.S, r.W, r.c0, r.ncol, true);
     CgLoop l;
     cg_loop_begin(cg, &l, i64c(k, 0), T, i64c(k, 1), 0, NULL, "t");
     r.t = l.iv;
     if (!step(&r)) return false;
     cg_loop_end(cg, &l, NULL);
-    if (ak->tsout >= 0) state_copy(&r, ak->tsout, false);
+    if (ak->tsout >= 0) cg_cpu_state_copy(k, ak->tsout, r.S, r.W, r.c0, r.ncol, false);
     LLVMBuildBr(k->b, done);
     LLVMPositionBuilderAtEnd(k->b, done);
     LLVMBuildRetVoid(k->b);
@@ -366,12 +348,7 @@ bool cg_cpu_recur_plan(const AirKernel *k, KernelPlan *p, const char *target, Di
 {
     RecurForm f;
     if (!pass_recur_form(d->arena, k, &f)) return false;
-    if (f.family == RECUR_SCAN) {
-        diag_error(d, f.why_loc, "this recurrence is a sequential scan (%s), which target %s does not generate yet",
-                   f.why, target);
-        diag_hint(d, "the decay, per-key decay and delta-rule forms of docs/language.md section 10 generate kernels; --target=reference runs any recurrence through the f64 evaluator");
-        return false;
-    }
+    if (f.family == RECUR_SCAN) return cg_cpu_scan_plan(k, p, target, d);
     int roles[4] = {k->tq, k->tk, k->tv, k->to};
     for (int x = 1; x < 4; x++)
         if (k->tensors[roles[x]].dims[2].sym != k->tensors[k->tq].dims[2].sym) {

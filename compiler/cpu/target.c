@@ -97,6 +97,9 @@ char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
                          const Source *src, Arena *a)
 {
     (void)src;
+    if (plan->skeleton == SKEL_SCAN)
+        return arena_printf(a, "  on %s: a sequential scan of the update as written; a work item is (b, h) with the "
+                               "whole Dk x Dv state on the stack; one pass per vector-matrix product\n", t->name);
     if (plan->skeleton == SKEL_RECUR) {
         int w = plan->tile_m;
         return arena_printf(a, "  on %s: a scan over t, no chunks; a work item is (b, h, %d state columns), its "

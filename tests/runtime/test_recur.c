@@ -7,6 +7,10 @@
  * all but reset each step) and of -1e-6 (kept), betas 0 and 1; an initial and a final state
  * against the reference (T 0, 1, 37), and a sequence run in pieces with the state carried.
  *
+ * Six updates outside the families run through the sequential scan (skel_scan.c): Kimi's delta
+ * rule with a per-key decay, a column scaling, a nonlinear state, an output with a skip term, a
+ * matrix-vector product of the state, and state-dependent gates.
+ *
  * Tolerances, relative Frobenius error of o over the whole tensor: f32 1e-5, bf16 4e-3, f16
  * 1e-3. The reference reads the same rounded inputs, so only the kernel's f32 arithmetic and
  * the output's rounding differ: measured f32 errors are 2e-7..4e-7 at T 1000 and stay there at
@@ -65,6 +69,16 @@ static const Family families[] = {
     {"gated_deltanet",
      "S = exp(g[b, h, t]) * (S - beta[b, h, t] * outer(k[t], k[t] @ S)) + beta[b, h, t] * outer(k[t], v[t]);\n"
      "  o[t] = q[t] @ S;"},
+    /* no family's form: the sequential scan (pass_recur_form says why) */
+    {"scan_kda",   /* Kimi's delta rule with a per-key decay */
+     "S = diag(exp(gk[b, h, t])) @ S - beta[b, h, t] * outer(k[t], k[t] @ (diag(exp(gk[b, h, t])) @ S))\n"
+     "      + beta[b, h, t] * outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"scan_colscale", "S = S @ diag(sigmoid(v[t])) + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"scan_tanh", "S = 0.9 * tanh(S) + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"scan_skip", "S = exp(g[b, h, t]) * S + outer(k[t], v[t]);\n  o[t] = q[t] @ S + 0.5 * v[t];"},
+    {"scan_oja", "S = S - outer(S @ v[t], v[t]) / float(Dv) + outer(k[t], v[t]);\n  o[t] = q[t] @ S;"},
+    {"scan_gate", "S = exp(-0.01 * sqnorm(k[t] @ S)) * S + outer(k[t], v[t]);\n"
+                  "  o[t] = (q[t] @ S) * sigmoid(dot(q[t], k[t]));"},
 };
 enum { NFAM = sizeof families / sizeof families[0] };
 
