@@ -389,7 +389,7 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
 {
     int64_t nb = args->t[k->tq].shape[0], hq = args->t[k->tq].shape[1];
     int64_t hkv = args->t[k->tk].shape[1], lq = args->t[k->tq].shape[2], lk = args->t[k->tk].shape[2];
-    if (hkv <= 0 || hq % hkv != 0) {
+    if (k->kind != KIND_RECURRENT && (hkv <= 0 || hq % hkv != 0)) {
         diag_error_noloc(d, "query heads (%lld) must be a multiple of kv heads (%lld)", (long long)hq,
                          (long long)hkv);
         return false;
@@ -432,7 +432,7 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
     Cand *cand = calloc((size_t)lk + 1, sizeof(Cand));
     bool ok = e.off && e.stamp && e.rdep && e.vals && s && qv && kv && acc && S && keep && cand;
     if (!ok) diag_error_noloc(d, "out of memory in the reference evaluator");
-    int64_t group = ok ? hq / hkv : 0;
+    int64_t group = ok && hkv > 0 && hq >= hkv ? hq / hkv : 1;   /* kvh: attention only */
     for (int64_t b = 0; ok && b < nb; b++)
         for (int64_t h = 0; ok && h < hq && !e.failed; h++) {
             e.env = (Env){.b = b, .h = h, .kvh = h / group};

@@ -132,6 +132,9 @@ static Form *new_form(Rf *r)
 static Form *scaled(Rf *r, int32_t id, int32_t of, int32_t by, bool inv, double sign)
 {
     if (by >= 0 && r->uses->node[by].state) return fail(r, by, "a factor that reads the state");
+    uint32_t heads = 1u << r->k->tq | 1u << r->k->tk | 1u << r->k->tv;
+    if (by >= 0 && (r->uses->node[by].tensors & heads))   /* dot(q[t], k[t]): per step, not a scalar hook */
+        return fail(r, by, "a factor that reads q, k or v");
     const Form *x = norm(r, of);
     Form *f = x ? new_form(r) : NULL;
     if (!f) return NULL;

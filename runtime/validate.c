@@ -279,7 +279,7 @@ AttnStatus rt_validate(const AttnKernel *k, const AttnTensor *tensors, int32_t n
         args->sym[s] = bind[s].value;
     int64_t hq = sym_of_role(air, bind, SYM_HQ, air->tq, 1, tensors);
     int64_t hkv = sym_of_role(air, bind, SYM_HKV, air->tk, 1, tensors);
-    if (hkv == 0 ? hq != 0 : hq % hkv != 0)
+    if (air->kind != KIND_RECURRENT && (hkv == 0 ? hq != 0 : hq % hkv != 0))
         return rt_fail(ATTN_ERR_ARG, "tensor 'q' has %lld heads, not a multiple of the %lld heads "
                        "of 'k' and 'v' (GQA needs Hq %% Hkv == 0)", (long long)hq, (long long)hkv);
     if (air->kind == KIND_RECURRENT) {   /* head h of o reads head h / (Ho / H) of q, k, v */
