@@ -291,6 +291,36 @@ static void carried(const char *target, int fam)
     attn_kernel_free(k);
 }
 
+/* attn_reference writes nothing of the outputs when it fails partway (docs/api.md): here the
+ * reference reads q[10 - t] and fails at t = 11, after it has computed ten steps of o. */
+static void reference_fails_cleanly(const char *target)
+{
+    static const char *text =
+        "attention late_fail {\n  in q: f32[B, H, T, 32];\n  in k: f32[B, H, T, 32];\n"
+        "  in v: f32[B, H, T, 32];\n  out o: f32[B, H, T, 32];\n  state S: f32[Dk, Dv];\n"
+        "  S = S + outer(k[t], v[t]);\n  o[t] = q[10 - t] @ S;\n}\n";
+    AttnCompileOptions opts = {.target = target, .no_cache = 1};
+    AttnKernel *k = NULL;
+    CHECK(attn_compile(text, "late_fail", &opts, &k) == ATTN_OK);
+    if (!k) return;
+    enum { T = 20, N = 2 * T * 32 };
+    static float in[3][N], o[N];
+    for (int i = 0; i < N; i++) in[0][i] = in[1][i] = in[2][i] = 0.25f, o[i] = 777.0f;
+    AttnTensor t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (AttnTensor){.data = i < 3 ? in[i] : o, .dtype = ATTN_F32, .rank = 4,
+                            .shape = {1, 2, T, 32}, .strides = {2 * T * 32, T * 32, 32, 1}};
+    }
+    AttnStatus st = attn_reference(k, t, 4, NULL, 0);
+    CHECK_MSG(st == ATTN_ERR_ARG && strstr(attn_last_error(), "row"), "the reference at t = 11: %s",
+              attn_last_error());
+    bool untouched = true;
+    for (int i = 0; i < N; i++) untouched &= o[i] == 777.0f;
+    CHECK_MSG(untouched, "a failed reference wrote its outputs");
+    runs++;
+    attn_kernel_free(k);
+}
+
 int main(int argc, char **argv)
 {
     const char *target = argc > 1 ? argv[1] : "native";
@@ -337,6 +367,7 @@ int main(int argc, char **argv)
             run_case(target, c);
         }
     for (int f = 0; f < NFAM; f++) carried(target, f);
+    reference_fails_cleanly(target);
     for (int f = 0; f < NFAM; f++) {   /* more value heads than query and key heads */
         Case c = {.fam = f, .dk = 64, .dv = 96, .T = 65, .dtype = "bf16", .glo = -0.1, .ghi = -0.001,
                   .bhi = 1, .vheads = true};
