@@ -77,7 +77,13 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
 {
     memset(c, 0, sizeof *c);
     c->sm = t->sm;
-    if (k->kind != KIND_SOFTMAX) return unsupported(d, k, -1, "a recurrence", t);
+    if (k->kind != KIND_SOFTMAX) {
+        int32_t at = k->hook[HOOK_STATE];
+        diag_error(d, at >= 0 ? k->nodes[at].loc : (Loc){0, 0}, "a recurrence is not supported on target %s yet",
+                   t->name);
+        diag_hint(d, "the CPU targets (native, x86-64-v3, x86-64-v4) run it; --target=reference runs it through the f64 evaluator");
+        return false;
+    }
     for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
         if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
     if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
