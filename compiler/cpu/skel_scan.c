@@ -40,9 +40,8 @@ static bool is_reduction(AirOp op)
 
 static int len_of(AirType t) { return t.kind == TY_VEC ? t.rows : 1; }
 
-/* The value of node id at row r (i64, or NULL) and columns c .. c + lanes - 1 (i64, or NULL),
- * for a vector at index `at` (one of r, c). tail: lanes past the node's length read a clamped
- * element. Scalars are uniform. */
+/* The value of node id at row r (i64, or NULL) and columns c .. c + lanes - 1 (i64, or NULL): a
+ * matrix at (r, c), a vector at c (at_c, `lanes` lanes) or at r (one lane), a scalar uniform. */
 static LLVMValueRef val(Scan *s, int32_t id, LLVMValueRef r, LLVMValueRef c, int lanes, bool at_c);
 
 static LLVMValueRef splat(Scan *s, LLVMValueRef v, int lanes)
@@ -50,16 +49,9 @@ static LLVMValueRef splat(Scan *s, LLVMValueRef v, int lanes)
     return cg_splat(s->k->cg, v, lanes);
 }
 
-/* i64 index vector base + 0 .. lanes-1, clamped to n - 1 (a partial last vector). */
-static LLVMValueRef clamped_index(Scan *s, LLVMValueRef base, int lanes, int n, int e)
-{
-    Skel *k = s->k;
-    LLVMValueRef i = add(k, base, i64c(k, e));
-    (void)lanes;
-    return min64(k, i, i64c(k, n - 1));
-}
-
-/* Element `at` .. of a head row (q, k, v at position pos) or of a side tensor's vector. */
+/* Elements at .. at + lanes - 1 of a vector of n elements at p (stride apart): a head row or a
+ * side tensor's vector. Each index is clamped to n - 1, so a partial last vector reads the
+ * last element again; its lanes are masked out of sums and never stored. */
 static LLVMValueRef vec_elems(Scan *s, LLVMValueRef p, LLVMValueRef stride, AirDtype dt, LLVMValueRef at,
                               int lanes, int n)
 {
@@ -70,7 +62,7 @@ static LLVMValueRef vec_elems(Scan *s, LLVMValueRef p, LLVMValueRef stride, AirD
     LLVMValueRef v = cg_f32(cg, 0.0, lanes);
     for (int e = 0; e < lanes; e++)
         v = LLVMBuildInsertElement(k->b, v,
-                                   cg_load_f32(cg, cg_gep(cg, et, p, mul(k, clamped_index(s, at, lanes, n, e), stride)), dt),
+                                   cg_load_f32(cg, cg_gep(cg, et, p, mul(k, min64(k, add(k, at, i64c(k, e)), i64c(k, n - 1)), stride)), dt),
                                    cg_i32(cg, e, 1), "");
     return v;
 }
