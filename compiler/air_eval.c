@@ -61,13 +61,10 @@ static void head_row(Ev *e, int32_t t, int64_t row, double *out, int32_t n)
         memset(out, 0, sizeof(double) * (size_t)n);
         return;
     }
-    /* attention: q's head h, k's and v's h / (Hq / Hkv); a recurrence: head h of o reads head
-     * h / (Ho / Ht) of each of q, k, v (Ht its head count), so v may have more heads than k */
-    int64_t h = e->k->tensors[t].role == ROLE_Q ? e->env.h : e->env.kvh;
-    if (e->k->kind == KIND_RECURRENT) {
-        int64_t ho = e->args->t[e->k->to].shape[1], ht = a->shape[1];
-        h = ht > 0 && ho >= ht ? e->env.h / (ho / ht) : 0;
-    }
+    /* head h of o reads head h / (Ho / Ht) of q, k and v (Ht its head count): attention's q
+     * head h and kv head h / (Hq / Hkv), and a recurrence's v with more heads than k alike */
+    int64_t ho = e->args->t[e->k->to].shape[1], ht = a->shape[1];
+    int64_t h = ht > 0 && ho >= ht ? e->env.h / (ho / ht) : 0;
     int64_t base = e->env.b * a->strides[0] + h * a->strides[1] + row * a->strides[2];
     for (int32_t x = 0; x < n; x++) out[x] = air_read_elem(a->data, e->dt[t], base + x * a->strides[3]);
 }
@@ -432,7 +429,7 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
     Cand *cand = calloc((size_t)lk + 1, sizeof(Cand));
     bool ok = e.off && e.stamp && e.rdep && e.vals && s && qv && kv && acc && S && keep && cand;
     if (!ok) diag_error_noloc(d, "out of memory in the reference evaluator");
-    int64_t group = ok && hkv > 0 && hq >= hkv ? hq / hkv : 1;   /* kvh: attention only */
+    int64_t group = ok && hkv > 0 && hq >= hkv ? hq / hkv : 1;   /* kvh: a shared selector's group */
     for (int64_t b = 0; ok && b < nb; b++)
         for (int64_t h = 0; ok && h < hq && !e.failed; h++) {
             e.env = (Env){.b = b, .h = h, .kvh = h / group};

@@ -132,6 +132,15 @@ CpuShape cg_cpu_fa_shape(int lanes);
 bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d);
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
+/* The plan's main entry, void NAME(const AbiArgs *args, int64_t b, int64_t h, int64_t item)
+ * (AbiCpuEntry), with k->args, k->bi, k->hi set and the builder in its entry block; returns
+ * the work item's third coordinate (a query block, a state slab). */
+LLVMValueRef cg_cpu_item_entry(Skel *k, const KernelPlan *plan);
+/* The entry of a recurrence skeleton, void NAME(args, b, h, slab) with h o's head, and the hook
+ * environment at (b, h) (the skeleton sets IX_T per step); *T is the sequence's length and
+ * head[0..2] are the heads of q, k and v that o's head h reads, h / (Ho / Hx). Returns the slab
+ * parameter; NULL when memory ran out. */
+LLVMValueRef cg_cpu_recur_entry(Skel *k, const KernelPlan *plan, LLVMValueRef head[3], LLVMValueRef *T);
 /* A recurrence's state between a stack buffer and a state tensor at (b, h = k->hi):
  * buf[r * ld + c] <-> t[b, h, r, c0 + c] for r < Dk, c < ncol (in: the tensor to the buffer). */
 void cg_cpu_state_copy(Skel *k, int tensor, LLVMValueRef buf, int64_t ld, LLVMValueRef c0,

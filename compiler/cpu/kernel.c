@@ -42,6 +42,35 @@ LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValue
     return has;
 }
 
+LLVMValueRef cg_cpu_item_entry(Skel *k, const KernelPlan *plan)
+{
+    CgLlvm *cg = k->cg;
+    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
+    cg_cpu_function(k, plan, plan->entries[0].name, params, 4);
+    k->bi = LLVMGetParam(k->fn, 1);
+    k->hi = LLVMGetParam(k->fn, 2);
+    return LLVMGetParam(k->fn, 3);
+}
+
+LLVMValueRef cg_cpu_recur_entry(Skel *k, const KernelPlan *plan, LLVMValueRef head[3], LLVMValueRef *T)
+{
+    CgLlvm *cg = k->cg;
+    const AirKernel *ak = k->k;
+    LLVMValueRef item = cg_cpu_item_entry(k, plan);
+    *T = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
+    LLVMValueRef ho = cg_abi_tensor_shape(cg, k->args, ak->to, 1);
+    int ts[3] = {ak->tq, ak->tk, ak->tv};
+    for (int x = 0; x < 3; x++) {
+        LLVMValueRef ht = cg_smax(cg, cg_abi_tensor_shape(cg, k->args, ts[x], 1), i64c(k, 1));
+        head[x] = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, LLVMBuildSDiv(k->b, ho, ht, ""), i64c(k, 1)), "");
+    }
+    if (!cg_hook_env_init(&k->env, cg, ak, k->env.target, 1)) return NULL;
+    cg_hook_preload(&k->env, k->args);
+    k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
+    k->env.idx[IX_H] = LLVMBuildTrunc(k->b, k->hi, cg->t_i32, "");
+    return item;
+}
+
 void cg_cpu_state_copy(Skel *k, int tensor, LLVMValueRef buf, int64_t ld, LLVMValueRef c0,
                        LLVMValueRef ncol, bool in)
 {

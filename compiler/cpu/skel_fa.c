@@ -38,11 +38,7 @@ static bool setup(Skel *k, const KernelPlan *plan)
 {
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
-    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
-    cg_cpu_function(k, plan, plan->entries[0].name, params, 4);
-    k->bi = LLVMGetParam(k->fn, 1);
-    k->hi = LLVMGetParam(k->fn, 2);
-    k->qblock = LLVMGetParam(k->fn, 3);
+    k->qblock = cg_cpu_item_entry(k, plan);
 
     LLVMValueRef lq = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
     k->lk = cg_abi_tensor_shape(cg, k->args, ak->tk, 2);

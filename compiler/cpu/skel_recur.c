@@ -294,23 +294,8 @@ static bool build_recur(Skel *k, const KernelPlan *plan)
     }
     r.nv = cg_cpu_recur_slab_vecs(k->dk, k->dv, k->N);
     r.W = r.nv * k->N;
-    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
-    cg_cpu_function(k, plan, plan->entries[0].name, params, 4);
-    k->bi = LLVMGetParam(k->fn, 1);
-    k->hi = LLVMGetParam(k->fn, 2);
-    LLVMValueRef slab = LLVMGetParam(k->fn, 3);
-    LLVMValueRef T = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
-    /* head h of o reads head h / (Ho / Ht) of q, k and v (Ht each one's head count) */
-    LLVMValueRef ho = cg_abi_tensor_shape(cg, k->args, ak->to, 1), head[3];
-    int ts[3] = {ak->tq, ak->tk, ak->tv};
-    for (int x = 0; x < 3; x++) {
-        LLVMValueRef ht = cg_smax(cg, cg_abi_tensor_shape(cg, k->args, ts[x], 1), i64c(k, 1));
-        head[x] = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, LLVMBuildSDiv(k->b, ho, ht, ""), i64c(k, 1)), "");
-    }
-    if (!cg_hook_env_init(&k->env, cg, ak, k->env.target, 1)) return false;
-    cg_hook_preload(&k->env, k->args);
-    k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
-    k->env.idx[IX_H] = LLVMBuildTrunc(k->b, k->hi, cg->t_i32, "");
+    LLVMValueRef head[3], T, slab = cg_cpu_recur_entry(k, plan, head, &T);
+    if (!slab) return false;
     r.S = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)k->dk * r.W, 64);
     r.kb = cg_alloca(cg, k->fn, cg->t_f32, k->dkp, 64);
     r.qb = cg_alloca(cg, k->fn, cg->t_f32, k->dkp, 64);

@@ -329,22 +329,10 @@ static bool build_scan(Skel *k, const KernelPlan *plan)
         s.uses_vec[id] = n->ty.kind == TY_VEC || n->ty.kind == TY_MAT || is_reduction(n->op) || n->op == OP_STATE;
         for (int g = 0; g < n->nargs; g++) s.uses_vec[id] |= s.uses_vec[n->args[g]];
     }
-    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64};
-    cg_cpu_function(k, plan, plan->entries[0].name, params, 4);
-    k->bi = LLVMGetParam(k->fn, 1);
-    k->hi = LLVMGetParam(k->fn, 2);
-    s.T = cg_abi_tensor_shape(cg, k->args, ak->tq, 2);
-    if (!cg_hook_env_init(&k->env, cg, ak, k->env.target, 1)) return false;
-    cg_hook_preload(&k->env, k->args);
-    k->env.idx[IX_B] = LLVMBuildTrunc(k->b, k->bi, cg->t_i32, "");
-    k->env.idx[IX_H] = LLVMBuildTrunc(k->b, k->hi, cg->t_i32, "");
-    LLVMValueRef ho = cg_abi_tensor_shape(cg, k->args, ak->to, 1);
+    LLVMValueRef head[3];
+    if (!cg_cpu_recur_entry(k, plan, head, &s.T)) return false;   /* one slab: every column */
     int ts[3] = {ak->tq, ak->tk, ak->tv};
-    for (int x = 0; x < 3; x++) {   /* head h of o reads head h / (Ho / Ht) of q, k, v */
-        LLVMValueRef ht = cg_smax(cg, cg_abi_tensor_shape(cg, k->args, ts[x], 1), i64c(k, 1));
-        LLVMValueRef head = LLVMBuildSDiv(k->b, k->hi, cg_smax(cg, LLVMBuildSDiv(k->b, ho, ht, ""), i64c(k, 1)), "");
-        s.rowp[x] = cg_cpu_head_base(k, ts[x], head, &s.rows[x]);
-    }
+    for (int x = 0; x < 3; x++) s.rowp[x] = cg_cpu_head_base(k, ts[x], head[x], &s.rows[x]);
     LLVMValueRef os, obase = cg_cpu_head_base(k, ak->to, k->hi, &os);
     s.S = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)k->dk * s.ldS, 64);
     LLVMSetAlignment(LLVMBuildMemSet(k->b, s.S, LLVMConstInt(cg->t_i8, 0, 0),

@@ -61,16 +61,7 @@ int main(void)
         printf("FAIL: attn_reference: %s: %s\n", attn_status_name(st), attn_last_error());
         return 1;
     }
-    double eo = 0, no = 0, el = 0, nlse = 0;
-    for (size_t x = 0; x < nq; x++) {
-        double d = from_bf16(o[x]) - oref[x];
-        eo += d * d, no += oref[x] * oref[x];
-    }
-    for (size_t x = 0; x < nl; x++) {
-        double d = (double)lse[x] - lref[x];
-        el += d * d, nlse += lref[x] * lref[x];
-    }
-    double ro = sqrt(eo / no), rl = sqrt(el / nlse);
+    double ro = rel_bf16(o, oref, nq), rl = rel_f32(lse, lref, nl);
     printf("%s on %s, B %d Hq %d Hkv %d Lq %d Lk %d D %d: relative error o %.3g (bf16, limit 1e-2), "
            "lse %.3g (limit 1e-4)\n", attn_causal_kernel.name, attn_causal_kernel.target, B, HQ,
            HKV, LQ, LK, D, ro, rl);

@@ -22,8 +22,6 @@ static float urand(void)   /* [0, 1) */
     return (float)(rng >> 8) / 16777216.0f;
 }
 
-static double rel(double e2, double r2) { return sqrt(e2 / (r2 > 0 ? r2 : 1)); }
-
 int main(void)
 {
     size_t nx = (size_t)B * H * T * D, nb = (size_t)B * H * T, ns = (size_t)B * H * D * D;
@@ -50,16 +48,7 @@ int main(void)
         printf("FAIL: %s: %s\n", attn_status_name(st), attn_last_error());
         return 1;
     }
-    double eo = 0, no = 0, es = 0, nsq = 0;
-    for (size_t x = 0; x < nx; x++) {
-        double d = from_bf16(o[x]) - oref[x];
-        eo += d * d, no += oref[x] * oref[x];
-    }
-    for (size_t x = 0; x < ns; x++) {
-        double d = (double)s1[x] - sref[x];
-        es += d * d, nsq += sref[x] * sref[x];
-    }
-    double ro = rel(eo, no), rs = rel(es, nsq);
+    double ro = rel_bf16(o, oref, nx), rs = rel_f32(s1, sref, ns);
     printf("%s on %s, B %d H %d T %d D %d: relative error o %.3g (bf16, limit 1e-2), final state %.3g "
            "(limit 1e-4)\n", attn_deltanet_kernel.name, attn_deltanet_kernel.target, B, H, T, D, ro, rs);
     int fail = !(ro <= 1e-2) || !(rs <= 1e-4);

@@ -1,8 +1,9 @@
 /* aot_util.h: what the ahead-of-time test programs share: bf16 conversions and a row-major
- * tensor view. Included after the kernel's header (which brings attn.h). */
+ * tensor view, relative errors. Included after the kernel's header (which brings attn.h). */
 #ifndef AOT_UTIL_H
 #define AOT_UTIL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +29,27 @@ static AttnTensor view(void *data, AttnDtype dt, int rank, const int64_t *shape)
     int64_t n = 1;
     for (int d = rank - 1; d >= 0; d--) t.shape[d] = shape[d], t.strides[d] = n, n *= shape[d];
     return t;
+}
+
+/* Relative Frobenius error of n bf16 or f32 values against the f64 reference's. */
+static double rel_bf16(const uint16_t *got, const double *ref, size_t n)
+{
+    double e2 = 0, r2 = 0;
+    for (size_t x = 0; x < n; x++) {
+        double d = from_bf16(got[x]) - ref[x];
+        e2 += d * d, r2 += ref[x] * ref[x];
+    }
+    return sqrt(e2 / (r2 > 0 ? r2 : 1));
+}
+
+static double rel_f32(const float *got, const double *ref, size_t n)
+{
+    double e2 = 0, r2 = 0;
+    for (size_t x = 0; x < n; x++) {
+        double d = (double)got[x] - ref[x];
+        e2 += d * d, r2 += ref[x] * ref[x];
+    }
+    return sqrt(e2 / (r2 > 0 ? r2 : 1));
 }
 
 #endif
