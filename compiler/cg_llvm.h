@@ -78,7 +78,7 @@ LLVMValueRef cg_smax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 
 /* ---- cg_softmax.c: the online softmax's algebra in log2 units --------------------------------- */
 
-/* A target's max, exp2 and fma for the algebra below (the CPU's max propagates NaN; the GPU's
+/* A target's max, exp2, fma and log2 for the algebra below (the CPU's max propagates NaN; the GPU's
  * exp2 is ex2.approx). ctx is handed back to each. */
 typedef struct CgSoftmax {
     CgLlvm *cg;
@@ -86,6 +86,7 @@ typedef struct CgSoftmax {
     LLVMValueRef (*max)(void *ctx, LLVMValueRef a, LLVMValueRef b);
     LLVMValueRef (*exp2)(void *ctx, LLVMValueRef x);
     LLVMValueRef (*fma)(void *ctx, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+    LLVMValueRef (*log2)(void *ctx, LLVMValueRef x);
 } CgSoftmax;
 
 /* The new running max *mnew = max(m, x) of a row that sees logits whose max is x, and the base
@@ -97,6 +98,12 @@ LLVMValueRef cg_softmax_base(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef x,
  * the base goes. */
 LLVMValueRef cg_softmax_fold(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef l, LLVMValueRef x,
                              LLVMValueRef *mo, LLVMValueRef *lo, LLVMValueRef *base);
+/* The end of a row with running max m and sum l (docs/language.md section 14): returns whether
+ * the row has a result (l != 0, or m NaN or +inf); *inv = num / l, or NaN when m is NaN or +inf
+ * (a NaN logit, or a +inf one: o is NaN); *lse2 = m + log2(l) in log2 units, +inf when m is. A
+ * row without a result has o = 0 and lse = -inf: the caller selects them with the flag. */
+LLVMValueRef cg_softmax_final(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
+                              LLVMValueRef *inv, LLVMValueRef *lse2);
 
 /* ---- cg_math.c: f32 math, lanes from the operand, accurate to a few ulp, no library calls.
  * exp2/exp give exactly 0 for -inf and flush results below 2^-126 to 0. */
@@ -126,7 +133,7 @@ LLVMTypeRef cg_dtype_type(CgLlvm *cg, AirDtype dtype);
  * (phis, initialised from init[]). After cg_loop_begin the builder is in the body; after
  * cg_loop_end (given the carried values' next values) it is after the loop, where
  * loop->carried[] hold the final values. */
-enum { CG_MAX_CARRIED = 64 };
+enum { CG_MAX_CARRIED = 512 };
 typedef struct CgLoop {
     LLVMBasicBlockRef head, body, exit, latch_from;
     LLVMValueRef iv, step;

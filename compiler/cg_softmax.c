@@ -28,3 +28,19 @@ LLVMValueRef cg_softmax_fold(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef l,
     if (base) *base = mb;
     return f;
 }
+
+LLVMValueRef cg_softmax_final(const CgSoftmax *s, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
+                              LLVMValueRef *inv, LLVMValueRef *lse2)
+{
+    CgLlvm *cg = s->cg;
+    LLVMBuilderRef b = cg->b;
+    int lanes = cg_lanes(m);
+    LLVMValueRef inf = cg_f32(cg, INFINITY, lanes);
+    /* NaN or +inf: exp2 takes NaN to 0 or NaN, so l says nothing of such a row */
+    LLVMValueRef bad = LLVMBuildFCmp(b, LLVMRealUEQ, m, inf, "");
+    LLVMValueRef has = LLVMBuildOr(b, bad, LLVMBuildFCmp(b, LLVMRealUNE, l, cg_f32(cg, 0.0, lanes), ""), "");
+    *inv = LLVMBuildSelect(b, bad, cg_f32(cg, NAN, lanes), LLVMBuildFDiv(b, num, l, ""), "");
+    LLVMValueRef pinf = LLVMBuildFCmp(b, LLVMRealOEQ, m, inf, "");
+    *lse2 = LLVMBuildSelect(b, pinf, inf, LLVMBuildFAdd(b, m, s->log2(s->ctx, l), ""), "");
+    return has;
+}

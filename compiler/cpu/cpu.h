@@ -96,12 +96,7 @@ bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op);
 /* acc + p * v, or acc itself where p is 0: a masked key's p is exactly 0, and its v (an
  * unwritten cache row, NaN or Inf) must not reach the row through 0 * NaN. */
 LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef acc);
-/* A row's end from its max m and sum l (log2 units): *inv = num / l, *lse2 = m + log2 l, and
- * the returned `has` (the row has a weight; else o = 0 and lse = -inf). A NaN logit makes o and
- * lse NaN; a +inf one makes o NaN and lse +inf (docs/language.md section 13). */
-LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
-                              LLVMValueRef *inv, LLVMValueRef *lse2);
-/* The online softmax's algebra (cg_softmax.c) with the CPU's max (NaN propagating), exp2, fma. */
+/* The online softmax's algebra (cg_softmax.c) with the CPU's max (NaN propagating), exp2, fma, log2. */
 CgSoftmax cg_cpu_softmax(Skel *k);
 /* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */
 LLVMValueRef cg_cpu_scale(Skel *k);

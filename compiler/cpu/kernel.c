@@ -25,23 +25,6 @@ LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef
     return LLVMBuildSelect(k->b, zero, acc, cg_fma(k->cg, p, v, acc), "");
 }
 
-LLVMValueRef cg_cpu_row_final(Skel *k, LLVMValueRef m, LLVMValueRef l, LLVMValueRef num,
-                              LLVMValueRef *inv, LLVMValueRef *lse2)
-{
-    CgLlvm *cg = k->cg;
-    LLVMTypeRef t = LLVMTypeOf(m);
-    int lanes = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(t) : 1;
-    LLVMValueRef inf = cg_f32(cg, INFINITY, lanes);
-    /* NaN or +inf: cg_exp2 takes NaN to 0, so l says nothing of such a row */
-    LLVMValueRef bad = LLVMBuildFCmp(k->b, LLVMRealUEQ, m, inf, "");
-    LLVMValueRef has = LLVMBuildOr(k->b, bad, LLVMBuildFCmp(k->b, LLVMRealUNE, l,
-                                                            cg_f32(cg, 0.0, lanes), ""), "");
-    *inv = LLVMBuildSelect(k->b, bad, cg_f32(cg, NAN, lanes), LLVMBuildFDiv(k->b, num, l, ""), "");
-    LLVMValueRef pinf = LLVMBuildFCmp(k->b, LLVMRealOEQ, m, inf, "");
-    *lse2 = LLVMBuildSelect(k->b, pinf, inf, LLVMBuildFAdd(k->b, m, cg_log2(cg, l), ""), "");
-    return has;
-}
-
 LLVMValueRef cg_cpu_item_entry(Skel *k, const KernelPlan *plan)
 {
     CgLlvm *cg = k->cg;
@@ -235,7 +218,9 @@ static LLVMValueRef cpu_fma(void *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueR
     return cg_fma(cg, a, b, c);
 }
 
+static LLVMValueRef cpu_log2(void *cg, LLVMValueRef x) { return cg_log2(cg, x); }
+
 CgSoftmax cg_cpu_softmax(Skel *k)
 {
-    return (CgSoftmax){k->cg, k->cg, cpu_max, cpu_exp2, cpu_fma};
+    return (CgSoftmax){k->cg, k->cg, cpu_max, cpu_exp2, cpu_fma, cpu_log2};
 }

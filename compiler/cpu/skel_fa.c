@@ -357,6 +357,7 @@ static bool finish(Skel *k)
     for (int c = 0; c < CM; c++) {
         LLVMValueRef m = vload(k, k->M, i64c(k, c * N), 64), l = vload(k, k->L, i64c(k, c * N), 64);
         LLVMValueRef has, inv, lse2;
+        CgSoftmax sm = cg_cpu_softmax(k);
         if (ak->hook[HOOK_SINK] >= 0) {
             k->env.idx[IX_I] = k->ivec[c];
             k->env.idx[IX_J] = NULL;
@@ -365,12 +366,11 @@ static bool finish(Skel *k)
             if (!sk) return false;
             sk = LLVMBuildFMul(k->b, sk, cg_f32(cg, M_LOG2E, N), "");
             /* A row that saw no key still has the sink: o = 0 and lse = the sink. */
-            CgSoftmax sm = cg_cpu_softmax(k);
             LLVMValueRef mx, lt, base;
             LLVMValueRef f = cg_softmax_fold(&sm, m, l, sk, &mx, &lt, &base);
-            has = cg_cpu_row_final(k, base, lt, f, &inv, &lse2);
+            has = cg_softmax_final(&sm, base, lt, f, &inv, &lse2);
         } else {
-            has = cg_cpu_row_final(k, m, l, cg_f32(cg, 1.0, N), &inv, &lse2);
+            has = cg_softmax_final(&sm, m, l, cg_f32(cg, 1.0, N), &inv, &lse2);
         }
         vstore(k, LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, N), ""), INV, i64c(k, c * N), 64);
         LLVMValueRef lse = LLVMBuildFMul(k->b, lse2, cg_f32(cg, M_LN2, N), "");

@@ -195,7 +195,7 @@ static bool finish(Skel *k)
     LLVMValueRef lt = l, mt = m;
     if (sink) f = cg_softmax_fold(&sm, m, l, sk, &mt, &lt, NULL);
     else f = cg_f32(cg, 1.0, 1);
-    LLVMValueRef inv, lse2, has = cg_cpu_row_final(k, mt, lt, f, &inv, &lse2);
+    LLVMValueRef inv, lse2, has = cg_softmax_final(&sm, mt, lt, f, &inv, &lse2);
     inv = LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, 1), "");
     LLVMValueRef os;
     LLVMValueRef obase = cg_cpu_head_base(k, ak->to, h, &os);

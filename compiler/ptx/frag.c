@@ -346,7 +346,12 @@ static LLVMValueRef ptx_fma(void *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRe
     return gen_fma(g, a, b, c);
 }
 
+static LLVMValueRef ptx_log2(void *g, LLVMValueRef x)
+{
+    return gen_call(g, "llvm.nvvm.lg2.approx.f", ((Gen *)g)->cg.t_f32, &((Gen *)g)->cg.t_f32, 1, &x);
+}
+
 CgSoftmax cg_ptx_softmax(Gen *g)
 {
-    return (CgSoftmax){&g->cg, g, ptx_max, ptx_exp2, ptx_fma};
+    return (CgSoftmax){&g->cg, g, ptx_max, ptx_exp2, ptx_fma, ptx_log2};
 }

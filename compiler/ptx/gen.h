@@ -94,11 +94,13 @@ static inline LLVMValueRef gen_max(Gen *g, LLVMValueRef a, LLVMValueRef b)
     return LLVMBuildSelect(g->cg.b, LLVMBuildICmp(g->cg.b, LLVMIntSGT, a, b, ""), a, b, "");
 }
 
+/* The softmax's max: NaN propagating (max.NaN.f32), so that a NaN logit makes its row NaN
+ * (docs/language.md section 14). */
 static inline LLVMValueRef gen_fmax(Gen *g, LLVMValueRef a, LLVMValueRef b)
 {
     LLVMTypeRef ts[2] = {g->cg.t_f32, g->cg.t_f32};
     LLVMValueRef args[2] = {a, b};
-    return gen_call(g, "llvm.maxnum.f32", g->cg.t_f32, ts, 2, args);
+    return gen_call(g, "llvm.maximum.f32", g->cg.t_f32, ts, 2, args);
 }
 
 static inline LLVMValueRef gen_fma(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
@@ -180,7 +182,8 @@ bool cg_ptx_build_map(Gen *g);
 Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);
-/* The online softmax's algebra (cg_softmax.c) with the GPU's max (maxnum), ex2.approx and fma. */
+/* The online softmax's algebra (cg_softmax.c) with the GPU's max (max.NaN), ex2.approx, fma and
+ * lg2.approx. */
 CgSoftmax cg_ptx_softmax(Gen *g);
 LLVMValueRef cg_ptx_pack(Gen *g, LLVMValueRef lo, LLVMValueRef hi);
 

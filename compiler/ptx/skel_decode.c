@@ -324,9 +324,11 @@ static bool dec_keys(Dec *dc)
         load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
         for (int rr = 0; rr < DEC_RC; rr++) {
             LLVMValueRef pj = shfl(g, false, p[rr], jj);
+            /* a masked key (p = 0) takes no part, whatever its v holds (0 x NaN is NaN) */
+            LLVMValueRef p0 = LLVMBuildFCmp(B, LLVMRealOEQ, pj, dc->zero, "");
             for (int e = 0; e < 8; e++) {
                 LLVMValueRef *x = &nx[2 * DEC_RC + rr * 8 + e];
-                *x = gen_fma(g, pj, vf[e], *x);
+                *x = LLVMBuildSelect(B, p0, *x, gen_fma(g, pj, vf[e], *x), "");
             }
         }
     }
@@ -430,9 +432,8 @@ static bool build_combine(Gen *g, const char *name)
         f = cg_softmax_fold(&sm, M, L, sk, &mx, &L, NULL);
         M = mx;
     }
-    LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, L, zero, "");
-    LLVMValueRef rl = gen_call(g, "llvm.nvvm.rcp.rn.f", g->cg.t_f32, &g->cg.t_f32, 1, &L);   /* once a row */
-    LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, f, rl, ""), zero, "");
+    LLVMValueRef inv, lse2, has = cg_softmax_final(&sm, M, L, f, &inv, &lse2);
+    inv = LLVMBuildSelect(B, has, inv, zero, "");
     LLVMValueRef os2, ob = cg_ptx_head_base(g, c->to, s.b, h, &os2, 2);
     ob = gen_add(g, ob, LLVMBuildMul(B, i64of(g, qi), os2, ""));
     for (int k = 0; k < nd; k++) {
@@ -447,9 +448,7 @@ static bool build_combine(Gen *g, const char *name)
         LLVMBasicBlockRef nx3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""));
         LLVMValueRef ls2, lb = cg_ptx_head_base(g, c->tlse, s.b, h, &ls2, 4);
         lb = gen_add(g, lb, LLVMBuildMul(B, i64of(g, qi), ls2, ""));
-        LLVMValueRef l1 = LLVMBuildSelect(B, pos, L, gen_f32(g, 1.0f), "");
-        LLVMValueRef lg = LLVMBuildFAdd(B, M, gen_call(g, "llvm.nvvm.lg2.approx.f", g->cg.t_f32, &g->cg.t_f32, 1, &l1), "");
-        LLVMValueRef lse = LLVMBuildSelect(B, pos, LLVMBuildFMul(B, lg, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
+        LLVMValueRef lse = LLVMBuildSelect(B, has, LLVMBuildFMul(B, lse2, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
         store_f32(g, lb, lse);
         if_end(g, nx3);
     }

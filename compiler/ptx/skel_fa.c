@@ -293,6 +293,7 @@ static bool fa_epilogue(Fa *f)
         for (int half = 0; half < 2; half++) {
             int r = mt * 2 + half;
             LLVMValueRef l = cg_ptx_quad(g, lf[r], false), mrow = mf[r], fac = gen_f32(g, 1.0f);
+            CgSoftmax sm = cg_ptx_softmax(g);
             if (f->hsink >= 0) {   /* the sink joins the denominator: l' = l 2^(m - m') + 2^(s - m') */
                 g->env.idx[IX_I] = cg_ptx_row_pos(g, &t, mt, half);
                 g->env.idx[IX_J] = NULL;
@@ -300,13 +301,12 @@ static bool fa_epilogue(Fa *f)
                 LLVMValueRef sk = cg_hook_emit(&g->env, f->hsink);
                 if (!sk) return false;
                 sk = LLVMBuildFMul(B, sk, f->log2e, "");
-                CgSoftmax sm = cg_ptx_softmax(g);
                 LLVMValueRef mx;
                 fac = cg_softmax_fold(&sm, mrow, l, sk, &mx, &l, NULL);
                 mrow = mx;
             }
-            LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, l, zero, "");
-            LLVMValueRef inv = LLVMBuildSelect(B, pos, LLVMBuildFDiv(B, fac, l, ""), zero, "");
+            LLVMValueRef inv, lse2, has = cg_softmax_final(&sm, mrow, l, fac, &inv, &lse2);
+            inv = LLVMBuildSelect(B, has, inv, zero, "");
             LLVMValueRef row = gen_add(g, t.qrow0, gen_add(g, LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""),
                                                            gen_add(g, t.g, gen_i32(g, mt * 16 + half * 8))));
             LLVMBasicBlockRef st = gen_block(g, "store"), nx = gen_block(g, "store.next");
@@ -325,10 +325,8 @@ static bool fa_epilogue(Fa *f)
                 LLVMBasicBlockRef sl = gen_block(g, "lse"), sn = gen_block(g, "lse.next");
                 LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntEQ, t.t4, gen_i32(g, 0), ""), sl, sn);
                 LLVMPositionBuilderAtEnd(B, sl);
-                LLVMValueRef lg = gen_call(g, "llvm.nvvm.lg2.approx.f", g->cg.t_f32, &g->cg.t_f32, 1, &l);
-                LLVMValueRef v = LLVMBuildFMul(B, LLVMBuildFAdd(B, mrow, lg, ""),
-                                               gen_f32(g, 0.6931471805599453f), "");
-                v = LLVMBuildSelect(B, pos, v, ninf, "");
+                LLVMValueRef v = LLVMBuildFMul(B, lse2, gen_f32(g, 0.6931471805599453f), "");
+                v = LLVMBuildSelect(B, has, v, ninf, "");
                 LLVMValueRef a = LLVMBuildAdd(B, lbase, LLVMBuildMul(B, LLVMBuildSExt(B, row, g->cg.t_i64, ""), ls2, ""), "");
                 LLVMValueRef stv = LLVMBuildStore(B, v, LLVMBuildIntToPtr(B, a, g->p1, ""));
                 LLVMSetAlignment(stv, 4);

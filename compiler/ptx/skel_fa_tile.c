@@ -31,11 +31,18 @@ bool cg_ptx_fa_mask_bits(Fa *f)
         LLVMValueRef ipos0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
                                      LLVMBuildMul(B, t.warp, gen_i32(g, 16 * MT), ""));
         LLVMValueRef geo = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN - 1)), ipos0, "");
-        LLVMValueRef part = LLVMBuildSelect(B, f->has_map,
-            LLVMBuildICmp(B, LLVMIntEQ, f->cls, gen_i32(g, TILE_PARTIAL), ""), geo, "");
-        f->need = LLVMBuildOr(B, f->need, part, "");
+        LLVMValueRef part_map = LLVMBuildICmp(B, LLVMIntEQ, f->cls, gen_i32(g, TILE_PARTIAL), "");
+        LLVMValueRef part = LLVMBuildSelect(B, f->has_map, part_map, geo, "");
+        LLVMValueRef bound = f->need;
+        f->need = f->need_v = LLVMBuildOr(B, bound, part, "");
+        if (g->swz) {   /* the V guard decides for the warpgroup: the geometry of its first row */
+            LLVMValueRef wg0 = gen_add(g, gen_add(g, t.qrow0, t.qoff),
+                                       LLVMBuildMul(B, LLVMBuildLShr(B, t.warp, gen_i32(g, 2), ""), gen_i32(g, 64), ""));
+            LLVMValueRef geo_wg = LLVMBuildICmp(B, LLVMIntSGT, gen_add(g, k0, gen_i32(g, g->BN - 1)), wg0, "");
+            f->need_v = LLVMBuildOr(B, bound, LLVMBuildSelect(B, f->has_map, part_map, geo_wg, ""), "");
+        }
     } else if (c->mask == PTX_MASK_HOOK) {   /* every tile, unless the map says FULL */
-        f->need = LLVMBuildOr(B, f->need, LLVMBuildICmp(B, LLVMIntEQ, f->cls, gen_i32(g, TILE_PARTIAL), ""), "");
+        f->need = f->need_v = LLVMBuildOr(B, f->need, LLVMBuildICmp(B, LLVMIntEQ, f->cls, gen_i32(g, TILE_PARTIAL), ""), "");
     }
     int nwords = (MT * NN * 4 + 31) / 32;
     if (c->mask == PTX_MASK_HOOK && !c->mask_fused) {
@@ -243,7 +250,16 @@ bool cg_ptx_fa_pv(Fa *f)
     LLVMBuilderRef B = g->cg.b;
     int MT = f->MT, NN = f->NN, ND = f->ND;
     const Thread t = f->t;
-    /* O += P V */
+    /* O += P V: guarded (skel_fa_pv_guard.c) on tiles the mask cuts whose V holds NaN or Inf */
+    LLVMBasicBlockRef fast = gen_block(g, "pv"), guard_end = NULL, join = gen_block(g, "pv.join");
+    LLVMValueRef og[MAXM * MAXD * 4];
+    if (f->need_v) {
+        if (!cg_ptx_fa_pv_guard(f, fast, og, &guard_end)) return false;
+        LLVMBuildBr(B, join);
+    } else {
+        LLVMBuildBr(B, fast);
+    }
+    LLVMPositionBuilderAtEnd(B, fast);
     if (g->swz) {
         cg_ptx_wg_fence(g);
         for (int kk = 0; kk < NN / 2; kk++) {
@@ -267,6 +283,16 @@ bool cg_ptx_fa_pv(Fa *f)
                     for (int e = 0; e < 4; e++) f->on[i0 + e] = acc.v[e];
                 }
         }
+    LLVMBuildBr(B, join);
+    LLVMBasicBlockRef fast_end = LLVMGetInsertBlock(B);
+    LLVMPositionBuilderAtEnd(B, join);
+    for (int i = 0; i < f->no && guard_end; i++) {
+        LLVMValueRef ph = LLVMBuildPhi(B, g->cg.t_f32, "o");
+        LLVMValueRef vals[2] = {f->on[i], og[i]};
+        LLVMBasicBlockRef from[2] = {fast_end, guard_end};
+        LLVMAddIncoming(ph, vals, from, 2);
+        f->on[i] = ph;
+    }
     LLVMBuildBr(B, f->latch);
     f->body_end = LLVMGetInsertBlock(B);
     return true;

@@ -109,7 +109,7 @@ fi
 #     against the reference; a side tensor with an empty dim is refused before any launch
 if want special; then
   if [ -x "$build/tests/runtime/test_masked_nan" ]; then
-    for tt in "sm_90a bf16" "sm_90a f16" "sm_80 bf16"; do
+    for tt in "sm_90a bf16" "sm_90a f16" "sm_80 bf16" "sm_80 f16"; do
       if out=$("$build/tests/runtime/test_masked_nan" $tt 2>&1); then ok "special values $tt"
       else bad "special values $tt"; echo "$out" | grep -E "disagreements|CHECK" | grep -v " 0 disagreements" | head -12; fi
     done

@@ -23,6 +23,17 @@ static const char *causal_spec =
     "  mask = j <= i;\n"
     "}\n";
 
+/* a sliding window (a mask hook): key j is seen by rows j .. j + 49 only */
+static const char *window_spec =
+    "attention masked_window {\n"
+    "  in  q: f32[B, Hq, Lq, 96];\n"
+    "  in  k: f32[B, Hkv, Lk, 96];\n"
+    "  in  v: f32[B, Hkv, Lk, 96];\n"
+    "  out o: f32[B, Hq, Lq, 96];\n"
+    "  out lse: f32[B, Hq, Lq];\n"
+    "  mask = j <= i && i - j < 50;\n"
+    "}\n";
+
 static const char *length_spec =
     "attention masked_length {\n"
     "  in  q: f32[B, Hq, Lq, 128];\n"
@@ -123,6 +134,7 @@ typedef struct Case {
     int64_t B, hq, hkv, lq, lk;
     int64_t plant_from;     /* key rows [plant_from, lk) get NaN or Inf in k and v */
     int64_t nan_v_row;      /* >= 0: also NaN in this v row (visible to later rows) */
+    double v_val;           /* what goes in that row instead of NaN, when not 0 */
 } Case;
 
 static void run_case(const Case *c, const char *target, const char *dtype)
@@ -151,7 +163,7 @@ static void run_case(const Case *c, const char *target, const char *dtype)
         plant(vt, j, (j & 1) ? NAN : INFINITY);
         plant(kt, j, (j & 1) ? -INFINITY : NAN);
     }
-    if (c->nan_v_row >= 0) plant(vt, c->nan_v_row, NAN);
+    if (c->nan_v_row >= 0) plant(vt, c->nan_v_row, c->v_val != 0 ? c->v_val : NAN);
     AttnLaunchOptions lo = {.num_threads = 2};
     AttnStatus st = run_launch(k, &d, &lo);
     CHECK_MSG(st == ATTN_OK, "%s: launch: %s", c->what, attn_last_error());
@@ -177,19 +189,22 @@ int main(int argc, char **argv)
     const char *dtype = argc > 2 ? argv[2] : "f32";
     const Case cases[] = {
         /* a NaN v row that the rows before it must not see */
-        {"causal, NaN in v[5]", causal_spec, 2, 4, 2, 37, 37, 37, 5},
-        {"causal, NaN in v[70]", causal_spec, 1, 2, 1, 203, 203, 203, 70},
-        {"causal decode (Lq < Lk), NaN in v[75]", causal_spec, 2, 4, 2, 3, 77, 77, 75},
+        {"causal, NaN in v[5]", causal_spec, 2, 4, 2, 37, 37, 37, 5, 0},
+        {"causal, NaN in v[70]", causal_spec, 1, 2, 1, 203, 203, 203, 70, 0},
+        {"causal decode (Lq < Lk), NaN in v[75]", causal_spec, 2, 4, 2, 3, 77, 77, 75, 0},
+        {"causal, +inf in v[9]", causal_spec, 1, 2, 2, 141, 141, 141, 9, INFINITY},
+        /* a mask hook: rows before v[100] and rows past its window must not see it */
+        {"window, NaN in v[100]", window_spec, 1, 2, 1, 211, 211, 211, 100, 0},
         /* an unwritten cache past len = 100: never visible */
-        {"length mask, prefill", length_spec, 2, 4, 2, 45, 131, 100, -1},
-        {"length mask, decode", length_spec, 2, 8, 2, 1, 167, 100, -1},
-        {"length mask, a few rows", length_spec, 1, 4, 4, 5, 100 + 61, 100, -1},
+        {"length mask, prefill", length_spec, 2, 4, 2, 45, 131, 100, -1, 0},
+        {"length mask, decode", length_spec, 2, 8, 2, 1, 167, 100, -1, 0},
+        {"length mask, a few rows", length_spec, 1, 4, 4, 5, 100 + 61, 100, -1, 0},
         /* NaN and infinite logits, f32 range, int(), clamped indices: one meaning everywhere */
-        {"NaN logit at j = 3", nan_logit_spec, 2, 4, 2, 37, 37, 37, -1},
-        {"+inf logit at j = 5", inf_logit_spec, 1, 2, 2, 29, 29, 29, -1},
-        {"exp overflow at j = 7", exp_overflow_spec, 1, 2, 1, 3, 41, 41, -1},
-        {"int() saturates", int_saturate_spec, 1, 2, 1, 90, 90, 90, -1},
-        {"side index clamped", clamp_index_spec, 2, 2, 2, 13, 45, 45, -1},
+        {"NaN logit at j = 3", nan_logit_spec, 2, 4, 2, 37, 37, 37, -1, 0},
+        {"+inf logit at j = 5", inf_logit_spec, 1, 2, 2, 29, 29, 29, -1, 0},
+        {"exp overflow at j = 7", exp_overflow_spec, 1, 2, 1, 3, 41, 41, -1, 0},
+        {"int() saturates", int_saturate_spec, 1, 2, 1, 90, 90, 90, -1, 0},
+        {"side index clamped", clamp_index_spec, 2, 2, 2, 13, 45, 45, -1, 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) run_case(&cases[c], target, dtype);
     if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
