@@ -10,6 +10,7 @@
  * checked at plan time by pass_hook_check.c; the parts a skeleton evaluates per row or per key
  * come from pass_hook_split.c and arrive here as presets. */
 #include "cg_llvm.h"
+#include "pass.h"
 
 #include <math.h>
 #include <string.h>
@@ -399,4 +400,61 @@ LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root)
     AirTypeKind rk = env->k->nodes[root].ty.kind;
     if (rk == TY_F32 || rk == TY_VEC) v = as_f32(env->cg, v);
     return cg_splat(env->cg, v, env->lanes);
+}
+
+int cg_hook_vec_loads(CgHookEnv *env, int32_t root, int max, int32_t *ids, LLVMValueRef *base,
+                      LLVMValueRef *stride)
+{
+    CgLlvm *cg = env->cg;
+    const AirKernel *ak = env->k;
+    int nid = 0;
+    uint8_t *reach = arena_alloc(cg->a, (size_t)ak->nnodes + 1);
+    if (!reach) return -1;
+    reach[root] = 1;
+    for (int32_t id = root; id >= 0; id--) {
+        const AirNode *n = &ak->nodes[id];
+        if (!reach[id]) continue;
+        if (n->op == OP_LOAD && n->ty.kind == TY_VEC) {
+            if (nid == max) {
+                diag_error(cg->d, n->loc, "more than %d vector loads in a decay", max);
+                return -1;
+            }
+            ids[nid++] = id;
+            continue;
+        }
+        for (int g = 0; g < n->nargs; g++) reach[n->args[g]] = 1;
+    }
+    for (int i = 0; i < nid; i++) {   /* &tensor[idx..., 0] with clamped indices, and the last stride */
+        const AirNode *n = &ak->nodes[ids[i]];
+        const CgSideTensor *st = &env->tensor[n->ref];
+        LLVMValueRef off = cg_i64(cg, 0);
+        for (int g = 0; g < n->nargs; g++) {
+            LLVMValueRef x = cg_hook_emit(env, n->args[g]);
+            if (!x) return -1;
+            LLVMValueRef hi = LLVMBuildSub(cg->b, st->shape[g], cg_i32(cg, 1, 1), "");
+            x = cg_smax(cg, cg_smin(cg, x, hi), cg_i32(cg, 0, 1));
+            off = LLVMBuildAdd(cg->b, off, LLVMBuildMul(cg->b, LLVMBuildSExt(cg->b, x, cg->t_i64, ""), st->stride[g], ""), "");
+        }
+        base[i] = cg_gep(cg, cg_dtype_type(cg, ak->tensors[n->ref].dtype), st->data, off);
+        stride[i] = st->stride[n->nargs];
+    }
+    return nid;
+}
+
+LLVMValueRef cg_hook_recur_coef(CgHookEnv *env, const RecurCoef *c)
+{
+    CgLlvm *cg = env->cg;
+    LLVMValueRef sum = cg_f32(cg, 0.0, 1);
+    for (int32_t i = 0; i < c->n; i++) {
+        const RecurProd *p = &c->t[i];
+        LLVMValueRef v = cg_f32(cg, p->c, 1);
+        for (int32_t x = 0; x < p->n; x++) {
+            LLVMValueRef f = cg_hook_emit(env, p->f[x]);
+            if (!f) return NULL;
+            if (LLVMGetTypeKind(LLVMTypeOf(f)) != LLVMFloatTypeKind) f = LLVMBuildSIToFP(cg->b, f, cg->t_f32, "");
+            v = p->inv & (1u << x) ? LLVMBuildFDiv(cg->b, v, f, "") : LLVMBuildFMul(cg->b, v, f, "");
+        }
+        sum = i ? LLVMBuildFAdd(cg->b, sum, v, "") : v;
+    }
+    return sum;
 }

@@ -206,6 +206,17 @@ LLVMValueRef cg_hook_emit(CgHookEnv *env, int32_t root);
  * presets afterwards. */
 LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,
                                  LLVMValueRef *vals);
+/* A recurrence's scalar coefficient (pass.h's RecurCoef: a sum of products of scalar hook
+ * nodes) at the step the env's indices name, as f32. NULL after a diagnostic. */
+struct RecurCoef;
+LLVMValueRef cg_hook_recur_coef(CgHookEnv *env, const struct RecurCoef *c);
+/* The vector loads (loads of a side tensor's last dim as a vector) that the element-wise
+ * vector expression at `root` reaches, at most max: ids[], and for each the address of element
+ * 0 of that dim (the other indices through the hooks, clamped into the tensor) and the dim's
+ * stride in elements. A skeleton loads their elements and passes them to cg_hook_emit_preset.
+ * Returns how many, or -1 after a diagnostic. */
+int cg_hook_vec_loads(CgHookEnv *env, int32_t root, int max, int32_t *ids, LLVMValueRef *base,
+                      LLVMValueRef *stride);
 /* cg_hook_emit of a hook that reads no score (a mask, or a part of one from pass_hook_split) at
  * indices i and j (either NULL where the node reads neither), with the values of nodes
  * ids[0 .. npreset) given as vals; the env holds no presets afterwards. */

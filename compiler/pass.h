@@ -160,6 +160,10 @@ char *recur_form_str(Arena *a, const RecurForm *f);
 /* --explain's lines: the family and its scalars as the spec writes them (src), or why the
  * recurrence is a sequential scan. */
 char *recur_explain(Arena *a, const AirKernel *k, const RecurForm *f, const Source *src);
+/* What every target that generates a family's kernel checks: q, k, v and o over one time dim,
+ * and each coefficient (and a_vec) a hook a step can evaluate on `target`. False after a
+ * diagnostic. */
+bool pass_recur_check(const AirKernel *k, const RecurForm *f, const char *target, Diags *d);
 /* The family's name for --explain and diagnostics. */
 const char *recur_family_name(RecurFamily f);
 

@@ -366,3 +366,22 @@ char *recur_explain(Arena *a, const AirKernel *k, const RecurForm *f, const Sour
         txt = arena_printf(a, "%s + (%s) * (k[t] @ S)", txt, coef_text(a, &f->wu, k, src));
     return arena_printf(a, "%s\n  o[t] = (%s) * (q[t] @ S)\n", txt, coef_text(a, &f->out, k, src));
 }
+
+bool pass_recur_check(const AirKernel *k, const RecurForm *f, const char *target, Diags *d)
+{
+    int roles[4] = {k->tq, k->tk, k->tv, k->to};
+    for (int x = 1; x < 4; x++)
+        if (k->tensors[roles[x]].dims[2].sym != k->tensors[k->tq].dims[2].sym) {
+            diag_error_noloc(d, "tensor '%s' must have the same time dim (dim 2) as '%s'",
+                             k->tensors[roles[x]].name, k->tensors[k->tq].name);
+            diag_hint(d, "declare q, k, v and o over one length, e.g. [B, H, T, 128]");
+            return false;
+        }
+    const RecurCoef *cs[4] = {&f->a, &f->wv, &f->wu, &f->out};
+    for (int c = 0; c < 4; c++)
+        for (int32_t i = 0; i < cs[c]->n; i++)
+            for (int32_t x = 0; x < cs[c]->t[i].n; x++)
+                if (!pass_hook_check_step(k, cs[c]->t[i].f[x], target, false, d)) return false;
+    if (f->a_vec >= 0 && !pass_hook_check_step(k, f->a_vec, target, true, d)) return false;
+    return true;
+}

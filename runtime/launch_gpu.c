@@ -1,7 +1,8 @@
 /* launch_gpu.c: launches a GPU kernel on a CUDA stream through its skeleton's recipe: for the
  * FlashAttention skeleton, grid (query blocks, Hq, B), the plan's threads per block and dynamic
  * shared memory, the AbiArgs by value, with the tile map that gpu_tile_maps.c provides (or the
- * split-KV decode entries of launch_gpu_decode.c). Grid dims are checked against the driver's
+ * split-KV decode entries of launch_gpu_decode.c); for the recurrence skeleton, grid (state column
+ * blocks, o's heads, B). Grid dims are checked against the driver's
  * limits here so that a too-large launch is an argument error. */
 #include "rt.h"
 #include "cuda.h"
@@ -45,10 +46,25 @@ static AttnStatus launch_fa(const AttnKernel *k, const AbiArgs *args, const Attn
     return rt_gpu_with_map(k, args, &a, stream, o->reuse_tile_map, fa_grid_launch, &l);
 }
 
+/* The recurrence skeleton's recipe: grid (state column blocks of tile_m, o's heads, B). */
+static AttnStatus launch_recur(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
+{
+    const AbiTensor *ot = &args->t[k->air->to];
+    int64_t blocks = (k->air->dv + k->plan.tile_m - 1) / k->plan.tile_m;
+    if (ot->shape[1] > 65535 || ot->shape[0] > 65535)
+        return rt_fail(ATTN_ERR_ARG, "tensor 'o': grid (%lld, %lld, %lld) exceeds CUDA's limits "
+                       "(2^31-1, 65535, 65535)", (long long)blocks, (long long)ot->shape[1],
+                       (long long)ot->shape[0]);
+    if (ot->shape[1] == 0 || ot->shape[0] == 0) return ATTN_OK;
+    return rt_cuda_launch(k->gpu, (uint32_t)blocks, (uint32_t)ot->shape[1], (uint32_t)ot->shape[0],
+                          o->stream, args);
+}
+
 AttnStatus rt_launch_gpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o)
 {
     switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
     case SKEL_FA: return launch_fa(k, args, o);
+    case SKEL_RECUR: return launch_recur(k, args, o);
     default: break;
     }
     return rt_fail(ATTN_ERR_INTERNAL, "no GPU launch recipe for the kernel's skeleton (%d)",

@@ -1,6 +1,6 @@
 /* rt_loader.c: loads a kernel's code and frees it: the object through the CPU JIT (each entry of
- * the plan looked up by name), the PTX through the CUDA driver (the attention entry, then the
- * decode entries and the tile-map state); device memory and f16 / bf16 conversions for `attnc
+ * the plan looked up by name), the PTX through the CUDA driver (the main entry, attention or
+ * recurrence, then the decode entries and the tile-map state); device memory and f16 / bf16 conversions for `attnc
  * run` and the tests. */
 #include "rt.h"
 #include "cuda.h"
@@ -37,8 +37,8 @@ AttnStatus rt_gpu_load(AttnKernel *k)
     RtCudaKernel *ck = arena_alloc(&k->arena, sizeof *ck);
     if (!ck) return rt_fail(ATTN_ERR_NOMEM, "out of memory");
     /* The code is NUL-terminated by rt_kernel_load, as cuModuleLoadData wants PTX text. */
-    const PlanEntry *main = plan_entry(&k->plan, ROLE_ATTENTION);
-    if (!main) return rt_fail(ATTN_ERR_INTERNAL, "the kernel's plan has no attention entry");
+    const PlanEntry *main = k->plan.nentries > 0 ? &k->plan.entries[0] : NULL;   /* attention or recurrence */
+    if (!main) return rt_fail(ATTN_ERR_INTERNAL, "the kernel's plan has no entry");
     AttnStatus st = rt_cuda_kernel(0, (const char *)k->code.data, main->name, main->threads,
                                    main->smem_bytes, ck);
     if (st == ATTN_OK) k->gpu = ck;

@@ -31,25 +31,6 @@ int cg_cpu_recur_slab_vecs(int dk, int dv, int lanes)
     return nv < need ? nv : need;
 }
 
-/* sum of c * prod factors, as f32 at the step being built */
-static LLVMValueRef coef(Skel *k, const RecurCoef *c)
-{
-    CgLlvm *cg = k->cg;
-    LLVMValueRef sum = cg_f32(cg, 0.0, 1);
-    for (int32_t i = 0; i < c->n; i++) {
-        const RecurProd *p = &c->t[i];
-        LLVMValueRef v = cg_f32(cg, p->c, 1);
-        for (int32_t x = 0; x < p->n; x++) {
-            LLVMValueRef f = cg_hook_emit(&k->env, p->f[x]);
-            if (!f) return NULL;
-            if (LLVMGetTypeKind(LLVMTypeOf(f)) != LLVMFloatTypeKind) f = LLVMBuildSIToFP(k->b, f, cg->t_f32, "");
-            v = p->inv & (1u << x) ? LLVMBuildFDiv(k->b, v, f, "") : LLVMBuildFMul(k->b, v, f, "");
-        }
-        sum = i ? LLVMBuildFAdd(k->b, sum, v, "") : v;
-    }
-    return sum;
-}
-
 /* if (cond) { then } else { other }: the builder is left in `then`; call rec_else, then rec_join. */
 static LLVMBasicBlockRef rec_if(Skel *k, LLVMValueRef cond, LLVMBasicBlockRef *other)
 {
@@ -120,38 +101,10 @@ static bool decay_vec(Rec *r, LLVMValueRef a)
     Skel *k = r->k;
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
-    int32_t ids[16], nid = 0;
-    uint8_t *reach = arena_alloc(cg->a, (size_t)ak->nnodes + 1);
-    if (!reach) return false;
-    reach[r->f.a_vec] = 1;
-    for (int32_t id = r->f.a_vec; id >= 0; id--) {
-        const AirNode *n = &ak->nodes[id];
-        if (!reach[id]) continue;
-        if (n->op == OP_LOAD && n->ty.kind == TY_VEC) {
-            if (nid == 16) {
-                diag_error(cg->d, n->loc, "more than 16 vector loads in a decay");
-                return false;
-            }
-            ids[nid++] = id;
-            continue;
-        }
-        for (int g = 0; g < n->nargs; g++) reach[n->args[g]] = 1;
-    }
+    int32_t ids[16];
     LLVMValueRef base[16], stride[16];
-    for (int i = 0; i < nid; i++) {   /* &tensor[idx..., 0] with clamped indices, and the last stride */
-        const AirNode *n = &ak->nodes[ids[i]];
-        const CgSideTensor *st = &k->env.tensor[n->ref];
-        LLVMValueRef off = i64c(k, 0);
-        for (int g = 0; g < n->nargs; g++) {
-            LLVMValueRef x = cg_hook_emit(&k->env, n->args[g]);
-            if (!x) return false;
-            LLVMValueRef hi = LLVMBuildSub(k->b, st->shape[g], cg_i32(cg, 1, 1), "");
-            x = cg_smax(cg, cg_smin(cg, x, hi), cg_i32(cg, 0, 1));
-            off = add(k, off, mul(k, LLVMBuildSExt(k->b, x, cg->t_i64, ""), st->stride[g]));
-        }
-        base[i] = cg_gep(cg, cg_dtype_type(cg, ak->tensors[n->ref].dtype), st->data, off);
-        stride[i] = st->stride[n->nargs];
-    }
+    int nid = cg_hook_vec_loads(&k->env, r->f.a_vec, 16, ids, base, stride);
+    if (nid < 0) return false;
     LLVMValueRef av = cg_splat(cg, a, k->N);
     for (int x = 0; x < k->dk; x += k->N) {
         LLVMValueRef vals[16];
@@ -261,8 +214,8 @@ static bool step(Rec *r)
     CgLlvm *cg = k->cg;
     const AirKernel *ak = k->k;
     k->env.idx[IX_T] = LLVMBuildTrunc(k->b, r->t, cg->t_i32, "t");
-    LLVMValueRef a = coef(k, &r->f.a), wv = coef(k, &r->f.wv), wu = coef(k, &r->f.wu);
-    LLVMValueRef out = coef(k, &r->f.out);
+    LLVMValueRef a = cg_hook_recur_coef(&k->env, &r->f.a), wv = cg_hook_recur_coef(&k->env, &r->f.wv);
+    LLVMValueRef wu = cg_hook_recur_coef(&k->env, &r->f.wu), out = cg_hook_recur_coef(&k->env, &r->f.out);
     if (!a || !wv || !wu || !out) return false;
     load_row(k, cg_gep(cg, cg_dtype_type(cg, ak->tensors[ak->tk].dtype), r->kbase, mul(k, r->t, r->ks)),
              ak->tensors[ak->tk].dtype, k->dk, r->kb);
@@ -334,20 +287,7 @@ bool cg_cpu_recur_plan(const AirKernel *k, KernelPlan *p, const char *target, Di
     RecurForm f;
     if (!pass_recur_form(d->arena, k, &f)) return false;
     if (f.family == RECUR_SCAN) return cg_cpu_scan_plan(k, p, target, d);
-    int roles[4] = {k->tq, k->tk, k->tv, k->to};
-    for (int x = 1; x < 4; x++)
-        if (k->tensors[roles[x]].dims[2].sym != k->tensors[k->tq].dims[2].sym) {
-            diag_error_noloc(d, "tensor '%s' must have the same time dim (dim 2) as '%s'",
-                             k->tensors[roles[x]].name, k->tensors[k->tq].name);
-            diag_hint(d, "declare q, k, v and o over one length, e.g. [B, H, T, 128]");
-            return false;
-        }
-    const RecurCoef *cs[4] = {&f.a, &f.wv, &f.wu, &f.out};
-    for (int c = 0; c < 4; c++)
-        for (int32_t i = 0; i < cs[c]->n; i++)
-            for (int32_t x = 0; x < cs[c]->t[i].n; x++)
-                if (!pass_hook_check_step(k, cs[c]->t[i].f[x], target, false, d)) return false;
-    if (f.a_vec >= 0 && !pass_hook_check_step(k, f.a_vec, target, true, d)) return false;
+    if (!pass_recur_check(k, &f, target, d)) return false;
     const char *entry = arena_printf(d->arena, "attn_%s", k->name);
     p->skeleton = SKEL_RECUR;
     p->tile_m = cg_cpu_recur_slab_vecs(k->dk, k->dv, p->t.cpu.vector_width) * p->t.cpu.vector_width;

@@ -36,3 +36,13 @@ void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas, size_t 
     annotate(g, "minctasm", min_ctas > 1 ? min_ctas : 1);
     LLVMPositionBuilderAtEnd(g->cg.b, LLVMAppendBasicBlockInContext(g->cg.ctx, g->fn, "entry"));
 }
+
+bool cg_ptx_env_open(Gen *g)
+{
+    const AirKernel *ak = g->c->air;
+    if (!ak) return true;
+    if (!cg_hook_env_init(&g->env, &g->cg, ak, g->c->target_name, 1)) return false;
+    g->env.nvptx = true;
+    cg_hook_preload(&g->env, g->args);
+    return true;
+}

@@ -355,3 +355,24 @@ CgSoftmax cg_ptx_softmax(Gen *g)
 {
     return (CgSoftmax){&g->cg, g, ptx_max, ptx_exp2, ptx_fma, ptx_log2};
 }
+
+/* 8 elements at byte address a (i64, 16-byte aligned) as f32. */
+void cg_ptx_load8(Gen *g, LLVMValueRef a, LLVMValueRef out[8])
+{
+    LLVMBuilderRef B = g->cg.b;
+    LLVMTypeRef v4 = LLVMVectorType(g->cg.t_i32, 4);
+    LLVMValueRef w = LLVMBuildLoad2(B, v4, LLVMBuildIntToPtr(B, a, g->p1, ""), "");
+    LLVMSetAlignment(w, 16);
+    if (g->c->dtype == DT_BF16) {
+        for (int e = 0; e < 4; e++) {
+            LLVMValueRef x = LLVMBuildExtractElement(B, w, gen_i32(g, e), "");
+            out[2 * e] = LLVMBuildBitCast(B, LLVMBuildShl(B, x, gen_i32(g, 16), ""), g->cg.t_f32, "");
+            out[2 * e + 1] = LLVMBuildBitCast(B, LLVMBuildAnd(B, x, gen_i32(g, (int32_t)0xffff0000), ""),
+                                              g->cg.t_f32, "");
+        }
+        return;
+    }
+    LLVMValueRef h = LLVMBuildBitCast(B, w, LLVMVectorType(LLVMHalfTypeInContext(g->cg.ctx), 8), "");
+    for (int e = 0; e < 8; e++)
+        out[e] = LLVMBuildFPExt(B, LLVMBuildExtractElement(B, h, gen_i32(g, e), ""), g->cg.t_f32, "");
+}

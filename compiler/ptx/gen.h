@@ -44,12 +44,17 @@ bool cg_ptx_generate_units(const PtxConfig *c, const PtxUnit *units, int n, Emit
  * or sizeof(AbiArgs) for an entry that reads the fields after it) to g->cg.mod, makes it g->fn
  * and positions the builder in its entry block. */
 void cg_ptx_declare(Gen *g, const char *name, int threads, int min_ctas, size_t args_bytes);
+/* entry.c: the hooks' environment of g->c->air (nothing without one), loaded from the entry's
+ * AbiArgs; false after a diagnostic. */
+bool cg_ptx_env_open(Gen *g);
 
 /* skel_fa.c: the units of the FlashAttention-2 skeleton (attention, then its map kernel and the
  * decode entries when c asks for them), and the derived fields of g from g->c (no LLVM
  * objects needed). */
 int cg_ptx_fa_units(const PtxConfig *c, PtxUnit units[PTX_MAX_UNITS]);
 void cg_ptx_shape(Gen *g, const PtxConfig *c);
+/* skel_recur.c: the recurrence skeleton's unit, its warps a CTA and shared memory bytes. */
+int cg_ptx_recur_units(const PtxConfig *c, PtxUnit units[PTX_MAX_UNITS]);
 /* skel_map.c: the tile-map entry `<entry>_map`. skel_decode.c: the split-KV decode entry and
  * its combine entry. */
 bool cg_ptx_build_map(Gen *g);
@@ -182,6 +187,8 @@ bool cg_ptx_build_map(Gen *g);
 Frag cg_ptx_q_frag(Gen *g, const Thread *t, int mt, int ks);
 LLVMValueRef cg_ptx_quad(Gen *g, LLVMValueRef v, bool is_max);
 LLVMValueRef cg_ptx_ex2(Gen *g, LLVMValueRef x);
+/* 8 bf16 / f16 elements (g->c->dtype) at byte address a (i64, 16-byte aligned), as f32. */
+void cg_ptx_load8(Gen *g, LLVMValueRef a, LLVMValueRef out[8]);
 /* The online softmax's algebra (cg_softmax.c) with the GPU's max (max.NaN), ex2.approx, fma and
  * lg2.approx. */
 CgSoftmax cg_ptx_softmax(Gen *g);

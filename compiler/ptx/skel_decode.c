@@ -59,27 +59,6 @@ static LLVMValueRef warp_reduce(Gen *g, LLVMValueRef v, bool is_max)
     return v;
 }
 
-/* 8 elements at byte address a (i64, 16-byte aligned) as f32. */
-static void load8(Gen *g, LLVMValueRef a, LLVMValueRef out[8])
-{
-    LLVMBuilderRef B = g->cg.b;
-    LLVMTypeRef v4 = LLVMVectorType(g->cg.t_i32, 4);
-    LLVMValueRef w = LLVMBuildLoad2(B, v4, LLVMBuildIntToPtr(B, a, g->p1, ""), "");
-    LLVMSetAlignment(w, 16);
-    if (g->c->dtype == DT_BF16) {
-        for (int e = 0; e < 4; e++) {
-            LLVMValueRef x = LLVMBuildExtractElement(B, w, gen_i32(g, e), "");
-            out[2 * e] = LLVMBuildBitCast(B, LLVMBuildShl(B, x, gen_i32(g, 16), ""), g->cg.t_f32, "");
-            out[2 * e + 1] = LLVMBuildBitCast(B, LLVMBuildAnd(B, x, gen_i32(g, (int32_t)0xffff0000), ""),
-                                              g->cg.t_f32, "");
-        }
-        return;
-    }
-    LLVMValueRef h = LLVMBuildBitCast(B, w, LLVMVectorType(LLVMHalfTypeInContext(g->cg.ctx), 8), "");
-    for (int e = 0; e < 8; e++)
-        out[e] = LLVMBuildFPExt(B, LLVMBuildExtractElement(B, h, gen_i32(g, e), ""), g->cg.t_f32, "");
-}
-
 static void store_f32(Gen *g, LLVMValueRef a, LLVMValueRef v)
 {
     LLVMValueRef s = LLVMBuildStore(g->cg.b, v, LLVMBuildIntToPtr(g->cg.b, a, g->p1, ""));
@@ -141,16 +120,6 @@ static LLVMValueRef part_row(Gen *g, const DecShape *s, LLVMValueRef r, LLVMValu
     return gen_add(g, s->part, LLVMBuildMul(B, x, gen_i64(g, (g->c->dv + 2) * 4), ""));
 }
 
-static bool env_open(Gen *g)
-{
-    const AirKernel *ak = g->c->air;
-    if (!ak) return true;
-    if (!cg_hook_env_init(&g->env, &g->cg, ak, g->c->target_name, 1)) return false;
-    g->env.nvptx = true;
-    cg_hook_preload(&g->env, g->args);
-    return true;
-}
-
 static int hook(const Gen *g, int h) { return g->c->air ? g->c->air->hook[h] : -1; }
 
 /* The decode entry's state between its phases. */
@@ -178,7 +147,7 @@ static bool dec_prologue(Dec *dc)
     LLVMBuilderRef B = g->cg.b;
     dc->sm = cg_ptx_softmax(g);
     cg_ptx_declare(g, dc->name, 32 * DEC_WARPS, 1, sizeof(AbiArgs));
-    if (!env_open(g)) return false;
+    if (!cg_ptx_env_open(g)) return false;
     dc->hscale = hook(g, HOOK_SCALE), dc->hscore = hook(g, HOOK_SCORE), dc->hmask = hook(g, HOOK_MASK);
     dec_shape(g, &dc->s);
     LLVMValueRef tid = sreg(g, "tid.x");
@@ -277,7 +246,7 @@ static bool dec_keys(Dec *dc)
     LLVMTypeRef v4f = LLVMVectorType(g->cg.t_f32, 4);
     for (int ch = 0; ch < dk / 8; ch++) {
         LLVMValueRef kf[8];
-        load8(g, gen_add(g, krow, gen_i64(g, ch * 16)), kf);
+        cg_ptx_load8(g, gen_add(g, krow, gen_i64(g, ch * 16)), kf);
         for (int rr = 0; rr < DEC_RC; rr++)
             for (int h = 0; h < 2; h++) {
                 LLVMValueRef so = gen_add(g, dc->qsm, gen_i32(g, ((rr * dk) + ch * 8 + h * 4) * 4));
@@ -321,7 +290,7 @@ static bool dec_keys(Dec *dc)
         LLVMValueRef jj = gen_add(g, dc->kg, gen_i32(g, t * KL));
         LLVMValueRef jv = gen_min(g, gen_add(g, kb, jj), jlast);
         LLVMValueRef vf[8];
-        load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
+        cg_ptx_load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
         for (int rr = 0; rr < DEC_RC; rr++) {
             LLVMValueRef pj = shfl(g, false, p[rr], jj);
             /* a masked key (p = 0) takes no part, whatever its v holds (0 x NaN is NaN) */
@@ -385,7 +354,7 @@ static bool build_combine(Gen *g, const char *name)
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->cg.b;
     cg_ptx_declare(g, name, DEC_COMBINE_THREADS, 1, sizeof(AbiArgs));
-    if (!env_open(g)) return false;
+    if (!cg_ptx_env_open(g)) return false;
     int32_t hsink = hook(g, HOOK_SINK);
     DecShape s;
     dec_shape(g, &s);

@@ -1,6 +1,7 @@
 /* target.c: the NVIDIA GPU targets (sm_80, sm_90a). plan() checks once, for every skeleton,
  * that the AIR kernel is something the GPU code generator handles, then picks the skeleton by
- * the kernel's form (today: softmax attention, the FlashAttention-2 skeleton of skel_fa.c);
+ * the kernel's form (softmax attention: the FlashAttention-2 skeleton of skel_fa.c; a recurrence
+ * of a family: the scan of skel_recur.c);
  * emit() hands the skeleton's units to module.c; explain() says what the kernel does. */
 #include "gen.h"
 #include "pass.h"
@@ -73,25 +74,36 @@ static bool has_map(const AirKernel *k, const PtxConfig *c)
     return c->mask == PTX_MASK_HOOK && pass_hook_loads_left(k, k->hook[HOOK_MASK], NULL, 0);
 }
 
+/* A recurrence the GPU skeleton generates: a family of pass_recur_form (skel_recur.c). */
+static bool recur_eligible(const Target *t, const AirKernel *k, Diags *d)
+{
+    RecurForm f;
+    if (!pass_recur_form(d->arena, k, &f)) return false;
+    if (f.family == RECUR_SCAN) {
+        diag_error(d, f.why_loc, "this recurrence is a sequential scan (%s), which is not supported on target %s yet",
+                   f.why, t->name);
+        diag_hint(d, "the CPU targets (native, x86-64-v3, x86-64-v4) run it; --target=reference runs it through the f64 evaluator");
+        return false;
+    }
+    return pass_recur_check(k, &f, t->name, d);
+}
+
 static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags *d)
 {
     memset(c, 0, sizeof *c);
     c->sm = t->sm;
-    if (k->kind != KIND_SOFTMAX) {
-        int32_t at = k->hook[HOOK_STATE];
-        diag_error(d, at >= 0 ? k->nodes[at].loc : (Loc){0, 0}, "a recurrence is not supported on target %s yet",
-                   t->name);
-        diag_hint(d, "the CPU targets (native, x86-64-v3, x86-64-v4) run it; --target=reference runs it through the f64 evaluator");
-        return false;
+    if (k->kind == KIND_RECURRENT) {
+        if (!recur_eligible(t, k, d)) return false;
+    } else {
+        for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
+            if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
+        if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
+        if (!pass_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
+            !pass_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
+            !pass_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
+            !pass_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
+            return false;
     }
-    for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
-        if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
-    if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
-    if (!pass_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
-        !pass_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
-        !pass_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
-        !pass_hook_check(k, k->hook[HOOK_SINK], t->name, false, false, d))
-        return false;
     c->air = k;
     c->target_name = t->name;
     c->mask = mask_of(k, &c->causal_bound);
@@ -118,10 +130,11 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
         diag_hint(d, "pad the head dim to a multiple of 8");
         return false;
     }
+    c->entry = k->name;
+    if (k->kind == KIND_RECURRENT) return true;
     c->tile = cg_ptx_tile(c->sm, c->dk, c->dv, c->mask, k->hook[HOOK_SCORE] >= 0);
     split_mask(k, c);
     c->map = has_map(k, c);
-    c->entry = k->name;
     c->decode = true;
     return true;
 }
@@ -147,6 +160,17 @@ static bool fa_plan(const PtxConfig *c, KernelPlan *plan, Arena *a)
     return !c->decode || cg_ptx_decode_plan(c, plan, a);
 }
 
+/* The recurrence skeleton's plan: one entry over (32 state columns, o's head, b). */
+static bool recur_plan(const PtxConfig *c, KernelPlan *plan)
+{
+    plan->skeleton = SKEL_RECUR;
+    plan->tile_m = 32;
+    plan->tile_n = 0;
+    plan->skip_tile_map = 1;
+    return plan_add_entry(plan, (PlanEntry){c->entry, ROLE_RECUR, 32 * cg_ptx_recur_warps(c->dk),
+                                            cg_ptx_recur_smem(c->dk), 0, 0});
+}
+
 bool cg_ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diags *d)
 {
     PtxConfig c;
@@ -157,7 +181,7 @@ bool cg_ptx_plan(const Target *t, const AirKernel *k, KernelPlan *plan, Diags *d
     /* The skeleton, by the kernel's form (ptx_config refused the forms no skeleton has). */
     switch (k->kind) {
     case KIND_SOFTMAX: return fa_plan(&c, plan, d->arena);
-    default: break;
+    case KIND_RECURRENT: return recur_plan(&c, plan);
     }
     diag_error_noloc(d, "internal error: no GPU skeleton for this kind of kernel");
     return false;
@@ -175,7 +199,7 @@ bool cg_ptx_generate(const PtxConfig *c, EmitKind kind, const EmitSink *sink, co
                      Arena *a, Blob *out, Diags *d)
 {
     PtxUnit units[PTX_MAX_UNITS];
-    int n = cg_ptx_fa_units(c, units);
+    int n = c->air && c->air->kind == KIND_RECURRENT ? cg_ptx_recur_units(c, units) : cg_ptx_fa_units(c, units);
     return cg_ptx_generate_units(c, units, n, kind, sink, plan, a, out, d);
 }
 
@@ -195,6 +219,11 @@ char *cg_ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
     diags_init(&d, a, NULL);
     PtxConfig c;
     if (!ptx_config(t, k, &c, &d)) return arena_printf(a, "%s", "");
+    if (k->kind == KIND_RECURRENT)
+        return arena_printf(a, "  on %s a CTA is %d threads over (32 state columns, head, b): a scan over t, "
+                               "each thread keeping 16 rows of its column of S in registers "
+                               "(one barrier a step, two for the delta rule).\n", t->name,
+                            plan->entries[0].threads);
     char *s = arena_printf(a, "  on %s a CTA is %d threads (%s) with %d bytes of shared memory; ", t->name,
                            plan->entries[0].threads,
                            c.tile.wgmma ? "wgmma, one warpgroup per 64 rows" : "mma.sync",

@@ -5,7 +5,8 @@
 #  1b. gpu_maps: tile maps kept across launches (shapes, params, streams, threads);
 #  2. every example spec that a GPU target accepts, on sm_90a and sm_80, in bf16 and f16, on odd
 #     shapes (B 2 with L 333; Lq 77 < Lk 300; decode), through `attnc run` (f64 reference);
-#     specs the GPU targets refuse (recurrences, selectors) are listed as not supported;
+#     recurrences over T in {333, 1, 64}; specs the GPU targets refuse (selectors, sequential
+#     scans) are listed as not supported;
 #     section "regress" does the same for tests/regress (specs that once failed);
 #  2b. "decode": the split-KV decode entries (GQA groups, Lq 1..4, odd Lk);
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
@@ -16,9 +17,9 @@
 #  4. "specfuzz": 30 random specs (tests/specfuzz, seed 1) on both GPU targets, 3 sizes each.
 # Prints one line per check and the summary line "N passed, N failed"; exits non-zero on a
 # failure. Without a GPU it says so and exits 0. GPU_TESTS picks sections (default: all of
-# "fa maps examples regress decode sanitizer special specfuzz"), e.g. GPU_TESTS="decode sanitizer".
+# "fa maps examples regress decode sanitizer special recur specfuzz"), e.g. GPU_TESTS="decode sanitizer".
 build=${1:-build}; ex=${2:-examples}
-sections=" ${GPU_TESTS:-fa maps examples regress decode sanitizer special specfuzz} "
+sections=" ${GPU_TESTS:-fa maps examples regress decode sanitizer special recur specfuzz} "
 want() { case "$sections" in *" $1 "*) return 0;; esac; echo "---- $1: not in GPU_TESTS, skipped"; return 1; }
 attnc=$build/attnc
 export ATTN_CACHE_DIR=${ATTN_CACHE_DIR:-$(mktemp -d)}
@@ -58,9 +59,12 @@ run_specs() {
       echo "---- $name: not supported on the GPU targets ($(echo "$msg" | grep -m1 error: | sed 's/.*error: //'))"
       continue
     fi
+    sizes_list='-D B=2 -D Lq=333 -D Lk=333|-D B=1 -D Lq=77 -D Lk=300|-D B=2 -D Lq=1 -D Lk=1000'
+    grep -q "^ *state " "$spec" && sizes_list='-D B=2 -D T=333|-D B=1 -D T=1|-D B=3 -D T=64'   # a recurrence: its time axis
     for target in sm_90a sm_80; do
       for dtype in bf16 f16; do
-        for sizes in "-D B=2 -D Lq=333 -D Lk=333" "-D B=1 -D Lq=77 -D Lk=300" "-D B=2 -D Lq=1 -D Lk=1000"; do
+        IFS='|'; set -- $sizes_list; unset IFS
+        for sizes in "$@"; do
           out=$("$attnc" run "$spec" --target=$target $sizes --dtype $dtype --repeat 1 2>&1)
           err=$(echo "$out" | grep -E "^  (o|lse) " | awk '{printf "%s %s  ", $1, $3}')
           if echo "$out" | grep -q "^PASS"; then ok "$name $target $dtype $sizes  $err"
@@ -121,6 +125,20 @@ if want special; then
     if [ $? != 0 ] && echo "$out" | grep -q "tensor 'bias': dim 1 is 0"; then ok "empty side tensor refused, $target"
     else bad "empty side tensor refused, $target"; echo "$out" | tail -4; fi
   done
+fi
+
+# 3c. "recur": the recurrence families (tests/runtime/test_recur: T 1..8192, head dims equal and
+#     not, GQA and more value heads, BTHD, extreme gates, state in and out) on both GPU targets,
+#     and the sequential scans refused with their reason
+if want recur; then
+  if [ -x "$build/tests/runtime/test_recur" ]; then
+    for target in sm_90a sm_80; do
+      if out=$("$build/tests/runtime/test_recur" $target 2>&1); then ok "recurrences $target: $(echo "$out" | tail -1)"
+      else bad "recurrences $target"; echo "$out" | grep -E "CHECK" | head -12; fi
+    done
+  else
+    echo "---- recur: $build/tests/runtime/test_recur not built: skipped"
+  fi
 fi
 
 # 4. random specs (tests/specfuzz, a fixed seed) on both GPU targets against the f64 reference
