@@ -22,6 +22,7 @@ typedef struct Fa {
     LLVMBasicBlockRef entry, loop, exit, body, latch, skip_from, body_end, latch_end;
     LLVMValueRef kb, has_map, cls, need, jh, jb, so;
     LLVMValueRef need_v;         /* the V guard's condition (skel_fa_pv_guard.c), or NULL */
+    LLVMValueRef vbad;           /* need_v and a NaN or Inf in the tile's V */
     LLVMValueRef visw[MAXM * MAXN / 8];
     LLVMValueRef m0[2 * MAXM], l0[2 * MAXM], o0[MAXM * MAXD * 4], d0[MAXM];   /* initial */
     LLVMValueRef mp[2 * MAXM], lp[2 * MAXM], op[MAXM * MAXD * 4];   /* at the loop's head */
@@ -37,7 +38,9 @@ bool cg_ptx_fa_scores(Fa *f);
 bool cg_ptx_fa_mask(Fa *f);
 bool cg_ptx_fa_softmax(Fa *f);
 bool cg_ptx_fa_pv(Fa *f);
-/* skel_fa_pv_guard.c: O += P V when a tile that needs the mask holds NaN or Inf in V. */
+/* skel_fa_pv_guard.c: the scan of V on tiles that need the mask (before the scores), and O += P V
+ * when it found a NaN or Inf. */
+void cg_ptx_fa_v_scan(Fa *f);
 bool cg_ptx_fa_pv_guard(Fa *f, LLVMBasicBlockRef fast, LLVMValueRef *o, LLVMBasicBlockRef *guard_end);
 
 #endif

@@ -5,8 +5,9 @@
  * A masked key has p = 0, but the tensor cores compute 0 x NaN = NaN and 0 x Inf = NaN, so a
  * NaN in a causal row's future key (or in an unwritten cache past a length) would reach every
  * row of its tile. On the tiles that need the mask, each warp first scans the tile's V in
- * shared memory for an exponent of all ones (a few integer ops a word). Only when it finds one
- * does it take the guarded path:
+ * shared memory for an exponent of all ones (a few integer ops a word), before S = Q K^T, where
+ * fewer registers are live. Only when it finds one does it take the guarded path, which keeps
+ * O and P in a local array so that the common path keeps its registers:
  *   1. for each key j, each of the thread's O elements (r, d) with p[r][j] != 0 and v[j][d] NaN
  *      or Inf gets p v added now (so O becomes the NaN or infinity that IEEE arithmetic gives);
  *   2. the product runs on mma.sync with V's fragments sanitised (NaN and Inf to 0), so that the
@@ -99,76 +100,83 @@ static LLVMValueRef sanitise(Gen *g, LLVMValueRef w)
     return LLVMBuildSelect(B, half_nonfinite(g, w, 1), LLVMBuildAnd(B, w, gen_i32(g, 0xffff), ""), w, "");
 }
 
-/* P's word for row (mt, half) and key tile nt (runtime i32) from this thread's A fragments. */
-static LLVMValueRef p_word(Fa *f, int mt, int half, LLVMValueRef nt)
+/* The guarded path keeps O and P in a local array (volatile, so that ptxas keeps it in memory):
+ * the path is rare, and this way it needs few registers and the common path keeps its own. */
+static LLVMValueRef loc_get(Fa *f, LLVMValueRef arr, LLVMTypeRef ty, LLVMValueRef i)
 {
-    Gen *g = f->g;
-    LLVMValueRef w = f->pa[mt][0].v[half];
-    for (int n = 1; n < f->NN; n++)
-        w = LLVMBuildSelect(g->cg.b, LLVMBuildICmp(g->cg.b, LLVMIntEQ, nt, gen_i32(g, n), ""),
-                            f->pa[mt][n / 2].v[(n % 2) * 2 + half], w, "");
-    return w;
+    LLVMValueRef v = LLVMBuildLoad2(f->g->cg.b, ty, cg_gep(&f->g->cg, ty, arr, i), "");
+    LLVMSetVolatile(v, 1);
+    return v;
 }
 
-/* 1. O[r][d] += p[r][j] v[j][d] where v[j][d] is NaN or Inf and p[r][j] != 0, key by key. */
-static void add_nonfinite(Fa *f, LLVMValueRef *o)
+static void loc_put(Fa *f, LLVMValueRef arr, LLVMValueRef i, LLVMValueRef v)
+{
+    LLVMSetVolatile(LLVMBuildStore(f->g->cg.b, v, cg_gep(&f->g->cg, LLVMTypeOf(v), arr, i)), 1);
+}
+
+/* P's word for row (mt, half) and key tile nt (runtime i32), from the local copy of this
+ * thread's A fragments (pw[(mt * NN / 2 + kk) * 4 + r] = pa[mt][kk].v[r]). */
+static LLVMValueRef p_word(Fa *f, LLVMValueRef pw, int mt, int half, LLVMValueRef nt)
 {
     Gen *g = f->g;
     LLVMBuilderRef B = g->cg.b;
-    int MT = f->MT, ND = f->ND, no = f->no;
+    LLVMValueRef kk = LLVMBuildLShr(B, nt, gen_i32(g, 1), "");
+    LLVMValueRef r = gen_add(g, LLVMBuildShl(B, LLVMBuildAnd(B, nt, gen_i32(g, 1), ""), gen_i32(g, 1), ""), gen_i32(g, half));
+    LLVMValueRef i = gen_add(g, LLVMBuildShl(B, gen_add(g, gen_i32(g, mt * (f->NN / 2)), kk), gen_i32(g, 2), ""), r);
+    return loc_get(f, pw, g->cg.t_i32, i);
+}
+
+/* 1. O[r][d] += p[r][j] v[j][d] where v[j][d] is NaN or Inf and p[r][j] != 0, key by key. */
+static void add_nonfinite(Fa *f, LLVMValueRef arr, LLVMValueRef pw)
+{
+    Gen *g = f->g;
+    LLVMBuilderRef B = g->cg.b;
+    int MT = f->MT, ND = f->ND;
     CgLoop lp;
-    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), gen_i64(g, g->BN), gen_i64(g, 1), no, o, "vfix");
+    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), gen_i64(g, g->BN), gen_i64(g, 1), 0, NULL, "vfix");
     LLVMValueRef j = LLVMBuildTrunc(B, lp.iv, g->cg.t_i32, "");
     LLVMValueRef nt = LLVMBuildLShr(B, j, gen_i32(g, 3), "");
     LLVMValueRef src = LLVMBuildOr(B, LLVMBuildAnd(B, f->t.lane, gen_i32(g, ~3), ""),
                                    LLVMBuildAnd(B, LLVMBuildLShr(B, j, gen_i32(g, 1), ""), gen_i32(g, 3), ""), "");
     LLVMValueRef hi = LLVMBuildTrunc(B, j, g->cg.t_i1, "");
     LLVMTypeRef ts[4] = {g->cg.t_i32, g->cg.t_i32, g->cg.t_i32, g->cg.t_i32};
-    LLVMValueRef next[MAXM * MAXD * 4];
     LLVMValueRef col0 = LLVMBuildShl(B, f->t.t4, gen_i32(g, 1), "");
-    LLVMValueRef x2[MAXD];
-    for (int n = 0; n < ND; n++)
-        x2[n] = LLVMBuildLoad2(B, g->cg.t_i32, gen_smem(g, v_off(f, j, gen_add(g, col0, gen_i32(g, n * 8)))), "");
     for (int mt = 0; mt < MT; mt++)
         for (int half = 0; half < 2; half++) {
             /* p[row][j] sits in lane (quad, (j / 2) % 4), half j % 2 of the word for key tile j / 8 */
-            LLVMValueRef a[4] = {gen_i32(g, -1), p_word(f, mt, half, nt), src, gen_i32(g, 31)};
+            LLVMValueRef a[4] = {gen_i32(g, -1), p_word(f, pw, mt, half, nt), src, gen_i32(g, 31)};
             LLVMValueRef w = gen_call(g, "llvm.nvvm.shfl.sync.idx.i32", g->cg.t_i32, ts, 4, a);
             LLVMValueRef p = half_to_f32(g, w, hi);
             LLVMValueRef seen = LLVMBuildFCmp(B, LLVMRealONE, p, f->zero, "");
-            for (int n = 0; n < ND; n++)
+            for (int n = 0; n < ND; n++) {
+                LLVMValueRef x2 = LLVMBuildLoad2(B, g->cg.t_i32, gen_smem(g, v_off(f, j, gen_add(g, col0, gen_i32(g, n * 8)))), "");
                 for (int e = 0; e < 2; e++) {
-                    int i = (mt * ND + n) * 4 + half * 2 + e;
-                    LLVMValueRef x = half_to_f32(g, x2[n], LLVMConstInt(g->cg.t_i1, (unsigned)e, 0));
-                    LLVMValueRef take = LLVMBuildAnd(B, seen, half_nonfinite(g, x2[n], e), "");
-                    next[i] = LLVMBuildSelect(B, take, LLVMBuildFAdd(B, lp.carried[i], LLVMBuildFMul(B, p, x, ""), ""),
-                                              lp.carried[i], "");
+                    LLVMValueRef at = gen_i32(g, (mt * ND + n) * 4 + half * 2 + e);
+                    LLVMValueRef cur = loc_get(f, arr, g->cg.t_f32, at);
+                    LLVMValueRef x = half_to_f32(g, x2, LLVMConstInt(g->cg.t_i1, (unsigned)e, 0));
+                    LLVMValueRef take = LLVMBuildAnd(B, seen, half_nonfinite(g, x2, e), "");
+                    loc_put(f, arr, at, LLVMBuildSelect(B, take, LLVMBuildFAdd(B, cur, LLVMBuildFMul(B, p, x, ""), ""), cur, ""));
                 }
+            }
         }
-    cg_loop_end(&g->cg, &lp, next);
-    for (int i = 0; i < no; i++) o[i] = lp.carried[i];
+    cg_loop_end(&g->cg, &lp, NULL);
 }
 
 /* 2. O += P V on mma.sync, V's fragments sanitised, one 16-key step a loop iteration. */
-static void pv_sanitised(Fa *f, LLVMValueRef *o)
+static void pv_sanitised(Fa *f, LLVMValueRef arr, LLVMValueRef pw)
 {
     Gen *g = f->g;
     LLVMBuilderRef B = g->cg.b;
-    int MT = f->MT, ND = f->ND, no = f->no;
+    int MT = f->MT, ND = f->ND;
     const Thread t = f->t;
     CgLoop lp;
-    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), gen_i64(g, f->NN / 2), gen_i64(g, 1), no, o, "vpv");
+    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), gen_i64(g, f->NN / 2), gen_i64(g, 1), 0, NULL, "vpv");
     LLVMValueRef kk = LLVMBuildTrunc(B, lp.iv, g->cg.t_i32, "");
-    LLVMValueRef next[MAXM * MAXD * 4];
-    for (int i = 0; i < no; i++) next[i] = lp.carried[i];
     Frag pa[MAXM];
     for (int mt = 0; mt < MT; mt++)
-        for (int r = 0; r < 4; r++) {
-            LLVMValueRef w = f->pa[mt][0].v[r];
-            for (int k = 1; k < f->NN / 2; k++)
-                w = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntEQ, kk, gen_i32(g, k), ""), f->pa[mt][k].v[r], w, "");
-            pa[mt].v[r] = w;
-        }
+        for (int r = 0; r < 4; r++)
+            pa[mt].v[r] = loc_get(f, pw, g->cg.t_i32, gen_add(g, LLVMBuildShl(B, gen_add(g, gen_i32(g, mt * (f->NN / 2)), kk),
+                                                                          gen_i32(g, 2), ""), gen_i32(g, r)));
     /* ldmatrix.trans matrices (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), ... */
     LLVMValueRef l7 = LLVMBuildAnd(B, t.lane, gen_i32(g, 7), "");
     LLVMValueRef l3 = LLVMBuildAnd(B, LLVMBuildLShr(B, t.lane, gen_i32(g, 3), ""), gen_i32(g, 1), "");
@@ -184,30 +192,52 @@ static void pv_sanitised(Fa *f, LLVMValueRef *o)
             for (int h2 = 0; h2 < 2; h2++) {
                 Frag acc;
                 int i0 = (mt * ND + dp * 2 + h2) * 4;
-                for (int e = 0; e < 4; e++) acc.v[e] = next[i0 + e];
+                for (int e = 0; e < 4; e++) acc.v[e] = loc_get(f, arr, g->cg.t_f32, gen_i32(g, i0 + e));
                 cg_ptx_mma(g, &pa[mt], vf[2 * h2], vf[2 * h2 + 1], &acc);
-                for (int e = 0; e < 4; e++) next[i0 + e] = acc.v[e];
+                for (int e = 0; e < 4; e++) loc_put(f, arr, gen_i32(g, i0 + e), acc.v[e]);
             }
     }
-    cg_loop_end(&g->cg, &lp, next);
-    for (int i = 0; i < no; i++) o[i] = lp.carried[i];
+    cg_loop_end(&g->cg, &lp, NULL);
 }
 
-/* Branches to `fast` (the plain product) unless this tile needs the mask and its V holds a NaN
- * or Inf; then runs the guarded product from f->on into o[] and ends in *guard_end with no
- * terminator. */
+/* f->vbad: whether this tile needs the mask and its V holds a NaN or Inf, decided before
+ * S = Q K^T, where fewer registers are live than at the product. */
+void cg_ptx_fa_v_scan(Fa *f)
+{
+    Gen *g = f->g;
+    LLVMBuilderRef B = g->cg.b;
+    f->so = cg_ptx_stage_off(g, f->kb);   /* the tile's stage (cg_ptx_fa_scores sets it again) */
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(B), scan = gen_block(g, "vscan.tile"), join = gen_block(g, "vscan.join");
+    LLVMBuildCondBr(B, f->need_v, scan, join);
+    LLVMPositionBuilderAtEnd(B, scan);
+    LLVMValueRef bad = v_has_nonfinite(f);
+    LLVMBasicBlockRef scan_end = LLVMGetInsertBlock(B);
+    LLVMBuildBr(B, join);
+    LLVMPositionBuilderAtEnd(B, join);
+    f->vbad = LLVMBuildPhi(B, g->cg.t_i1, "vbad");
+    LLVMValueRef vals[2] = {LLVMConstInt(g->cg.t_i1, 0, 0), bad};
+    LLVMBasicBlockRef bbs[2] = {from, scan_end};
+    LLVMAddIncoming(f->vbad, vals, bbs, 2);
+}
+
+/* Branches to `fast` (the plain product) unless f->vbad; then runs the guarded product from
+ * f->on into o[] and ends in *guard_end with no terminator. */
 bool cg_ptx_fa_pv_guard(Fa *f, LLVMBasicBlockRef fast, LLVMValueRef *o, LLVMBasicBlockRef *guard_end)
 {
     Gen *g = f->g;
     LLVMBuilderRef B = g->cg.b;
-    LLVMBasicBlockRef scan = gen_block(g, "vscan.tile"), guard = gen_block(g, "vguard");
-    LLVMBuildCondBr(B, f->need_v, scan, fast);
-    LLVMPositionBuilderAtEnd(B, scan);
-    LLVMBuildCondBr(B, v_has_nonfinite(f), guard, fast);
+    LLVMBasicBlockRef guard = gen_block(g, "vguard");
+    LLVMBuildCondBr(B, f->vbad, guard, fast);
     LLVMPositionBuilderAtEnd(B, guard);
-    for (int i = 0; i < f->no; i++) o[i] = f->on[i];
-    add_nonfinite(f, o);
-    pv_sanitised(f, o);
+    LLVMValueRef arr = cg_alloca(&g->cg, g->fn, g->cg.t_f32, f->no, 16);
+    LLVMValueRef pw = cg_alloca(&g->cg, g->fn, g->cg.t_i32, f->MT * (f->NN / 2) * 4, 16);
+    for (int i = 0; i < f->no; i++) loc_put(f, arr, gen_i32(g, i), f->on[i]);
+    for (int mt = 0; mt < f->MT; mt++)
+        for (int kk = 0; kk < f->NN / 2; kk++)
+            for (int r = 0; r < 4; r++) loc_put(f, pw, gen_i32(g, (mt * (f->NN / 2) + kk) * 4 + r), f->pa[mt][kk].v[r]);
+    add_nonfinite(f, arr, pw);
+    pv_sanitised(f, arr, pw);
+    for (int i = 0; i < f->no; i++) o[i] = loc_get(f, arr, g->cg.t_f32, gen_i32(g, i));
     *guard_end = LLVMGetInsertBlock(B);
     return true;
 }

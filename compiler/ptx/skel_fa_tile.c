@@ -75,6 +75,7 @@ bool cg_ptx_fa_mask_bits(Fa *f)
             LLVMAddIncoming(f->visw[x], vals, from, 2);
         }
     }
+    if (f->need_v) cg_ptx_fa_v_scan(f);
     return true;
 }
 
