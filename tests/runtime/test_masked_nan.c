@@ -164,6 +164,14 @@ static void run_case(const Case *c, const char *target, const char *dtype)
         plant(kt, j, (j & 1) ? -INFINITY : NAN);
     }
     if (c->nan_v_row >= 0) plant(vt, c->nan_v_row, c->v_val != 0 ? c->v_val : NAN);
+    /* on a GPU target the inputs went to the device when they were made: send the planted k, v */
+    for (int x = 0; x < 2 && d.on_gpu; x++) {
+        const AttnTensor *h = x ? vt : kt;
+        size_t bytes = (h->dtype == ATTN_F32 ? 4 : 2);
+        for (int32_t r = 0; r < h->rank; r++) bytes *= (size_t)h->shape[r];
+        CHECK_MSG(rt_dev_upload(d.dev[x ? k->air->tv : k->air->tk].data, h->data, bytes) == ATTN_OK,
+                  "%s: upload: %s", c->what, attn_last_error());
+    }
     AttnLaunchOptions lo = {.num_threads = 2};
     AttnStatus st = run_launch(k, &d, &lo);
     CHECK_MSG(st == ATTN_OK, "%s: launch: %s", c->what, attn_last_error());
