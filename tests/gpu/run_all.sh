@@ -10,7 +10,7 @@
 #     section "regress" does the same for tests/regress (specs that once failed);
 #  2b. "decode": the split-KV decode entries (GQA groups, Lq 1..4, odd Lk);
 #  3. compute-sanitizer memcheck and racecheck on a representative set (causal, documents,
-#     longformer, gemma2_local) at small shapes;
+#     longformer, gemma2_local, and the recurrence gated_deltanet) at small shapes;
 #  3b. "special": NaN and Inf in masked keys, NaN and infinite logits and the other special values
 #     of docs/language.md section 14 (tests/runtime/test_masked_nan), and an empty side tensor
 #     refused, on both GPU targets;
@@ -96,10 +96,12 @@ done
 # 3. compute-sanitizer
 if ! want sanitizer; then :
 elif command -v compute-sanitizer >/dev/null 2>&1; then
-  for spec in causal documents longformer gemma2_local; do
+  for spec in causal documents longformer gemma2_local gated_deltanet; do
+    sizes="-D B=1 -D Hq=2 -D Hkv=2 -D Lq=130 -D Lk=190"
+    [ $spec = gated_deltanet ] && sizes="-D B=1 -D H=2 -D T=40"   # a recurrence: its time axis
     for tool in memcheck racecheck; do
       out=$(compute-sanitizer --tool $tool --error-exitcode 3 "$attnc" run "$ex/$spec.attn" \
-            --target=sm_90a -D B=1 -D Hq=2 -D Hkv=2 -D Lq=130 -D Lk=190 --repeat 1 2>&1)
+            --target=sm_90a $sizes --repeat 1 2>&1)
       if [ $? = 0 ] && echo "$out" | grep -q "^PASS"; then ok "$tool $spec"
       else bad "$tool $spec"; echo "$out" | tail -12; fi
     done
