@@ -309,6 +309,31 @@ static LLVMValueRef emit_pow(CgLlvm *cg, const AirNode *yn, LLVMValueRef x, LLVM
     return LLVMBuildSelect(b, unit, one, p, "");
 }
 
+/* sum(r < n: e), unrolled: e is emitted n times with r a constant (LLVM folds what depends on
+ * it), so that a hook stays straight-line code wherever a skeleton emits it. The memo is put
+ * back after each term: a value of one term is not another's. n is at most HOOK_SUM_MAX_TERMS
+ * (pass_hook_check refuses more). */
+static LLVMValueRef emit_sum(CgHookEnv *env, int32_t id, const AirNode *n)
+{
+    CgLlvm *cg = env->cg;
+    const AirKernel *k = env->k;
+    size_t bytes = sizeof(LLVMValueRef) * (size_t)k->nnodes;
+    LLVMValueRef *saved = arena_alloc(cg->a, bytes), acc = NULL;
+    if (!saved) return NULL;
+    memcpy(saved, env->memo, bytes);
+    for (int64_t r = 0; r < (int64_t)n->num; r++) {
+        for (int32_t x = 0; x < id; x++)
+            if (k->nodes[x].op == OP_RVAR && k->nodes[x].ref == id) env->memo[x] = cg_i32(cg, (int32_t)r, 1);
+        LLVMValueRef t = emit_node(env, n->args[0]);
+        memcpy(env->memo, saved, bytes);
+        if (!t) return NULL;
+        if (n->ty.kind == TY_F32) t = as_f32(cg, t);
+        if (acc) unify(cg, &acc, &t);
+        acc = !acc ? t : n->ty.kind == TY_F32 ? LLVMBuildFAdd(cg->b, acc, t, "") : LLVMBuildAdd(cg->b, acc, t, "");
+    }
+    return acc ? acc : n->ty.kind == TY_F32 ? cg_f32(cg, 0.0, 1) : cg_i32(cg, 0, 1);
+}
+
 static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
 {
     if (env->memo[id]) return env->memo[id];
@@ -323,6 +348,9 @@ static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
     LLVMValueRef v = NULL, a[AIR_MAX_ARGS] = {0};
     if (n->op == OP_LOAD) {
         v = emit_load(env, n);
+    } else if (n->op == OP_SUM) {
+        v = emit_sum(env, id, n);
+        if (!v) return NULL;
     } else if (kinds[n->op] == OPK_LEAF) {
         v = emit_leaf(env, n);
     } else {

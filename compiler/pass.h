@@ -101,6 +101,9 @@ bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool 
                      bool allow_j, Diags *d);
 /* The same for a scalar of a recurrence's step (b, h, t), or with `vectors` an element-wise
  * f32 vector of side tensors indexed one index short (pass_recur_form's per-key decay). */
+/* The most terms of a sum(r < n: e) a hook may have on a code-generating target: the hook
+ * emitter (cg_hook.c) unrolls it. */
+enum { HOOK_SUM_MAX_TERMS = 64 };
 bool pass_hook_check_step(const AirKernel *k, int32_t root, const char *target, bool vectors,
                           Diags *d);
 

@@ -22,11 +22,11 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, Allow
     if (seen[id]) return true;
     seen[id] = 1;
     const AirNode *n = &k->nodes[id];
-    if (n->op == OP_SUM || n->op == OP_RVAR) {
-        /* refused as a whole, at the sum, before its body's bound variable is met */
-        const AirNode *sum = n->op == OP_RVAR && n->ref >= 0 && n->ref < k->nnodes ? &k->nodes[n->ref] : n;
-        diag_error(d, sum->loc, "sum(r < n: e) is not supported on target %s yet", target);
-        diag_hint(d, "write the terms out, or run the spec with --target=reference (the f64 evaluator)");
+    if (n->op == OP_SUM && n->num > HOOK_SUM_MAX_TERMS) {   /* the hook emitter unrolls a sum */
+        diag_error(d, n->loc, "sum(r < n: e) with n = %.0f terms is not supported on target %s yet "
+                   "(at most %d)", n->num, target, HOOK_SUM_MAX_TERMS);
+        diag_hint(d, "split it into sums of at most 64 terms, or run the spec with --target=reference "
+                     "(the f64 evaluator)");
         return false;
     }
     bool ok = true;
