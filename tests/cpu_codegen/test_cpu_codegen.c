@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "air_build.h"
+#include "pass.h"
 #include "run_kernel.h"
 
 typedef struct Case Case;
@@ -313,10 +314,11 @@ static bool test_unsupported(void)
     k->kind = KIND_RECURRENT;
     k->state_rows = k->state_cols = 64;
     k->tensors[k->tk].dims[2] = k->tensors[k->tv].dims[2] = k->tensors[k->tq].dims[2];   /* one T */
-    /* S = sum(r < 4: float(r)) * S: a decay whose factor is a sum, which no target generates yet */
+    /* S = sum(r < 65: float(r)) * S: a decay whose factor is a sum of more terms than the hook
+     * emitter unrolls (HOOK_SUM_MAX_TERMS) */
     int32_t rv = tb_node(k, OP_RVAR, TY_I32, 0, 0, 0, 0, k->nnodes + 2, 0);
     int32_t body = TB_1(k, OP_TOF32, TY_F32, rv);
-    int32_t sum = tb_node(k, OP_SUM, TY_F32, 1, body, 0, 0, 0, 4);
+    int32_t sum = tb_node(k, OP_SUM, TY_F32, 1, body, 0, 0, 0, HOOK_SUM_MAX_TERMS + 1);
     int32_t st = tb_node(k, OP_STATE, TY_MAT, 0, 0, 0, 0, 0, 0);
     k->nodes[st].ty = (AirType){TY_MAT, 64, 64};
     int32_t upd = TB_2(k, OP_MUL, TY_MAT, sum, st);
@@ -327,8 +329,8 @@ static bool test_unsupported(void)
     k->nodes[qrow].ty = (AirType){TY_VEC, 64, 0};
     k->hook[HOOK_OUT] = tb_node(k, OP_VECMAT, TY_VEC, 2, qrow, upd, 0, 0, 0);
     k->nodes[k->hook[HOOK_OUT]].ty = (AirType){TY_VEC, 64, 0};
-    bool ok = expect_plan_error("a sum in a recurrence", k,
-                                "sum(r < n: e) is not supported on target x86-64-v4 yet");
+    bool ok = expect_plan_error("a sum of 65 terms in a recurrence", k,
+                                "sum(r < n: e) with n = 65 terms is not supported on target x86-64-v4 yet");
     AirKernel *k2 = tb_new(&a, "vec", DT_F32, DT_F32, 64, 64, false);
     int32_t row = tb_node(k2, OP_ROW, TY_VEC, 1, TB_IDX(k2, IX_I), 0, 0, 0, 0);
     int32_t dot = tb_node(k2, OP_DOT, TY_F32, 2, row, row, 0, 0, 0);
