@@ -133,7 +133,7 @@ LLVMTypeRef cg_dtype_type(CgLlvm *cg, AirDtype dtype);
  * (phis, initialised from init[]). After cg_loop_begin the builder is in the body; after
  * cg_loop_end (given the carried values' next values) it is after the loop, where
  * loop->carried[] hold the final values. */
-enum { CG_MAX_CARRIED = 512 };
+enum { CG_MAX_CARRIED = 64 };
 typedef struct CgLoop {
     LLVMBasicBlockRef head, body, exit, latch_from;
     LLVMValueRef iv, step;

@@ -7,6 +7,7 @@
 #include "ptx.h"
 
 #include <llvm-c/Core.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct Gen {
@@ -120,6 +121,16 @@ static inline LLVMBasicBlockRef gen_block(Gen *g, const char *name)
     return LLVMAppendBasicBlockInContext(g->cg.ctx, g->fn, name);
 }
 
+/* A special register by its PTX name ("tid.x", "ctaid.y"), and an i32 sign-extended to i64. */
+LLVMValueRef cg_ptx_sreg(Gen *g, const char *name);
+static inline LLVMValueRef gen_sreg(Gen *g, const char *r)
+{
+    char name[64];
+    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", r);
+    return cg_ptx_sreg(g, name);
+}
+static inline LLVMValueRef gen_i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->cg.b, v, g->cg.t_i64, ""); }
+
 /* A field of the kernel's AbiArgs at byte offset `off`, loaded as `ty`. */
 static inline LLVMValueRef gen_arg(Gen *g, size_t off, LLVMTypeRef ty)
 {
@@ -176,7 +187,6 @@ void cg_ptx_commit(Gen *g);
 void cg_ptx_wait_group(Gen *g, int n);
 LLVMValueRef cg_ptx_stage_off(Gen *g, LLVMValueRef kb);
 void cg_ptx_load_kv(Gen *g, const Thread *t, LLVMValueRef kb);
-LLVMValueRef cg_ptx_sreg(Gen *g, const char *name);
 LLVMValueRef cg_ptx_opaque(Gen *g, LLVMValueRef v);
 LLVMValueRef cg_ptx_head_base(Gen *g, int slot, LLVMValueRef b, LLVMValueRef hh, LLVMValueRef *rs,
                               int esize);

@@ -65,7 +65,9 @@ void cg_ptx_launch_shape(const PtxConfig *c, int32_t *tile_m, int32_t *threads,
 /* Adds the decode entries of c to the plan (names in `a`, threads, shared memory, rows) and
  * their workspace. */
 bool cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan, Arena *a);
-/* The recurrence skeleton's CTA: warps (16 state rows each) and shared memory bytes. */
+/* The recurrence skeleton's CTA: PTX_RECUR_COLS state columns, PTX_RECUR_ROWS rows a thread,
+ * its warps and shared memory bytes. */
+enum { PTX_RECUR_ROWS = 16, PTX_RECUR_COLS = 32 };
 int cg_ptx_recur_warps(int32_t dk);
 int32_t cg_ptx_recur_smem(int32_t dk);
 /* Generates the kernel of `c` as LLVM IR text (EMIT_LLVM) or PTX (EMIT_ASM) into out. */

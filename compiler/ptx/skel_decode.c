@@ -35,13 +35,6 @@ bool cg_ptx_decode_plan(const PtxConfig *c, KernelPlan *plan, Arena *a)
            plan_add_entry(plan, (PlanEntry){comb, ROLE_DECODE_COMBINE, DEC_COMBINE_THREADS, 0, 0, 0});
 }
 
-static LLVMValueRef sreg(Gen *g, const char *r)
-{
-    char name[64];
-    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", r);
-    return cg_ptx_sreg(g, name);
-}
-
 static LLVMValueRef shfl(Gen *g, bool bfly, LLVMValueRef v, LLVMValueRef x)
 {
     LLVMTypeRef ts[4] = {g->cg.t_i32, g->cg.t_f32, g->cg.t_i32, g->cg.t_i32};
@@ -87,8 +80,6 @@ static void if_end(Gen *g, LLVMBasicBlockRef next)
     LLVMPositionBuilderAtEnd(g->cg.b, next);
 }
 
-static LLVMValueRef i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->cg.b, v, g->cg.t_i64, ""); }
-
 /* What both entries compute from the grid and the shapes. */
 typedef struct DecShape {
     LLVMValueRef b, hk, lq, lk, hkv, grp, rows, nsplit, qoff, part;
@@ -98,8 +89,8 @@ static void dec_shape(Gen *g, DecShape *s)
 {
     const PtxConfig *c = g->c;
     LLVMBuilderRef B = g->cg.b;
-    s->hk = sreg(g, "ctaid.y");
-    s->b = sreg(g, "ctaid.z");
+    s->hk = gen_sreg(g, "ctaid.y");
+    s->b = gen_sreg(g, "ctaid.z");
     s->lq = cg_ptx_shape32(g, c->tq, 2);
     s->lk = cg_ptx_shape32(g, c->tk, 2);
     s->hkv = cg_ptx_shape32(g, c->tk, 1);
@@ -115,8 +106,8 @@ static LLVMValueRef part_row(Gen *g, const DecShape *s, LLVMValueRef r, LLVMValu
 {
     LLVMBuilderRef B = g->cg.b;
     LLVMValueRef x = gen_add(g, LLVMBuildMul(B, s->b, s->hkv, ""), s->hk);
-    x = gen_add(g, LLVMBuildMul(B, i64of(g, x), i64of(g, s->rows), ""), i64of(g, r));
-    x = gen_add(g, LLVMBuildMul(B, x, i64of(g, s->nsplit), ""), i64of(g, split));
+    x = gen_add(g, LLVMBuildMul(B, gen_i64of(g, x), gen_i64of(g, s->rows), ""), gen_i64of(g, r));
+    x = gen_add(g, LLVMBuildMul(B, x, gen_i64of(g, s->nsplit), ""), gen_i64of(g, split));
     return gen_add(g, s->part, LLVMBuildMul(B, x, gen_i64(g, (g->c->dv + 2) * 4), ""));
 }
 
@@ -150,11 +141,11 @@ static bool dec_prologue(Dec *dc)
     if (!cg_ptx_env_open(g)) return false;
     dc->hscale = hook(g, HOOK_SCALE), dc->hscore = hook(g, HOOK_SCORE), dc->hmask = hook(g, HOOK_MASK);
     dec_shape(g, &dc->s);
-    LLVMValueRef tid = sreg(g, "tid.x");
+    LLVMValueRef tid = gen_sreg(g, "tid.x");
     dc->lane = LLVMBuildAnd(B, tid, gen_i32(g, 31), "lane");
     dc->warp = LLVMBuildLShr(B, tid, gen_i32(g, 5), "warp");
     LLVMValueRef nrc = LLVMBuildUDiv(B, gen_add(g, dc->s.rows, gen_i32(g, DEC_RC - 1)), gen_i32(g, DEC_RC), "");
-    LLVMValueRef bx = sreg(g, "ctaid.x");
+    LLVMValueRef bx = gen_sreg(g, "ctaid.x");
     dc->rc = LLVMBuildURem(B, bx, nrc, "");
     dc->split = gen_add(g, LLVMBuildMul(B, LLVMBuildUDiv(B, bx, nrc, ""), gen_i32(g, DEC_WARPS), ""), dc->warp);
     dc->slen = gen_arg(g, offsetof(AbiArgs, split_keys), g->cg.t_i32);
@@ -186,10 +177,10 @@ static bool dec_stage_q(Dec *dc)
         dc->hrow[rr] = gen_add(g, hk0, gi);
         dc->irow[rr] = gen_add(g, qi, dc->s.qoff);
         LLVMValueRef qs2, qb = cg_ptx_head_base(g, c->tq, dc->s.b, dc->hrow[rr], &qs2, 2);
-        qb = gen_add(g, qb, LLVMBuildMul(B, i64of(g, qi), qs2, ""));
+        qb = gen_add(g, qb, LLVMBuildMul(B, gen_i64of(g, qi), qs2, ""));
         for (int e0 = 0; e0 < dk; e0 += 32) {
             LLVMValueRef e = gen_min(g, gen_add(g, dc->lane, gen_i32(g, e0)), gen_i32(g, dk - 1));
-            LLVMValueRef a = gen_add(g, qb, LLVMBuildMul(B, i64of(g, e), gen_i64(g, 2), ""));
+            LLVMValueRef a = gen_add(g, qb, LLVMBuildMul(B, gen_i64of(g, e), gen_i64(g, 2), ""));
             LLVMValueRef v = cg_load_f32(&g->cg, LLVMBuildIntToPtr(B, a, g->p1, ""), c->dtype);
             v = LLVMBuildSelect(B, valid, v, dc->zero, "");
             LLVMValueRef so = gen_add(g, dc->qsm, LLVMBuildMul(B, gen_add(g, e, gen_i32(g, rr * dk)), gen_i32(g, 4), ""));
@@ -233,14 +224,14 @@ static bool dec_keys(Dec *dc)
     enum { NC = 2 * DEC_RC + 8 * DEC_RC };
     LLVMValueRef init[NC];
     for (int i = 0; i < NC; i++) init[i] = i < DEC_RC ? dc->ninf : dc->zero;
-    cg_loop_begin(&g->cg, &dc->lp, i64of(g, j0), i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
+    cg_loop_begin(&g->cg, &dc->lp, gen_i64of(g, j0), gen_i64of(g, j1), gen_i64(g, 32), NC, init, "keys");
     dc->m = dc->lp.carried, dc->l = dc->lp.carried + DEC_RC, dc->o = dc->lp.carried + 2 * DEC_RC;
     LLVMValueRef nx[NC];
     LLVMValueRef kb = LLVMBuildTrunc(B, dc->lp.iv, g->cg.t_i32, "");
     LLVMValueRef j = gen_add(g, kb, dc->lane);
     LLVMValueRef vj = LLVMBuildICmp(B, LLVMIntSLT, j, j1, "");
     LLVMValueRef jlast = LLVMBuildSub(B, j1, gen_i32(g, 1), "");
-    LLVMValueRef krow = gen_add(g, kbase, LLVMBuildMul(B, i64of(g, gen_min(g, j, jlast)), ks2, ""));
+    LLVMValueRef krow = gen_add(g, kbase, LLVMBuildMul(B, gen_i64of(g, gen_min(g, j, jlast)), ks2, ""));
     LLVMValueRef acc[DEC_RC];
     for (int rr = 0; rr < DEC_RC; rr++) acc[rr] = dc->zero;
     LLVMTypeRef v4f = LLVMVectorType(g->cg.t_f32, 4);
@@ -290,7 +281,7 @@ static bool dec_keys(Dec *dc)
         LLVMValueRef jj = gen_add(g, dc->kg, gen_i32(g, t * KL));
         LLVMValueRef jv = gen_min(g, gen_add(g, kb, jj), jlast);
         LLVMValueRef vf[8];
-        cg_ptx_load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, i64of(g, jv), vs2, "")), i64of(g, vcol)), vf);
+        cg_ptx_load8(g, gen_add(g, gen_add(g, vbase, LLVMBuildMul(B, gen_i64of(g, jv), vs2, "")), gen_i64of(g, vcol)), vf);
         for (int rr = 0; rr < DEC_RC; rr++) {
             LLVMValueRef pj = shfl(g, false, p[rr], jj);
             /* a masked key (p = 0) takes no part, whatever its v holds (0 x NaN is NaN) */
@@ -322,7 +313,7 @@ static bool dec_store(Dec *dc)
         LLVMValueRef own = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, dc->kg, gen_i32(g, 0), ""),
                                         LLVMBuildICmp(B, LLVMIntULT, dc->cl, gen_i32(g, dc->nch), ""), "");
         LLVMBasicBlockRef d2 = if_begin(g, own);
-        LLVMValueRef ob = gen_add(g, row, i64of(g, LLVMBuildMul(B, dc->cl, gen_i32(g, 32), "")));
+        LLVMValueRef ob = gen_add(g, row, gen_i64of(g, LLVMBuildMul(B, dc->cl, gen_i32(g, 32), "")));
         for (int e = 0; e < 8; e++) store_f32(g, gen_add(g, ob, gen_i64(g, e * 4)), dc->o[rr * 8 + e]);
         if_end(g, d2);
         LLVMBasicBlockRef d3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, dc->lane, gen_i32(g, 0), ""));
@@ -358,7 +349,7 @@ static bool build_combine(Gen *g, const char *name)
     int32_t hsink = hook(g, HOOK_SINK);
     DecShape s;
     dec_shape(g, &s);
-    LLVMValueRef tid = sreg(g, "tid.x"), r = sreg(g, "ctaid.x");
+    LLVMValueRef tid = gen_sreg(g, "tid.x"), r = gen_sreg(g, "ctaid.x");
     LLVMValueRef gi = LLVMBuildUDiv(B, r, s.lq, "");
     LLVMValueRef qi = LLVMBuildSub(B, r, LLVMBuildMul(B, gi, s.lq, ""), "");
     LLVMValueRef h = gen_add(g, LLVMBuildMul(B, s.hk, s.grp, ""), gi);
@@ -372,7 +363,7 @@ static bool build_combine(Gen *g, const char *name)
     LLVMValueRef init[2 + ND] = {ninf, zero};
     for (int k = 0; k < nd; k++) init[2 + k] = zero;
     CgLoop lp;   /* online merge of the splits: M, L, O[columns] */
-    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), i64of(g, s.nsplit), gen_i64(g, 1), 2 + nd, init, "splits");
+    cg_loop_begin(&g->cg, &lp, gen_i64(g, 0), gen_i64of(g, s.nsplit), gen_i64(g, 1), 2 + nd, init, "splits");
     LLVMValueRef row = gen_add(g, row0, LLVMBuildMul(B, lp.iv, gen_i64(g, (dv + 2) * 4), ""));
     LLVMValueRef ms = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4)));
     LLVMValueRef ls = load_f32(g, gen_add(g, row, gen_i64(g, dv * 4 + 4)));
@@ -385,7 +376,7 @@ static bool build_combine(Gen *g, const char *name)
     nx[0] = mn;
     nx[1] = gen_fma(g, lp.carried[1], a, LLVMBuildFMul(B, w, ls, ""));
     for (int k = 0; k < nd; k++) {
-        LLVMValueRef os = load_f32(g, gen_add(g, row, i64of(g, LLVMBuildMul(B, col[k], gen_i32(g, 4), ""))));
+        LLVMValueRef os = load_f32(g, gen_add(g, row, gen_i64of(g, LLVMBuildMul(B, col[k], gen_i32(g, 4), ""))));
         nx[2 + k] = gen_fma(g, lp.carried[2 + k], a, LLVMBuildFMul(B, w, os, ""));
     }
     cg_loop_end(&g->cg, &lp, nx);
@@ -404,11 +395,11 @@ static bool build_combine(Gen *g, const char *name)
     LLVMValueRef inv, lse2, has = cg_softmax_final(&sm, M, L, f, &inv, &lse2);
     inv = LLVMBuildSelect(B, has, inv, zero, "");
     LLVMValueRef os2, ob = cg_ptx_head_base(g, c->to, s.b, h, &os2, 2);
-    ob = gen_add(g, ob, LLVMBuildMul(B, i64of(g, qi), os2, ""));
+    ob = gen_add(g, ob, LLVMBuildMul(B, gen_i64of(g, qi), os2, ""));
     for (int k = 0; k < nd; k++) {
         LLVMValueRef d = gen_add(g, tid, gen_i32(g, k * DEC_COMBINE_THREADS));
         LLVMBasicBlockRef nx2 = if_begin(g, LLVMBuildICmp(B, LLVMIntSLT, d, gen_i32(g, dv), ""));
-        LLVMValueRef a2 = gen_add(g, ob, i64of(g, LLVMBuildMul(B, d, gen_i32(g, 2), "")));
+        LLVMValueRef a2 = gen_add(g, ob, gen_i64of(g, LLVMBuildMul(B, d, gen_i32(g, 2), "")));
         cg_store_from_f32(&g->cg, LLVMBuildFMul(B, lp.carried[2 + k], inv, ""),
                           LLVMBuildIntToPtr(B, a2, g->p1, ""), c->dtype);
         if_end(g, nx2);
@@ -416,7 +407,7 @@ static bool build_combine(Gen *g, const char *name)
     if (c->tlse >= 0) {
         LLVMBasicBlockRef nx3 = if_begin(g, LLVMBuildICmp(B, LLVMIntEQ, tid, gen_i32(g, 0), ""));
         LLVMValueRef ls2, lb = cg_ptx_head_base(g, c->tlse, s.b, h, &ls2, 4);
-        lb = gen_add(g, lb, LLVMBuildMul(B, i64of(g, qi), ls2, ""));
+        lb = gen_add(g, lb, LLVMBuildMul(B, gen_i64of(g, qi), ls2, ""));
         LLVMValueRef lse = LLVMBuildSelect(B, has, LLVMBuildFMul(B, lse2, gen_f32(g, 0.6931471805599453f), ""), ninf, "");
         store_f32(g, lb, lse);
         if_end(g, nx3);

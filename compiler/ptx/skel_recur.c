@@ -18,9 +18,8 @@
 #include "pass.h"
 
 #include <stddef.h>
-#include <stdio.h>
 
-enum { REC_ROWS = 16, REC_COLS = 32 };   /* rows of S a thread keeps; columns a CTA */
+enum { REC_ROWS = PTX_RECUR_ROWS, REC_COLS = PTX_RECUR_COLS };   /* rows of S a thread keeps; columns a CTA */
 
 int cg_ptx_recur_warps(int32_t dk) { return (dk + REC_ROWS - 1) / REC_ROWS; }
 
@@ -37,25 +36,16 @@ typedef struct GRec {
     LLVMValueRef t;                                 /* i32 */
 } GRec;
 
-static LLVMValueRef sreg(Gen *g, const char *r)
-{
-    char name[64];
-    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", r);
-    return cg_ptx_sreg(g, name);
-}
-
-static LLVMValueRef i64of(Gen *g, LLVMValueRef v) { return LLVMBuildSExt(g->cg.b, v, g->cg.t_i64, ""); }
-
 /* The 16 rows of this thread at row t of a q or k head (row base rb, stride rs), as f32; 0 for
  * rows past Dk. */
 static void load_rows(GRec *r, LLVMValueRef rb, LLVMValueRef rs, LLVMValueRef out[REC_ROWS])
 {
     Gen *g = r->g;
     LLVMBuilderRef B = g->cg.b;
-    LLVMValueRef row = gen_add(g, rb, LLVMBuildMul(B, i64of(g, r->t), rs, ""));
+    LLVMValueRef row = gen_add(g, rb, LLVMBuildMul(B, gen_i64of(g, r->t), rs, ""));
     for (int gi = 0; gi < 2; gi++) {
         LLVMValueRef e = LLVMBuildSelect(B, r->rvalid[gi], gen_add(g, r->r0, gen_i32(g, 8 * gi)), gen_i32(g, 0), "");
-        cg_ptx_load8(g, gen_add(g, row, LLVMBuildMul(B, i64of(g, e), gen_i64(g, 2), "")), out + 8 * gi);
+        cg_ptx_load8(g, gen_add(g, row, LLVMBuildMul(B, gen_i64of(g, e), gen_i64(g, 2), "")), out + 8 * gi);
         for (int x = 0; x < 8; x++)
             out[8 * gi + x] = LLVMBuildSelect(B, r->rvalid[gi], out[8 * gi + x], gen_f32(g, 0.0f), "");
     }
@@ -93,7 +83,7 @@ static bool decay_rows(GRec *r, LLVMValueRef a, LLVMValueRef ar[REC_ROWS])
     int nid = cg_hook_vec_loads(&g->env, r->f.a_vec, 16, ids, base, stride);
     if (nid < 0) return false;
     for (int i = 0; i < REC_ROWS; i++) {
-        LLVMValueRef row = i64of(g, gen_min(g, gen_add(g, r->r0, gen_i32(g, i)), gen_i32(g, r->ak->dk - 1)));
+        LLVMValueRef row = gen_i64of(g, gen_min(g, gen_add(g, r->r0, gen_i32(g, i)), gen_i32(g, r->ak->dk - 1)));
         LLVMValueRef vals[16];
         for (int l = 0; l < nid; l++) {
             AirDtype dt = r->ak->tensors[r->ak->nodes[ids[l]].ref].dtype;
@@ -115,9 +105,9 @@ static LLVMValueRef state_ptr(GRec *r, int tensor, int i)
     LLVMValueRef rs, base = cg_ptx_head_base(g, tensor, r->b, r->h, &rs, 4);
     size_t off = (size_t)tensor * sizeof(AbiTensor) + offsetof(AbiTensor, strides) + 24;
     LLVMValueRef cs = gen_arg(g, off, g->cg.t_i64);
-    LLVMValueRef row = i64of(g, gen_add(g, r->r0, gen_i32(g, i)));
+    LLVMValueRef row = gen_i64of(g, gen_add(g, r->r0, gen_i32(g, i)));
     LLVMValueRef a = gen_add(g, base, LLVMBuildMul(B, row, rs, ""));
-    a = gen_add(g, a, LLVMBuildMul(B, LLVMBuildMul(B, i64of(g, r->c), cs, ""), gen_i64(g, 4), ""));
+    a = gen_add(g, a, LLVMBuildMul(B, LLVMBuildMul(B, gen_i64of(g, r->c), cs, ""), gen_i64(g, 4), ""));
     return LLVMBuildIntToPtr(B, a, g->p1, "");
 }
 
@@ -135,8 +125,8 @@ static bool step(GRec *r, LLVMValueRef *S)
     load_rows(r, r->qb, r->qs, qr);
     for (int i = 0; i < REC_ROWS; i++) ar[i] = a;
     if (r->f.family == RECUR_DECAY_VEC && !decay_rows(r, a, ar)) return false;
-    LLVMValueRef col = i64of(g, LLVMBuildSelect(B, r->cvalid, r->c, gen_i32(g, 0), ""));
-    LLVMValueRef vrow = gen_add(g, r->vb, LLVMBuildMul(B, i64of(g, r->t), r->vs, ""));
+    LLVMValueRef col = gen_i64of(g, LLVMBuildSelect(B, r->cvalid, r->c, gen_i32(g, 0), ""));
+    LLVMValueRef vrow = gen_add(g, r->vb, LLVMBuildMul(B, gen_i64of(g, r->t), r->vs, ""));
     LLVMValueRef v = cg_load_f32(&g->cg, LLVMBuildIntToPtr(B, gen_add(g, vrow, LLVMBuildMul(B, col, gen_i64(g, 2), "")),
                                                            g->p1, ""), c->dtype);
     v = LLVMBuildSelect(B, r->cvalid, v, gen_f32(g, 0.0f), "");
@@ -158,7 +148,7 @@ static bool step(GRec *r, LLVMValueRef *S)
     LLVMBasicBlockRef st = gen_block(g, "ostore"), nx = gen_block(g, "ostore.next");
     LLVMBuildCondBr(B, LLVMBuildAnd(B, r->cvalid, LLVMBuildICmp(B, LLVMIntEQ, r->warp, gen_i32(g, 0), ""), ""), st, nx);
     LLVMPositionBuilderAtEnd(B, st);
-    LLVMValueRef orow = gen_add(g, r->ob, LLVMBuildMul(B, i64of(g, r->t), r->os, ""));
+    LLVMValueRef orow = gen_add(g, r->ob, LLVMBuildMul(B, gen_i64of(g, r->t), r->os, ""));
     cg_store_from_f32(&g->cg, o, LLVMBuildIntToPtr(B, gen_add(g, orow, LLVMBuildMul(B, col, gen_i64(g, 2), "")), g->p1, ""),
                       c->dtype);
     LLVMBuildBr(B, nx);
@@ -176,12 +166,12 @@ static bool build_recur(Gen *g)
     r.NW = cg_ptx_recur_warps(c->dk);
     cg_ptx_declare(g, c->entry, 32 * r.NW, 1, sizeof(AbiArgs));
     if (!cg_ptx_env_open(g)) return false;
-    LLVMValueRef tid = sreg(g, "tid.x");
+    LLVMValueRef tid = gen_sreg(g, "tid.x");
     r.lane = LLVMBuildAnd(B, tid, gen_i32(g, 31), "lane");
     r.warp = LLVMBuildLShr(B, tid, gen_i32(g, 5), "warp");
-    r.c = gen_add(g, LLVMBuildMul(B, sreg(g, "ctaid.x"), gen_i32(g, REC_COLS), ""), r.lane);
-    r.h = sreg(g, "ctaid.y");
-    r.b = sreg(g, "ctaid.z");
+    r.c = gen_add(g, LLVMBuildMul(B, gen_sreg(g, "ctaid.x"), gen_i32(g, REC_COLS), ""), r.lane);
+    r.h = gen_sreg(g, "ctaid.y");
+    r.b = gen_sreg(g, "ctaid.z");
     r.cvalid = LLVMBuildICmp(B, LLVMIntSLT, r.c, gen_i32(g, c->dv), "");
     r.r0 = LLVMBuildMul(B, r.warp, gen_i32(g, REC_ROWS), "");
     for (int gi = 0; gi < 2; gi++)
@@ -199,7 +189,7 @@ static bool build_recur(Gen *g)
     r.kb = cg_ptx_head_base(g, c->tk, r.b, hx[1], &r.ks, 2);
     r.vb = cg_ptx_head_base(g, c->tv, r.b, hx[2], &r.vs, 2);
     r.ob = cg_ptx_head_base(g, c->to, r.b, r.h, &r.os, 2);
-    LLVMValueRef T = i64of(g, cg_ptx_shape32(g, c->tq, 2));
+    LLVMValueRef T = gen_i64of(g, cg_ptx_shape32(g, c->tq, 2));
 
     LLVMValueRef S[REC_ROWS];
     for (int i = 0; i < REC_ROWS; i++) {

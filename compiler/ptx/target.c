@@ -164,7 +164,7 @@ static bool fa_plan(const PtxConfig *c, KernelPlan *plan, Arena *a)
 static bool recur_plan(const PtxConfig *c, KernelPlan *plan)
 {
     plan->skeleton = SKEL_RECUR;
-    plan->tile_m = 32;
+    plan->tile_m = PTX_RECUR_COLS;
     plan->tile_n = 0;
     plan->skip_tile_map = 1;
     return plan_add_entry(plan, (PlanEntry){c->entry, ROLE_RECUR, 32 * cg_ptx_recur_warps(c->dk),
@@ -220,10 +220,10 @@ char *cg_ptx_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
     PtxConfig c;
     if (!ptx_config(t, k, &c, &d)) return arena_printf(a, "%s", "");
     if (k->kind == KIND_RECURRENT)
-        return arena_printf(a, "  on %s a CTA is %d threads over (32 state columns, head, b): a scan over t, "
-                               "each thread keeping 16 rows of its column of S in registers "
+        return arena_printf(a, "  on %s a CTA is %d threads over (%d state columns, head, b): a scan over t, "
+                               "each thread keeping %d rows of its column of S in registers "
                                "(one barrier a step, two for the delta rule).\n", t->name,
-                            plan->entries[0].threads);
+                            plan->entries[0].threads, PTX_RECUR_COLS, PTX_RECUR_ROWS);
     char *s = arena_printf(a, "  on %s a CTA is %d threads (%s) with %d bytes of shared memory; ", t->name,
                            plan->entries[0].threads,
                            c.tile.wgmma ? "wgmma, one warpgroup per 64 rows" : "mma.sync",

@@ -6,12 +6,12 @@
 # (not at its bound variable) with a hint, and still runs on the reference target.
 attnc=$1; dir=$2
 mkdir -p "$dir"
+head() {   # a spec's first lines: its name and q, k, v over [B, H, L, 64]
+  printf 'attention %s {\n' "$1"
+  for t in q k v; do printf '  in  %s: bf16[B, H, L, 64];\n' $t; done
+}
 spec="$dir/sum_hook.attn"
-cat > "$spec" <<'SPEC'
-attention sum_hook {
-  in  q: bf16[B, H, L, 64];
-  in  k: bf16[B, H, L, 64];
-  in  v: bf16[B, H, L, 64];
+{ head sum_hook; cat <<'SPEC'; } > "$spec"
   in  w: f32[H, 8];
   out o: bf16[B, H, L, 64];
   score = score + sum(r < 8: w[h, r] * float((i - j) % (r + 2)));
@@ -34,11 +34,7 @@ for t in sm_90a sm_80; do
   else echo "PASS $t emits (and assembles) the sums"; fi
 done
 big="$dir/sum_big.attn"
-cat > "$big" <<'SPEC'
-attention sum_big {
-  in  q: bf16[B, H, L, 64];
-  in  k: bf16[B, H, L, 64];
-  in  v: bf16[B, H, L, 64];
+{ head sum_big; cat <<'SPEC'; } > "$big"
   out o: bf16[B, H, L, 64];
   score = score + sum(r < 65: 0.125 * r);
 }
