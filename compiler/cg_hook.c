@@ -170,6 +170,7 @@ static LLVMValueRef emit_leaf(CgHookEnv *env, const AirNode *n)
     case OP_PARAM: v = n->ref >= 0 && n->ref < ABI_MAX_PARAMS ? env->param[n->ref] : NULL; break;
     case OP_SCORE: v = env->score; break;
     case OP_QK: v = env->qk; break;
+    case OP_BLOCK: v = env->block; break;
     default: break;
     }
     if (!v) diag_error(cg->d, n->loc, "'%s' is not available here on target %s",
@@ -321,6 +322,20 @@ static LLVMValueRef emit_sum(CgHookEnv *env, int32_t id, const AirNode *n)
     LLVMValueRef *saved = arena_alloc(cg->a, bytes), acc = NULL;
     if (!saved) return NULL;
     memcpy(saved, env->memo, bytes);
+    if (env->sum_loops && n->ty.kind == TY_F32 && env->lanes == 1) {   /* one body, in a loop */
+        CgLoop l;
+        LLVMValueRef zero = cg_f32(cg, 0.0, 1);
+        cg_loop_begin(cg, &l, cg_i64(cg, 0), cg_i64(cg, (int64_t)n->num), cg_i64(cg, 1), 1, &zero, "sum");
+        for (int32_t x = 0; x < id; x++)
+            if (k->nodes[x].op == OP_RVAR && k->nodes[x].ref == id)
+                env->memo[x] = LLVMBuildTrunc(cg->b, l.iv, cg->t_i32, "");
+        LLVMValueRef t = emit_node(env, n->args[0]);
+        memcpy(env->memo, saved, bytes);
+        if (!t) return NULL;
+        t = LLVMBuildFAdd(cg->b, l.carried[0], as_f32(cg, t), "");
+        cg_loop_end(cg, &l, &t);
+        return l.carried[0];
+    }
     for (int64_t r = 0; r < (int64_t)n->num; r++) {
         for (int32_t x = 0; x < id; x++)
             if (k->nodes[x].op == OP_RVAR && k->nodes[x].ref == id) env->memo[x] = cg_i32(cg, (int32_t)r, 1);
@@ -334,69 +349,85 @@ static LLVMValueRef emit_sum(CgHookEnv *env, int32_t id, const AirNode *n)
     return acc ? acc : n->ty.kind == TY_F32 ? cg_f32(cg, 0.0, 1) : cg_i32(cg, 0, 1);
 }
 
+static const AirOpKind kinds[OP_COUNT] = {
+#define X(E, S, N, K) OPK_##K,
+    AIR_OPS(X)
+#undef X
+};
+
+LLVMValueRef cg_hook_apply(CgHookEnv *env, const AirNode *n, LLVMValueRef *a)
+{
+    CgLlvm *cg = env->cg;
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef v = NULL;
+    switch (kinds[n->op]) {
+    case OPK_UN_F: v = emit_unf(cg, n->op, as_f32(cg, a[0]), env->nvptx); break;
+    case OPK_ARITH: v = emit_arith(env, n, a[0], a[1]); break;
+    case OPK_CMP: v = emit_cmp(cg, n->op, a[0], a[1]); break;
+    case OPK_LOGIC:
+        if (n->op == OP_NOT) {
+            v = LLVMBuildNot(b, a[0], "");
+        } else {
+            unify(cg, &a[0], &a[1]);
+            v = n->op == OP_AND ? LLVMBuildAnd(b, a[0], a[1], "") : LLVMBuildOr(b, a[0], a[1], "");
+        }
+        break;
+    case OPK_BIN_F: v = emit_pow(cg, &env->k->nodes[n->args[1]], a[0], a[1]); break;
+    default:
+        if (n->op == OP_SELECT) {
+            LLVMValueRef x = a[1], y = a[2];
+            if (is_float(x) || is_float(y)) {
+                x = as_f32(cg, x);
+                y = as_f32(cg, y);
+            }
+            unify(cg, &x, &y);
+            LLVMValueRef c = a[0];
+            if (cg_lanes(c) < cg_lanes(x)) c = cg_splat(cg, c, cg_lanes(x));
+            if (cg_lanes(x) < cg_lanes(c)) {
+                x = cg_splat(cg, x, cg_lanes(c));
+                y = cg_splat(cg, y, cg_lanes(c));
+            }
+            v = LLVMBuildSelect(b, c, x, y, "");
+        } else if (n->op == OP_TOF32) {
+            v = as_f32(cg, a[0]);
+        } else if (n->op == OP_TOI32) {
+            LLVMTypeRef over[2] = {cg_vec_type(cg->t_i32, cg_lanes(a[0])), LLVMTypeOf(a[0])};
+            v = cg_intrin(cg, "llvm.fptosi.sat", over, 2, a, 1);
+        }
+        break;
+    }
+    if (!v) diag_error(cg->d, n->loc, "'%s' is not supported on target %s yet",
+                       op_names[n->op], env->target);
+    return v;
+}
+
 static LLVMValueRef emit_node(CgHookEnv *env, int32_t id)
 {
     if (env->memo[id]) return env->memo[id];
-    CgLlvm *cg = env->cg;
-    LLVMBuilderRef b = cg->b;
     const AirNode *n = &env->k->nodes[id];
-    static const AirOpKind kinds[OP_COUNT] = {
-#define X(E, S, N, K) OPK_##K,
-        AIR_OPS(X)
-#undef X
-    };
     LLVMValueRef v = NULL, a[AIR_MAX_ARGS] = {0};
     if (n->op == OP_LOAD) {
         v = emit_load(env, n);
     } else if (n->op == OP_SUM) {
         v = emit_sum(env, id, n);
         if (!v) return NULL;
+    } else if (n->op == OP_DOT || n->op == OP_SQNORM) {
+        v = cg_hook_vec_reduce(env, id);
+        if (!v) return NULL;
     } else if (kinds[n->op] == OPK_LEAF) {
         v = emit_leaf(env, n);
     } else {
         for (int i = 0; i < n->nargs && i < AIR_MAX_ARGS; i++)
             if (!(a[i] = emit_node(env, n->args[i]))) return NULL;
-        switch (kinds[n->op]) {
-        case OPK_UN_F: v = emit_unf(cg, n->op, as_f32(cg, a[0]), env->nvptx); break;
-        case OPK_ARITH: v = emit_arith(env, n, a[0], a[1]); break;
-        case OPK_CMP: v = emit_cmp(cg, n->op, a[0], a[1]); break;
-        case OPK_LOGIC:
-            if (n->op == OP_NOT) {
-                v = LLVMBuildNot(b, a[0], "");
-            } else {
-                unify(cg, &a[0], &a[1]);
-                v = n->op == OP_AND ? LLVMBuildAnd(b, a[0], a[1], "") : LLVMBuildOr(b, a[0], a[1], "");
-            }
-            break;
-        case OPK_BIN_F: v = emit_pow(cg, &env->k->nodes[n->args[1]], a[0], a[1]); break;
-        default:
-            if (n->op == OP_SELECT) {
-                LLVMValueRef x = a[1], y = a[2];
-                if (is_float(x) || is_float(y)) {
-                    x = as_f32(cg, x);
-                    y = as_f32(cg, y);
-                }
-                unify(cg, &x, &y);
-                LLVMValueRef c = a[0];
-                if (cg_lanes(c) < cg_lanes(x)) c = cg_splat(cg, c, cg_lanes(x));
-                if (cg_lanes(x) < cg_lanes(c)) {
-                    x = cg_splat(cg, x, cg_lanes(c));
-                    y = cg_splat(cg, y, cg_lanes(c));
-                }
-                v = LLVMBuildSelect(b, c, x, y, "");
-            } else if (n->op == OP_TOF32) {
-                v = as_f32(cg, a[0]);
-            } else if (n->op == OP_TOI32) {
-                LLVMTypeRef over[2] = {cg_vec_type(cg->t_i32, cg_lanes(a[0])), LLVMTypeOf(a[0])};
-                v = cg_intrin(cg, "llvm.fptosi.sat", over, 2, a, 1);
-            }
-            break;
-        }
-        if (!v) diag_error(cg->d, n->loc, "'%s' is not supported on target %s yet",
-                           op_names[n->op], env->target);
+        v = cg_hook_apply(env, n, a);
     }
     env->memo[id] = v;
     return v;
+}
+
+LLVMValueRef cg_hook_emit_node(CgHookEnv *env, int32_t id)
+{
+    return emit_node(env, id);
 }
 
 LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, const int32_t *ids,

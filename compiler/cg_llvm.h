@@ -191,6 +191,16 @@ typedef struct CgHookEnv {
     int npreset;
     const int32_t *preset_id;
     LLVMValueRef *preset_val;
+    /* Vector leaves, for a dot or sqnorm in a selector's score (cg_hook_vec.c; lanes = 1):
+     * q, k and v rows through tensor[tq / tk / tv] (data, shape, stride, set by the skeleton),
+     * query position i at row i - qoff of head h, keys at kv head h / group; a block mean at
+     * means + ((b * Hkv + h / group) * nblk + block) * Dk (f32). vec_lanes: the widest vector
+     * the reductions use. NULL where the skeleton has none. */
+    LLVMValueRef qoff, group, means, nblk;   /* i32, i32, ptr, i32 */
+    LLVMValueRef block;                      /* i32: a block selector's candidate block */
+    int vec_lanes;
+    bool sum_loops;                          /* an f32 sum(r < n: e) at lanes 1 is a loop over r
+                                                (a selector's contraction), not unrolled */
 } CgHookEnv;
 
 /* Prepares env for kernel k on `lanes` lanes (memo from cg->a). */
@@ -210,6 +220,16 @@ LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, cons
  * nodes) at the step the env's indices name, as f32. NULL after a diagnostic. */
 struct RecurCoef;
 LLVMValueRef cg_hook_recur_coef(CgHookEnv *env, const struct RecurCoef *c);
+/* Emits node id with the memo as it is (no reset; for cg_hook_vec.c, inside a hook's emission). */
+LLVMValueRef cg_hook_emit_node(CgHookEnv *env, int32_t id);
+/* Applies node n's scalar or element-wise op to operand values a[0 .. arity) (cg_hook.c's
+ * rules, any lane count); NULL after a diagnostic. */
+LLVMValueRef cg_hook_apply(CgHookEnv *env, const AirNode *n, LLVMValueRef *a);
+/* cg_hook_vec.c: a dot or sqnorm of vector expressions (rows of q, k, v; block means; side
+ * tensors read as vectors; element-wise ops of those), reduced in f32 over chunks of at most
+ * env->vec_lanes elements. NULL after a diagnostic. */
+LLVMValueRef cg_hook_vec_reduce(CgHookEnv *env, int32_t id);
+
 /* The vector loads (loads of a side tensor's last dim as a vector) that the element-wise
  * vector expression at `root` reaches, at most max: ids[], and for each the address of element
  * 0 of that dim (the other indices through the hooks, clamped into the tensor) and the dim's

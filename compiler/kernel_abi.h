@@ -92,6 +92,28 @@ typedef void (*AbiCpuEntry)(const AbiArgs *args, int64_t b, int64_t h, int64_t q
 typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int64_t tile0,
                                  int64_t tile1, float *part);
 
+/* CPU selector entries (docs/language.md section 9), run by the runtime in three phases:
+ *  1. `<entry>_means` (ROLE_SEL_MEANS, AbiCpuEntry with q_block = a key block blk), for a block
+ *     selector whose score reads mean(k[block]): the mean of K's rows blk * n .. min(blk * n + n,
+ *     Lk) - 1 of kv head hk, in f32, at work[0] + ((b * Hkv + hk) * nblk + blk) * Dk.
+ *  2. `<entry>_score` (ROLE_SEL_SCORE): for query row `row` (position i = row + q_offset) of
+ *     query head h, candidates c in [c0, c1) (blocks, or keys for a token selector): cand[c - c0]
+ *     = 1 when c has a visible key (a token: is visible), and then score[c - c0] = the selector's
+ *     score (summed over the GQA group's heads when it is shared); cand = 0 otherwise.
+ *        void NAME_score(const AbiArgs *args, int64_t b, int64_t h, int64_t row, int64_t c0,
+ *                        int64_t c1, float *score, uint8_t *cand);
+ *     The runtime keeps the top candidates (higher score first, NaN as -inf, ties to the lower
+ *     index; the own block first with `keep own`) and writes them ascending, -1 padded, to
+ *     work[1] at ((b * Hsel + hs) * Lq + row) * top. The score entry's `rows` (SelShare) says
+ *     which query heads one selection serves: SEL_SHARE_HEAD: hs = h, Hsel = Hq;
+ *     SEL_SHARE_GROUP: hs = h / (Hq / Hkv), Hsel = Hkv (the entry is called with the group's
+ *     first head); SEL_SHARE_ALL: hs = 0, Hsel = 1 (called with h = 0).
+ *  3. `<entry>` (ROLE_SEL_ATTEND, AbiCpuEntry with q_block = a query row): the softmax of the
+ *     row over the visible keys of its selected candidates, o and lse. */
+typedef enum { SEL_SHARE_HEAD = 1, SEL_SHARE_GROUP = 2, SEL_SHARE_ALL = 3 } SelShare;
+typedef void (*AbiCpuSelScore)(const AbiArgs *args, int64_t b, int64_t h, int64_t row, int64_t c0,
+                               int64_t c1, float *score, uint8_t *cand);
+
 /* GPU split-KV decode entries, the plan's ROLE_DECODE and ROLE_DECODE_COMBINE entries
  * (`<entry>_decode` and `<entry>_decode_combine`), used by the runtime when
  * Lq * (Hq / Hkv) <= the decode entry's rows. Rows r = g * Lq + i of a kv head's group as

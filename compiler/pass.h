@@ -106,6 +106,9 @@ bool pass_hook_check(const AirKernel *k, int32_t root, const char *target, bool 
 enum { HOOK_SUM_MAX_TERMS = 64 };
 bool pass_hook_check_step(const AirKernel *k, int32_t root, const char *target, bool vectors,
                           Diags *d);
+/* The same for a selector's score: scalars of (b, h, i) and the candidate (j or block), and dot
+ * or sqnorm of element-wise vectors of q, k, v rows, block means and side tensors' vectors. */
+bool pass_hook_check_select(const AirKernel *k, const char *target, Diags *d);
 
 /* ---- pass_hook_split.c ------------------------------------------------------------------ */
 
@@ -169,6 +172,28 @@ char *recur_explain(Arena *a, const AirKernel *k, const RecurForm *f, const Sour
 bool pass_recur_check(const AirKernel *k, const RecurForm *f, const char *target, Diags *d);
 /* The family's name for --explain and diagnostics. */
 const char *recur_family_name(RecurFamily f);
+
+/* ---- pass_select_form.c ------------------------------------------------------------------- */
+
+/* A selector's score as the kernels read it (docs/language.md section 9): a pooled-key product
+ * (dot(q[i], mean(k[block])) and scalar terms), a contraction (a sum over products of vectors,
+ * DSA's indexer), or any other scalar expression of the candidate. */
+typedef enum { SELF_POOLED, SELF_CONTRACTION, SELF_SCALAR } SelectFormKind;
+
+typedef struct SelectForm {
+    SelectFormKind form;
+    int32_t node;        /* POOLED: the dot; CONTRACTION: the sum; SCALAR: -1 */
+    int32_t products;    /* dot and sqnorm nodes the score reaches */
+    bool uses_mean;      /* the score reads mean(k[block]): block means once per launch */
+    int32_t share;       /* SelShare: the query heads one selection serves */
+} SelectForm;
+
+/* Reads a selector kernel's score (nothing for a kernel without a selector). False only when
+ * memory ran out. */
+bool pass_select_form(Arena *a, const AirKernel *k, SelectForm *f);
+const char *select_form_name(SelectFormKind form);
+/* --explain's line: the selector, its form (quoting the spec), how candidates are shared. */
+char *select_explain(Arena *a, const AirKernel *k, const SelectForm *f, const Source *src);
 
 /* ---- air_eval.c: the f64 reference ------------------------------------------------------ */
 

@@ -10,6 +10,7 @@ typedef struct Allow {
     bool score, j;
     bool t;          /* a recurrence's step */
     bool vec;        /* element-wise f32 vectors of side tensors (a per-key decay) */
+    bool sel;        /* a selector's score: rows, block means, dot and sqnorm, the block index */
 } Allow;
 
 static bool check_node(const AirKernel *k, int32_t id, const char *target, Allow allow,
@@ -35,8 +36,11 @@ static bool check_node(const AirKernel *k, int32_t id, const char *target, Allow
     if (!ok) return false;
     const char *what = NULL;
     switch (n->op) {
-    case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
-    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_SQNORM: case OP_STATE: case OP_BLOCK:
+    case OP_ROW: case OP_BLOCKMEAN: case OP_DOT: case OP_SQNORM: case OP_BLOCK:
+        if (!allow.sel) what = air_ops[n->op].name;
+        break;
+    case OP_OUTER: case OP_VECMAT: case OP_MATVEC:
+    case OP_DIAG: case OP_ROWSCALE: case OP_COLSCALE: case OP_STATE:
         what = air_ops[n->op].name;
         break;
     case OP_SCORE: case OP_QK:
@@ -94,4 +98,14 @@ bool pass_hook_check_step(const AirKernel *k, int32_t root, const char *target, 
     uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
     if (!seen) return false;
     return check_node(k, root, target, (Allow){.t = true, .vec = vectors}, seen, d);
+}
+
+bool pass_hook_check_select(const AirKernel *k, const char *target, Diags *d)
+{
+    int32_t root = k->hook[HOOK_SELECT];
+    if (root < 0) return true;
+    uint8_t *seen = arena_alloc(d->arena, (size_t)k->nnodes + 1);
+    if (!seen) return false;
+    Allow allow = {.j = k->sel.kind == SEL_TOKENS, .vec = true, .sel = true};
+    return check_node(k, root, target, allow, seen, d);
 }

@@ -19,8 +19,9 @@ typedef enum { ARCH_CPU, ARCH_PTX, ARCH_REFERENCE } TargetArch;
 
 /* The skeleton a target chose for a kernel's form. The runtime's launch recipe follows it. */
 /* NONE: no code (the reference target); FA: softmax attention; RECUR: a linear recurrence
- * (pass_recur_form's families); SCAN: any other recurrence, as a sequential scan. */
-typedef enum { SKEL_NONE, SKEL_FA, SKEL_RECUR, SKEL_SCAN } SkelKind;
+ * (pass_recur_form's families); SCAN: any other recurrence, as a sequential scan; SELECT:
+ * attention behind a sparsity selector (block means, scores and top-k, gathered attention). */
+typedef enum { SKEL_NONE, SKEL_FA, SKEL_RECUR, SKEL_SCAN, SKEL_SELECT } SkelKind;
 
 /* What an entry point is for; the runtime finds a plan's entries by role (contracts in
  * kernel_abi.h). */
@@ -33,6 +34,10 @@ typedef enum {
     ROLE_DECODE_COMBINE,   /* GPU: merges the decode entry's splits */
     ROLE_RECUR,            /* CPU recurrence: one (b, o's head, slab of tile_m state
                               columns), AbiCpuEntry with q_block = the slab (SCAN: one slab) */
+    ROLE_SEL_MEANS,        /* CPU selector: the block means of K (AbiCpuEntry, one key block) */
+    ROLE_SEL_SCORE,        /* CPU selector: a query row's candidates and scores
+                              (AbiCpuSelScore); rows = the SelShare of its selections */
+    ROLE_SEL_ATTEND,       /* CPU selector: one query row over its selected keys (AbiCpuEntry) */
 } EntryRole;
 
 typedef struct PlanEntry {
@@ -49,6 +54,9 @@ typedef struct PlanEntry {
 typedef enum {
     WORK_SPLIT_PARTS,      /* split-KV partial states: f32 (O[Dv], m, l) per (b, kv head, group
                               row, split), B * Hkv * rows * splits * (Dv + 2) floats */
+    WORK_SEL_MEANS,        /* a block selector's block means of K: f32 [B][Hkv][nblk][Dk] */
+    WORK_SEL_IDS,          /* the selected candidates: i32 [B][Hsel][Lq][top], ascending, -1
+                              padded (Hsel by the score entry's SelShare: Hq, Hkv or 1) */
 } WorkRule;
 
 typedef struct PlanWork {

@@ -84,6 +84,7 @@ AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLau
     switch (k->plan.skeleton) {   /* one launch recipe per skeleton */
     case SKEL_FA: return launch_fa(k, args, o);
     case SKEL_RECUR: case SKEL_SCAN: return launch_recur(k, args, o);
+    case SKEL_SELECT: return rt_cpu_select_run(k, args, o);
     default: break;
     }
     return rt_fail(ATTN_ERR_INTERNAL, "no CPU launch recipe for the kernel's skeleton (%d)",
@@ -110,15 +111,20 @@ int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const 
     return want < most ? want : most < 1 ? 1 : most;
 }
 
-size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t nsplit)
+size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t n)
 {
     const AbiTensor *q = &args->t[air->tq], *k = &args->t[air->tk];
+    int64_t bs = air->sel.kind == SEL_BLOCKS && air->sel.block > 0 ? air->sel.block : 1;
     switch (rule) {
     case WORK_SPLIT_PARTS: {
         int64_t rows = k->shape[1] > 0 ? q->shape[1] / k->shape[1] * q->shape[2] : 0;
-        return (size_t)(q->shape[0] * k->shape[1] * rows * nsplit) * (size_t)(air->dv + 2) *
+        return (size_t)(q->shape[0] * k->shape[1] * rows * n) * (size_t)(air->dv + 2) *
                sizeof(float);
     }
+    case WORK_SEL_MEANS:
+        return (size_t)(q->shape[0] * k->shape[1] * ((k->shape[2] + bs - 1) / bs)) * (size_t)air->dk * sizeof(float);
+    case WORK_SEL_IDS:
+        return (size_t)(q->shape[0] * n * q->shape[2]) * (size_t)air->sel.topk * sizeof(int32_t);
     }
     return 0;
 }

@@ -152,4 +152,9 @@ int cg_cpu_recur_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_E
 bool cg_cpu_scan_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
 int cg_cpu_scan_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
+/* skel_select.c: attention behind a sparsity selector (block means, scores, gathered
+ * attention; kernel_abi.h has the contract). */
+bool cg_cpu_select_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
+int cg_cpu_select_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
+
 #endif

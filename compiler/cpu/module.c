@@ -19,6 +19,7 @@ bool cg_cpu_emit(const Target *t, const AirKernel *k, const KernelPlan *plan, Em
     case SKEL_FA: n = cg_cpu_fa_entries(plan, entries); break;
     case SKEL_RECUR: n = cg_cpu_recur_entries(plan, entries); break;
     case SKEL_SCAN: n = cg_cpu_scan_entries(plan, entries); break;
+    case SKEL_SELECT: n = cg_cpu_select_entries(plan, entries); break;
     default: diag_error_noloc(d, "internal error: no CPU skeleton %d", plan->skeleton); break;
     }
     bool ok = true;

@@ -1,7 +1,7 @@
 /* target.c: the x86-64 targets ("x86-64-v4": AVX-512, "x86-64-v3": AVX2 + FMA, "native": the
  * host's CPU and features). plan() checks once, for every skeleton, that the kernel is
- * something the CPU code generator handles (softmax attention with scalar hooks, or a
- * recurrence; no selectors yet), then picks the skeleton by the kernel's form and its register blocking;
+ * something the CPU code generator handles (softmax attention with scalar hooks, behind a
+ * sparsity selector or not, or a recurrence), then picks the skeleton by the kernel's form and its register blocking;
  * module.c emits it. */
 #include "cpu.h"
 #include "pass.h"
@@ -21,20 +21,9 @@ static bool check_dtype(const AirKernel *k, int t, int role, const char *target,
     return false;
 }
 
-static Loc hook_loc(const AirKernel *k, AirHook h)
-{
-    return k->hook[h] >= 0 ? k->nodes[k->hook[h]].loc : (Loc){0, 0};
-}
-
 bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
 {
     memset(p, 0, sizeof *p);
-    if (k->sel.kind != SEL_NONE) {
-        diag_error(d, hook_loc(k, HOOK_SELECT),
-                   "a sparsity selector is not supported on target %s yet", t->name);
-        diag_hint(d, "no code generator handles selectors yet; express the sparsity as a mask, or run the spec with --target=reference (the f64 evaluator)");
-        return false;
-    }
     if (k->dk < 16 || k->dk > 256 || k->dv < 16 || k->dv > 256) {
         diag_error_noloc(d, "head dims Dk = %d, Dv = %d are outside 16..256", k->dk, k->dv);
         return false;
@@ -83,7 +72,8 @@ bool cg_cpu_plan(const Target *t, const AirKernel *k, KernelPlan *p, Diags *d)
     if (!p->t.cpu.name || !p->t.cpu.features) return false;
     /* The skeleton, by the kernel's form (the checks above refused the forms no skeleton has). */
     switch (k->kind) {
-    case KIND_SOFTMAX: return cg_cpu_fa_plan(k, p, d);
+    case KIND_SOFTMAX:
+        return k->sel.kind != SEL_NONE ? cg_cpu_select_plan(k, p, t->name, d) : cg_cpu_fa_plan(k, p, d);
     case KIND_RECURRENT: return cg_cpu_recur_plan(k, p, t->name, d);
     default: break;
     }
@@ -97,6 +87,15 @@ char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
                          const Source *src, Arena *a)
 {
     (void)src;
+    if (plan->skeleton == SKEL_SELECT) {
+        SelectForm f;
+        if (!pass_select_form(a, k, &f)) return NULL;
+        char *line = select_explain(a, k, &f, src);
+        return arena_printf(a, "%s  on %s: %sscores and top-k per query row (candidates with a visible key; a "
+                               "streaming top-k, O(top) memory a row), then each row's softmax over the keys of "
+                               "its selection, %d keys at a time\n", line ? line : "", t->name,
+                            f.uses_mean ? "block means of K, " : "", plan->t.cpu.vector_width);
+    }
     if (plan->skeleton == SKEL_SCAN)
         return arena_printf(a, "  on %s: a sequential scan of the update as written; a work item is (b, h) with the "
                                "whole Dk x Dv state on the stack; one pass per vector-matrix product\n", t->name);

@@ -2,8 +2,8 @@
  * emit) for the CPU targets, JIT-loaded, launched over every work item with the tile map of
  * pass_mask_tiles, and compared with air_reference (the f64 oracle) on the same inputs.
  * Recurrences run over their work items (b, h, slab of state columns) like the rest.
- * Specs the CPU skeletons cannot run yet (selectors) must be refused by plan()
- * with a "not supported on target ... yet" diagnostic.
+ * Selector specs need the runtime's three phases (block means, top-k, attention): they run
+ * through libattn in tests/runtime (test_select.c, test_e2e.c), not here.
  *
  * Tolerances (relative Frobenius error over all of o; lse over the rows that have one):
  * f32 outputs 1e-5 (see test_cpu_codegen.c: the reference sees the same rounded inputs, so
@@ -162,30 +162,6 @@ static bool run_spec(const char *file, const char *tname, int64_t lq, int64_t lk
     return ok;
 }
 
-static bool expect_unsupported(const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", ATTNC_EXAMPLES_DIR, file);
-    size_t len;
-    char *text = test_read_file(path, &len);
-    Arena a;
-    arena_init(&a);
-    Source src = {file, text ? text : "", text ? len : 0};
-    Diags d;
-    diags_init(&d, &a, &src);
-    CompileRequest req = {.text = src.text, .len = src.len, .name = file, .target = "x86-64-v4",
-                          .emit = EMIT_OBJ};
-    Compiled c;
-    bool compiled = text && pipeline_compile(&a, &d, &req, &c);
-    const char *msg = diags_render(&d, false);
-    bool ok = text && !compiled && strstr(msg, "is not supported on target x86-64-v4 yet") &&
-              d.count && d.items[0].has_loc;
-    printf("%-4s %-20s refused: %.*s\n", ok ? "ok" : "FAIL", file, (int)strcspn(msg, "\n"), msg);
-    free(text);
-    arena_free(&a);
-    return ok;
-}
-
 int main(void)
 {
     static const char *const cpu_specs[] = {
@@ -193,9 +169,6 @@ int main(void)
         "gpt_oss.attn", "longformer.attn", "mla.attn", "prefix_lm.attn", "rat_dilated.attn",
         "sliding_window.attn", "ssmax.attn", "gated_deltanet.attn", "gla.attn", "mamba2.attn",
         "retnet.attn",
-    };
-    static const char *const no_codegen[] = {
-        "dsa.attn", "moba.attn", "nsa.attn",
     };
     int fails = 0;
     bool v4 = test_host_has_v4();
@@ -205,8 +178,6 @@ int main(void)
         fails += !run_spec(cpu_specs[i], "native", 1, 150);    /* decode */
         if (v4) fails += !run_spec(cpu_specs[i], "x86-64-v4", 200, 200);
     }
-    for (size_t i = 0; i < sizeof no_codegen / sizeof no_codegen[0]; i++)
-        fails += !expect_unsupported(no_codegen[i]);
     printf("%d failure(s)\n", fails);
     return fails != 0;
 }
