@@ -95,9 +95,16 @@ static bool ptx_config(const Target *t, const AirKernel *k, PtxConfig *c, Diags 
     if (k->kind == KIND_RECURRENT) {
         if (!recur_eligible(t, k, d)) return false;
     } else {
+        if (k->sel.kind != SEL_NONE) {   /* the selector's score hook is where the spec says it */
+            if (k->hook[HOOK_SELECT] >= 0)
+                diag_error(d, k->nodes[k->hook[HOOK_SELECT]].loc, "a sparsity selector is not supported on target %s yet", t->name);
+            else
+                diag_error_noloc(d, "a sparsity selector is not supported on target %s yet", t->name);
+            diag_hint(d, "the CPU targets (native, x86-64-v3, x86-64-v4) run it; --target=reference runs it through the f64 evaluator");
+            return false;
+        }
         for (int h = HOOK_SELECT; h < HOOK_COUNT; h++)
             if (k->hook[h] >= 0 && h != HOOK_OUT) return unsupported(d, k, k->hook[h], "this hook", t);
-        if (k->sel.kind != SEL_NONE) return unsupported(d, k, -1, "a sparsity selector", t);
         if (!pass_hook_check(k, k->hook[HOOK_SCALE], t->name, false, false, d) ||
             !pass_hook_check(k, k->hook[HOOK_SCORE], t->name, true, true, d) ||
             !pass_hook_check(k, k->hook[HOOK_MASK], t->name, false, true, d) ||
