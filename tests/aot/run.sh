@@ -2,7 +2,8 @@
 # run.sh ATTNC CC LIBATTN ROOT DIR: the ahead-of-time path from the command line, for the CPU:
 # attnc --emit=obj,header (x86-64-v4 when the host has AVX-512, else native), cc against the
 # header, link with the object and the shared libattn of this build, run aot_check; then the
-# same for a recurrence (examples/deltanet.attn, aot_recur).
+# same for a recurrence (examples/deltanet.attn, aot_recur) and a sparsity selector
+# (examples/nsa.attn, aot_select).
 attnc=$1; cc=$2; lib=$3; root=$4; dir=$5; cflags=$6   # cflags: the build's sanitizer flags
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 2
 target=native
@@ -25,3 +26,11 @@ st=$?
     -o aot_recur.o || exit 1
 "$cc" $cflags aot_recur.o deltanet.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_recur || exit 1
 ./aot_recur
+st=$?
+[ $st -eq 0 ] || exit $st
+# A sparsity selector (three entries and the runtime's top-k), the same way.
+"$attnc" --target=$target --emit=obj,header "$root/examples/nsa.attn" -o nsa || exit 1
+"$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_select.c" \
+    -o aot_select.o || exit 1
+"$cc" $cflags aot_select.o nsa.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_select || exit 1
+./aot_select
