@@ -18,11 +18,7 @@
 enum { B = 2, HQ = 4, HKV = 2, LQ = 37, LK = 53, D = 128 };
 
 static uint32_t rng = 12345;
-static float urand(void)
-{
-    rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
-    return (float)(rng >> 8) / 16777216.0f * 2 - 1;
-}
+static float urand(void) { return aot_urand(&rng) * 2 - 1; }   /* [-1, 1) */
 
 int main(void)
 {

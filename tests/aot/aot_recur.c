@@ -16,11 +16,7 @@
 enum { B = 2, H = 3, T = 41, D = 128 };
 
 static uint32_t rng = 777;
-static float urand(void)   /* [0, 1) */
-{
-    rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
-    return (float)(rng >> 8) / 16777216.0f;
-}
+static float urand(void) { return aot_urand(&rng); }   /* [0, 1) */
 
 int main(void)
 {

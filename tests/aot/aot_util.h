@@ -7,6 +7,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* xorshift32: [0, 1) from *state */
+static float aot_urand(uint32_t *state)
+{
+    *state ^= *state << 13, *state ^= *state >> 17, *state ^= *state << 5;
+    return (float)(*state >> 8) / 16777216.0f;
+}
+
 /* f32 -> bf16, round to nearest even (the inputs are finite) */
 static uint16_t to_bf16(float f)
 {

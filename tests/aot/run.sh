@@ -12,25 +12,16 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo
     target=x86-64-v4
 fi
 echo "target $target"
-"$attnc" --target=$target --emit=obj,header "$root/examples/causal.attn" -o causal || exit 1
-[ -s causal.o ] && [ -s causal.h ] || { echo "FAIL: causal.o or causal.h missing"; exit 1; }
-"$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_check.c" \
-    -o aot_check.o || exit 1
-"$cc" $cflags aot_check.o causal.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_check || exit 1
-./aot_check
-st=$?
-[ $st -eq 0 ] || exit $st
-# A recurrence with its state in and out, the same way.
-"$attnc" --target=$target --emit=obj,header "$root/examples/deltanet.attn" -o deltanet || exit 1
-"$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_recur.c" \
-    -o aot_recur.o || exit 1
-"$cc" $cflags aot_recur.o deltanet.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_recur || exit 1
-./aot_recur
-st=$?
-[ $st -eq 0 ] || exit $st
-# A sparsity selector (three entries and the runtime's top-k), the same way.
-"$attnc" --target=$target --emit=obj,header "$root/examples/nsa.attn" -o nsa || exit 1
-"$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/aot_select.c" \
-    -o aot_select.o || exit 1
-"$cc" $cflags aot_select.o nsa.o "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o aot_select || exit 1
-./aot_select
+# aot_case SPEC PROGRAM: the spec's object and header, PROGRAM.c compiled against the header
+# and linked with them and libattn, then run.
+aot_case() {
+    "$attnc" --target=$target --emit=obj,header "$root/examples/$1.attn" -o "$1" || exit 1
+    [ -s "$1.o" ] && [ -s "$1.h" ] || { echo "FAIL: $1.o or $1.h missing"; exit 1; }
+    "$cc" $cflags -std=c17 -Wall -Wextra -Werror -I. -I"$root/runtime/include" -c "$root/tests/aot/$2.c" \
+        -o "$2.o" || exit 1
+    "$cc" $cflags "$2.o" "$1.o" "$lib" -Wl,-rpath,"$(dirname "$lib")" -lm -o "$2" || exit 1
+    ./"$2" || exit $?
+}
+aot_case causal aot_check
+aot_case deltanet aot_recur     # a recurrence with its state in and out
+aot_case nsa aot_select         # a sparsity selector: three entries and the runtime's top-k
