@@ -129,9 +129,11 @@ typedef struct AirNode {
 
 /* ---- the operator ------------------------------------------------------------------------- */
 
-/* STATE_IN / STATE_OUT: a recurrence's initial and final state, f32[B, Hq, Dk, Dv]. */
+/* STATE_IN / STATE_OUT: a recurrence's initial and final state, f32[B, Hq, Dk, Dv].
+ * SEL_OUT: a selector's kept block (or key) indices per query row, i32[B, Hq, Lq, topk],
+ * ascending, -1 in the unused slots. */
 typedef enum { ROLE_Q, ROLE_K, ROLE_V, ROLE_O, ROLE_LSE, ROLE_SIDE, ROLE_STATE_IN, ROLE_STATE_OUT,
-               ROLE_COUNT } AirRole;
+               ROLE_SEL_OUT, ROLE_COUNT } AirRole;
 
 /* A dimension is a symbol (sym >= 0, a runtime size) or a fixed size (sym = -1, size). */
 typedef struct AirDim {
@@ -193,6 +195,7 @@ typedef struct AirKernel {
     AirSelector sel;
     int32_t state_rows, state_cols; /* KIND_RECURRENT: the state's shape (Dk x Dv) */
     int32_t tsin, tsout;            /* tensor ids of the initial / final state, or -1 */
+    int32_t tselout;                /* tensor id of the selected indices (ROLE_SEL_OUT), or -1 */
 } AirKernel;
 
 /* ---- air.c: building ---------------------------------------------------------------------- */
@@ -210,7 +213,7 @@ bool air_type_eq(AirType a, AirType b);
 /* Element `off` of a host buffer of dtype dt, as a double (f16/bf16 widened exactly). */
 double air_read_elem(const void *data, AirDtype dt, int64_t off);
 /* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side" "state_in"
- * "state_out";
+ * "state_out" "sel_out";
  * "b" "hq" "hkv" "lq" "lk" "other" for symbol roles. */
 extern const char *const air_index_names[IX_COUNT];
 extern const char *const air_role_names[ROLE_COUNT];

@@ -263,6 +263,14 @@ static double sel_score(Ev *e, int64_t c, int64_t group)
     return s;
 }
 
+/* Whether block blk (keys blk * bs .. ) has a key left in `keep`. */
+static bool block_kept(const bool *keep, int64_t blk, int64_t bs, int64_t lk)
+{
+    for (int64_t j = blk * bs; j < (blk + 1) * bs && j < lk; j++)
+        if (keep[j]) return true;
+    return false;
+}
+
 /* Narrows `keep` (the visible keys of this row) to the selected ones. */
 static void select_keys(Ev *e, bool *keep, int64_t lk, int64_t group, Cand *cand)
 {
@@ -278,9 +286,7 @@ static void select_keys(Ev *e, bool *keep, int64_t lk, int64_t group, Cand *cand
     int64_t bs = sel->block, nblk = (lk + bs - 1) / bs, own = e->env.i / bs;
     bool has_own = false;
     for (int64_t blk = 0; blk < nblk; blk++) {
-        bool any = false;
-        for (int64_t j = blk * bs; j < (blk + 1) * bs && j < lk; j++) any = any || keep[j];
-        if (!any) continue;
+        if (!block_kept(keep, blk, bs, lk)) continue;
         if (sel->keep_own && blk == own) has_own = true;
         else cand[n++] = (Cand){sel_score(e, blk, group), blk};
     }
@@ -288,6 +294,20 @@ static void select_keys(Ev *e, bool *keep, int64_t lk, int64_t group, Cand *cand
     /* the own block counts as one of the top k */
     for (int64_t c = sel->topk - (has_own ? 1 : 0); c < n; c++)
         for (int64_t j = cand[c].id * bs; j < (cand[c].id + 1) * bs && j < lk; j++) keep[j] = false;
+}
+
+/* The selected indices of this row (docs/language.md section 9), once select_keys has narrowed
+ * `keep`: the kept blocks (those with a key left) or keys in ascending order, then -1 up to top. */
+static void write_selected(Ev *e, int64_t row, const bool *keep, int64_t lk)
+{
+    const AirKernel *k = e->k;
+    AbiTensor *t = (AbiTensor *)&e->args->t[k->tselout];
+    AirDtype dt = e->dt[k->tselout];
+    int64_t bs = k->sel.kind == SEL_BLOCKS ? k->sel.block : 1, slot = 0;
+    int64_t base = e->env.b * t->strides[0] + e->env.h * t->strides[1] + row * t->strides[2];
+    for (int64_t c = 0; c * bs < lk && slot < k->sel.topk; c++)
+        if (block_kept(keep, c, bs, lk)) write_elem(t, dt, base + slot++ * t->strides[3], (double)c);
+    for (; slot < k->sel.topk; slot++) write_elem(t, dt, base + slot * t->strides[3], -1);
 }
 
 static void softmax_row(Ev *e, int64_t row, int64_t lk, int64_t group, double *s, bool *keep,
@@ -303,6 +323,7 @@ static void softmax_row(Ev *e, int64_t row, int64_t lk, int64_t group, double *s
         keep[j] = k->hook[HOOK_MASK] < 0 || hook(e, HOOK_MASK)[0] != 0;
     }
     if (k->sel.kind != SEL_NONE) select_keys(e, keep, lk, group, cand);
+    if (k->tselout >= 0) write_selected(e, row, keep, lk);
     double m = -INFINITY;
     for (int64_t j = 0; j < lk; j++) {
         if (!keep[j]) continue;

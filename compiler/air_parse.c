@@ -294,7 +294,8 @@ static void parse_tensor(P *p)
     ARR_PUSH(p->a, k->tensors, k->ntensors, p->captensors, t);
     int32_t *slot = t.role == ROLE_Q ? &k->tq : t.role == ROLE_K ? &k->tk : t.role == ROLE_V ? &k->tv
                   : t.role == ROLE_O ? &k->to : t.role == ROLE_LSE ? &k->tlse
-                  : t.role == ROLE_STATE_IN ? &k->tsin : t.role == ROLE_STATE_OUT ? &k->tsout : NULL;
+                  : t.role == ROLE_STATE_IN ? &k->tsin : t.role == ROLE_STATE_OUT ? &k->tsout
+                  : t.role == ROLE_SEL_OUT ? &k->tselout : NULL;
     if (slot && *slot < 0) *slot = id;
 }
 

@@ -295,9 +295,10 @@ static void check_tensors(V *v)
         for (int32_t d = 0; d < tt->rank && d < AIR_MAX_RANK; d++)
             if (tt->dims[d].sym >= k->nsyms || (tt->dims[d].sym < 0 && tt->dims[d].size <= 0))
                 fail(v, none, "tensor %s dim %d is neither a symbol nor a positive size", tt->name, d);
-        bool out_role = tt->role == ROLE_O || tt->role == ROLE_LSE || tt->role == ROLE_STATE_OUT;
+        bool out_role = tt->role == ROLE_O || tt->role == ROLE_LSE || tt->role == ROLE_STATE_OUT ||
+                        tt->role == ROLE_SEL_OUT;
         if (out_role != tt->is_output)
-            fail(v, none, "tensor %s: only o, lse and a final state are outputs", tt->name);
+            fail(v, none, "tensor %s: only o, lse, a final state and selected indices are outputs", tt->name);
     }
     const struct { int32_t id; AirRole role; const char *name; int rank; } req[] = {
         {k->tq, ROLE_Q, "q", 4}, {k->tk, ROLE_K, "k", 4}, {k->tv, ROLE_V, "v", 4},
@@ -318,7 +319,7 @@ static void check_tensors(V *v)
         AirRole r = k->tensors[t].role;
         int32_t want = r == ROLE_Q ? k->tq : r == ROLE_K ? k->tk : r == ROLE_V ? k->tv
                      : r == ROLE_O ? k->to : r == ROLE_LSE ? k->tlse : r == ROLE_STATE_IN ? k->tsin
-                     : r == ROLE_STATE_OUT ? k->tsout : t;
+                     : r == ROLE_STATE_OUT ? k->tsout : r == ROLE_SEL_OUT ? k->tselout : t;
         if (want != t) fail(v, none, "a second tensor with role %s: %s", air_role_names[r], k->tensors[t].name);
     }
     const AirDim *q = k->tensors[k->tq].dims, *kk = k->tensors[k->tk].dims;
@@ -347,6 +348,15 @@ static void check_tensors(V *v)
             s->dims[2].sym >= 0 || s->dims[2].size != k->state_rows || s->dims[3].sym >= 0 ||
             s->dims[3].size != k->state_cols)
             fail(v, none, "state tensor %s must be f32[B, Hq, %d, %d]", s->name, k->state_rows, k->state_cols);
+    }
+    if (k->tselout >= 0) {   /* a selector's kept indices: i32[B, Hq, Lq, topk] */
+        const AirTensor *s = &k->tensors[k->tselout];
+        if (k->kind != KIND_SOFTMAX || k->sel.kind == SEL_NONE)
+            fail(v, none, "tensor %s: selected indices need a selector", s->name);
+        bool dims_ok = s->rank == 4;
+        for (int d = 0; dims_ok && d < 3; d++) dims_ok = same_dim(s->dims[d], q[d]);
+        if (!dims_ok || s->dtype != DT_I32 || s->dims[3].sym >= 0 || s->dims[3].size != k->sel.topk)
+            fail(v, none, "selected indices %s must be i32[B, Hq, Lq, %d]", s->name, k->sel.topk);
     }
 }
 

@@ -211,6 +211,11 @@ Decl *ast_select_tokens(Arena *a, Expr *top, Expr *by, Loc loc)
     return d;
 }
 
+Decl *ast_sel_out(Arena *a, const char *name, Loc name_loc, Loc loc)
+{
+    return ast_decl(a, DECL_SEL_OUT, name, name_loc, loc);
+}
+
 Attention *ast_attention(Arena *a, const char *name, Loc name_loc, Decl *decls, Loc loc)
 {
     Attention *at = arena_alloc(a, sizeof *at);
@@ -332,7 +337,7 @@ static void dump_decl(Dump *d, int depth, const Decl *x)
     static const char *const kind[] = {
         [DECL_IN] = "in", [DECL_OUT] = "out", [DECL_PARAM] = "param", [DECL_CONST] = "const",
         [DECL_LET] = "let", [DECL_FN] = "fn", [DECL_STATE] = "state", [DECL_SELECT] = "select",
-        [DECL_ASSIGN] = "assign",
+        [DECL_ASSIGN] = "assign", [DECL_SEL_OUT] = "assign",
     };
     const char *text = arena_printf(d->a, "%s %s", kind[x->kind], x->name);
     if (x->type) text = arena_printf(d->a, "%s: %s", text, x->type);
@@ -342,6 +347,7 @@ static void dump_decl(Dump *d, int depth, const Decl *x)
             text = arena_printf(d->a, "%s%s%s", text, k ? ", " : "", x->params.items[k].name);
         text = arena_printf(d->a, "%s)", text);
     }
+    if (x->kind == DECL_SEL_OUT) text = arena_printf(d->a, "%s = select", text);
     if (x->kind == DECL_SELECT) {
         text = x->sel == SELD_BLOCKS ? "select blocks" : "select tokens";
         if (x->keep_own) text = arena_printf(d->a, "%s keep own", text);

@@ -68,7 +68,7 @@ struct Expr {
 
 typedef enum {
     DECL_IN, DECL_OUT, DECL_PARAM, DECL_CONST, DECL_LET, DECL_FN, DECL_STATE, DECL_SELECT,
-    DECL_ASSIGN
+    DECL_ASSIGN, DECL_SEL_OUT   /* `sel = select;`: the selector's kept indices into `sel` */
 } DeclKind;
 
 typedef enum { SELD_BLOCKS, SELD_TOKENS } SelDeclKind;
@@ -156,6 +156,7 @@ Decl *ast_fn(Arena *a, const char *name, Loc name_loc, NameList params, Expr *bo
 Decl *ast_assign(Arena *a, const char *name, Loc name_loc, ExprList *idx, Expr *e, Loc loc);
 Decl *ast_select_blocks(Arena *a, Expr *block, Expr *top, Expr *by, int flags, Loc loc);
 Decl *ast_select_tokens(Arena *a, Expr *top, Expr *by, Loc loc);
+Decl *ast_sel_out(Arena *a, const char *name, Loc name_loc, Loc loc);
 Attention *ast_attention(Arena *a, const char *name, Loc name_loc, Decl *decls, Loc loc);
 Decl *ast_append(Decl *list, Decl *d);   /* returns the list head; NULL-safe on both sides */
 void ast_add_attention(AstFile *f, Attention *at);
@@ -249,6 +250,7 @@ typedef struct Sema {
     Decl *tq, *tk, *tv, *to, *tlse;
     Decl *state;
     Decl *tsin, *tsout;         /* a recurrence's initial-state input and final-state output */
+    Decl *tselout;              /* the `out` tensor that `name = select;` writes */
     bool recurrent;
     int32_t cap_syms;
     bool syms_full;             /* a size name past ABI_MAX_SYMS was reported */
@@ -317,6 +319,7 @@ typedef struct SemaResult {
     Decl *state;          /* DECL_STATE or NULL */
     Decl *state_out;      /* `s1 = S;`: the final state's assignment, or NULL */
     Decl *select;         /* DECL_SELECT or NULL */
+    Decl *sel_out;        /* `sel = select;`: the selected indices' assignment, or NULL */
 } SemaResult;
 
 /* Checks one attention (the named one, or the first when `kernel` is NULL) and fills `out`.

@@ -35,6 +35,14 @@ static bool has_state(const Sema *s)
     return false;
 }
 
+/* Whether some `name = select;` writes the selected indices to `name`. */
+static bool is_sel_target(const Sema *s, const char *name)
+{
+    for (const Decl *d = s->at->decls; d; d = d->next)
+        if (d->kind == DECL_SEL_OUT && !strcmp(d->name, name)) return true;
+    return false;
+}
+
 /* `state S: f32[Dk, Dv] = s0;`: s0 must be an `in` tensor other than q, k, v. */
 static bool check_state_init(Sema *s)
 {
@@ -68,6 +76,10 @@ static bool check_decls(Sema *s)
         bool is_out = d->kind == DECL_OUT;
         if (d->kind == DECL_IN || is_out) {
             bool out_name = !strcmp(d->name, "o") || !strcmp(d->name, "lse");
+            if (is_out && !out_name && is_sel_target(s, d->name)) {
+                if (!s->tselout) s->tselout = d;   /* a second `name = select;` is reported later */
+                continue;
+            }
             if (is_out && !out_name && has_state(s) && !s->tsout) {
                 s->tsout = d;   /* a recurrence's final state, assigned `name = S;` */
                 continue;
@@ -75,7 +87,8 @@ static bool check_decls(Sema *s)
             if (out_name != is_out) {
                 sema_error(s, d->loc, is_out ? "unknown output '%s'" : "'%s' is an output",
                            d->name);
-                sema_hint(s, is_out ? "the outputs are 'o', 'lse' and a recurrence's final state; other tensors are 'in'" :
+                sema_hint(s, is_out ? "the outputs are 'o', 'lse', a recurrence's final state and a selector's indices; "
+                                      "other tensors are 'in'" :
                                       "declare it with 'out'");
                 ok = false;
                 continue;
@@ -123,6 +136,18 @@ static bool check_decls(Sema *s)
     return ok;
 }
 
+/* A rank-4 tensor of dtype `dt` whose first `n` dims are those of `ref` and whose last 4 - n
+ * dims are the fixed sizes `fixed`. */
+static bool has_shape(const AirTensor *t, AirDtype dt, const AirTensor *ref, int n, const int32_t *fixed)
+{
+    if (t->rank != 4 || t->dtype != dt) return false;
+    for (int d = 0; d < 4; d++) {
+        AirDim want = d < n ? ref->dims[d] : (AirDim){-1, fixed[d - n]};
+        if (t->dims[d].sym != want.sym || (want.sym < 0 && t->dims[d].size != want.size)) return false;
+    }
+    return true;
+}
+
 /* The initial and final state tensors: f32[B, Hq, Dk, Dv] with o's batch and head dims. */
 static bool check_state_tensors(Sema *s)
 {
@@ -130,12 +155,8 @@ static bool check_state_tensors(Sema *s)
     bool ok = true;
     for (int x = 0; x < 2; x++) {
         if (!ts[x] || ts[x]->id < 0 || !s->to || s->to->id < 0) continue;
-        const AirTensor *t = &s->k->tensors[ts[x]->id], *o = &s->k->tensors[s->to->id];
-        bool same = t->rank == 4;
-        for (int d = 0; same && d < 2; d++)
-            same = t->dims[d].sym == o->dims[d].sym && (t->dims[d].sym >= 0 || t->dims[d].size == o->dims[d].size);
-        same = same && t->dtype == DT_F32 && t->dims[2].sym < 0 && t->dims[2].size == s->k->state_rows &&
-               t->dims[3].sym < 0 && t->dims[3].size == s->k->state_cols;
+        int32_t fixed[2] = {s->k->state_rows, s->k->state_cols};
+        bool same = has_shape(&s->k->tensors[ts[x]->id], DT_F32, &s->k->tensors[s->to->id], 2, fixed);
         if (same) continue;
         sema_error(s, ts[x]->loc, "'%s' holds the %s state: it must be f32[B, Hq, %d, %d], with o's batch and head dims",
                    ts[x]->name, x ? "final" : "initial", s->k->state_rows, s->k->state_cols);
@@ -337,6 +358,64 @@ static bool check_select(Sema *s, SemaResult *out)
     return ok;
 }
 
+/* A dim of tensor t as a shape writes it. */
+static const char *dim_name(Sema *s, const AirTensor *t, int d)
+{
+    AirDim x = t->dims[d];
+    return x.sym >= 0 ? s->k->syms[x.sym].name : arena_printf(s->a, "%lld", (long long)x.size);
+}
+
+/* `sel = select;`: the selector's kept indices, written to an `out` tensor
+ * i32[B, Hq, Lq, top] with q's batch, head and row dims (docs/language.md section 9). */
+static bool check_sel_out(Sema *s, SemaResult *out)
+{
+    bool ok = true;
+    for (Decl *d = s->at->decls; d; d = d->next) {
+        if (d->kind != DECL_SEL_OUT) continue;
+        if (out->sel_out) {
+            bool same = !strcmp(d->name, out->sel_out->name);
+            sema_error(s, d->name_loc, same ? "'%s' is assigned twice" : "the selected indices are written twice ('%s')",
+                       d->name);
+            sema_note(s, out->sel_out->name_loc, "previous assignment is here");
+            sema_hint(s, "a spec writes its selector's indices to one output, once");
+            ok = false;
+            continue;
+        }
+        out->sel_out = d;
+        if (!out->select) {
+            sema_error(s, d->loc, "'%s = select;' needs a selector", d->name);
+            sema_hint(s, "declare one, for example 'select blocks(64) top 4 by dot(q[i], mean(k[block]));'");
+            ok = false;
+            continue;
+        }
+        bool shape_known = s->tq->id >= 0 && s->k->sel.topk > 0;
+        const AirTensor *q = shape_known ? &s->k->tensors[s->tq->id] : NULL;
+        const char *want = shape_known ? arena_printf(s->a, "i32[%s, %s, %s, %d]", dim_name(s, q, 0), dim_name(s, q, 1),
+                                                      dim_name(s, q, 2), s->k->sel.topk)
+                                       : "i32[B, Hq, Lq, top]";
+        if (!s->tselout || strcmp(s->tselout->name, d->name)) {
+            Decl *t = sema_lookup(s, d->name);
+            bool own = t && (t == s->to || t == s->tlse);
+            sema_error(s, d->name_loc, "'%s' %s: '%s = select;' writes the selected indices to an 'out' tensor of "
+                       "their own", d->name, !t ? "is not declared" : own ? "is the attention's output" :
+                       "is not an 'out' tensor", d->name);
+            if (own) sema_hint(s, "declare 'out sel: %s;' and write 'sel = select;'", want);
+            else sema_hint(s, "declare 'out %s: %s;'", d->name, want);
+            ok = false;
+            continue;
+        }
+        if (!shape_known || s->tselout->id < 0) continue;
+        int32_t top = s->k->sel.topk;
+        if (has_shape(&s->k->tensors[s->tselout->id], DT_I32, q, 3, &top)) continue;
+        sema_error(s, s->tselout->loc, "'%s' holds the selected indices: it must be %s, with q's batch, head "
+                   "and row dims and the selector's top", d->name, want);
+        sema_hint(s, "each query row gets the %d kept %s indices, ascending, then -1 where fewer are kept", top,
+                  s->k->sel.kind == SEL_BLOCKS ? "block" : "key");
+        ok = false;
+    }
+    return ok;
+}
+
 static Attention *find_attention(Diags *d, AstFile *f, const char *name)
 {
     for (Attention *at = f->first; at; at = at->next)
@@ -385,6 +464,7 @@ bool sema_check(Arena *a, Diags *d, AstFile *f, const char *kernel, const Define
         }
     check_assigns(&s, out);
     check_select(&s, out);
+    check_sel_out(&s, out);
     out->state = s.state;
     return d->errors == errors && !a->oom;
 }

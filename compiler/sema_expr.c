@@ -235,7 +235,7 @@ static AirType check_index(Sema *s, Expr *e)
     e->ref = REF_TENSOR;
     e->ref_id = d->id;
     e->decl = d;
-    if (d == s->to || d == s->tlse) {
+    if (d == s->to || d == s->tlse || d == s->tselout) {
         sema_error(s, e->loc, "the output '%s' cannot be read", e->name);
         return T_VOID;
     }

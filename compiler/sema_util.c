@@ -50,7 +50,10 @@ void sema_note(Sema *s, Loc loc, const char *fmt, ...)
     diag_note(s->d, loc, "%s", m ? m : fmt);
 }
 
-bool sema_is_named(const Decl *d) { return d->kind != DECL_SELECT && d->kind != DECL_ASSIGN; }
+bool sema_is_named(const Decl *d)
+{
+    return d->kind != DECL_SELECT && d->kind != DECL_ASSIGN && d->kind != DECL_SEL_OUT;
+}
 
 static uint32_t name_hash(const char *name)
 {

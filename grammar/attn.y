@@ -118,6 +118,7 @@ decl
     | SELECT BLOCKS '(' expr ')' TOP expr BY expr selflags ';'
                                               { $$ = ast_select_blocks(A, $4, $7, $9, $10, @$); }
     | SELECT TOKENS TOP expr BY expr ';'      { $$ = ast_select_tokens(A, $4, $6, @$); }
+    | NAME '=' SELECT ';'                     { $$ = ast_sel_out(A, $1, @1, @$); }
     | NAME '=' expr ';'                       { $$ = ast_assign(A, $1, @1, NULL, $3, @$); }
     | NAME '[' exprs ']' '=' expr ';'         { $$ = ast_assign(A, $1, @1, &$3, $6, @$); }
     | error ';'                               { $$ = NULL; }

@@ -89,7 +89,8 @@ static AttnStatus check_tensor(const AttnKernel *k, const AttnTensor *t, int32_t
         return rt_fail(ATTN_ERR_ARG, "tensor '%s': invalid dtype value %d", nm, (int)t->dtype);
     AttnDtype want = (AttnDtype)at->dtype;
     if (kind == RT_REFERENCE && at->is_output) {
-        if (t->dtype == ATTN_I32)
+        /* any floating dtype, or the spec's own (the i32 of a selector's indices) */
+        if (t->dtype == ATTN_I32 && want != ATTN_I32)
             return rt_fail(ATTN_ERR_ARG, "tensor '%s': a reference output must be a floating "
                            "dtype (f64, f32, f16 or bf16), not i32", nm);
     } else if (t->dtype != want) {
