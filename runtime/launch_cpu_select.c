@@ -5,7 +5,8 @@
  *      stay in a heap of `top` (the worst at its root), so a row needs O(top) memory whatever
  *      Lk is; ranking as the reference's (higher score first, NaN as -inf, ties to the lower
  *      index), the own block kept first with `keep own`; written ascending, -1 padded;
- *   3. each query row's attention over its selected keys. */
+ *   3. each query row's attention over its selected keys;
+ * and, when the spec has one, the selected indices out (`sel = select;`). */
 #include "rt.h"
 
 #include <math.h>
@@ -120,6 +121,20 @@ static void run_pick(void *ctx, int64_t item)
     free(heap);
 }
 
+/* The selected indices out (`sel = select;`): each query head's row of its selection. */
+static void write_selected(const SelLaunch *l, const AbiTensor *t, int64_t B)
+{
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < l->hq; h++) {
+            int64_t hs = l->share == SEL_SHARE_HEAD ? h : l->share == SEL_SHARE_GROUP ? h / l->group : 0;
+            for (int64_t row = 0; row < l->lq; row++) {
+                const int32_t *ids = (const int32_t *)l->args.work[1] + ((b * l->hsel + hs) * l->lq + row) * l->top;
+                int32_t *out = (int32_t *)t->data + b * t->strides[0] + h * t->strides[1] + row * t->strides[2];
+                for (int64_t c = 0; c < l->top; c++) out[c * t->strides[3]] = ids[c];
+            }
+        }
+}
+
 static void run_attend(void *ctx, int64_t item)
 {
     const SelLaunch *l = ctx;
@@ -164,6 +179,7 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     if (means && l.hkv * l.nblk > 0) rt_parallel_for(B * l.hkv * l.nblk, o->num_threads, run_means, &l);
     rt_parallel_for(B * l.hsel * l.lq, o->num_threads, run_pick, &l);
     if (!l.nomem) rt_parallel_for(B * l.hq * l.lq, o->num_threads, run_attend, &l);
+    if (!l.nomem && air->tselout >= 0) write_selected(&l, &args->t[air->tselout], B);
     free(means);
     free(ids);
     return l.nomem ? rt_fail(ATTN_ERR_NOMEM, "out of memory for a row's top %d", l.top) : ATTN_OK;
