@@ -32,7 +32,7 @@ static bool leaf_where(CgHookEnv *env, const AirNode *n, VecLeaf *out)
     LLVMValueRef h = env->idx[IX_H], bi = env->idx[IX_B];
     if (n->op == OP_ROW) {
         const CgSideTensor *st = &env->tensor[n->ref];
-        LLVMValueRef pos = cg_hook_emit_node(env, n->args[0]);
+        LLVMValueRef pos = env->emit_node(env, n->args[0]);
         if (!st->data || !pos || !h || !bi || !env->group || !env->qoff) goto unavailable;
         bool q = n->ref == k->tq;
         if (q) pos = LLVMBuildSub(b, pos, env->qoff, "");
@@ -46,7 +46,7 @@ static bool leaf_where(CgHookEnv *env, const AirNode *n, VecLeaf *out)
         return true;   /* the last dim of q, k, v is contiguous (docs/language.md section 12) */
     }
     if (n->op == OP_BLOCKMEAN) {
-        LLVMValueRef blk = cg_hook_emit_node(env, n->args[0]);
+        LLVMValueRef blk = env->emit_node(env, n->args[0]);
         const CgSideTensor *kt = &env->tensor[k->tk];
         if (!blk || !env->means || !env->nblk || !h || !bi || !env->group || !kt->data) goto unavailable;
         blk = clamp_i32(cg, blk, env->nblk);
@@ -63,7 +63,7 @@ static bool leaf_where(CgHookEnv *env, const AirNode *n, VecLeaf *out)
         if (!st->data) goto unavailable;
         LLVMValueRef off = cg_i64(cg, 0);
         for (int g = 0; g < n->nargs; g++) {
-            LLVMValueRef x = cg_hook_emit_node(env, n->args[g]);
+            LLVMValueRef x = env->emit_node(env, n->args[g]);
             if (!x) return false;
             if (cg_lanes(x) != 1) goto unavailable;
             off = LLVMBuildAdd(b, off, LLVMBuildMul(b, i64of(cg, clamp_i32(cg, x, st->shape[g])), st->stride[g], ""), "");
@@ -117,7 +117,7 @@ static LLVMValueRef chunk(CgHookEnv *env, int32_t id, const VecLeaf *leaves, int
     CgLlvm *cg = env->cg;
     const AirNode *n = &env->k->nodes[id];
     if (n->ty.kind != TY_VEC) {
-        LLVMValueRef s = cg_hook_emit_node(env, id);
+        LLVMValueRef s = env->emit_node(env, id);
         return s ? cg_splat(cg, s, w) : NULL;
     }
     if (leaves[id].p) return leaf_chunk(env, &leaves[id], e, w);

@@ -201,6 +201,9 @@ typedef struct CgHookEnv {
     int vec_lanes;
     bool sum_loops;                          /* an f32 sum(r < n: e) at lanes 1 is a loop over r
                                                 (a selector's contraction), not unrolled */
+    /* cg_hook.c's emission of a node with the memo as it is, for cg_hook_vec.c's operands
+     * (set by cg_hook_env_init; a pointer, so the vector reductions need not call back). */
+    LLVMValueRef (*emit_node)(struct CgHookEnv *env, int32_t id);
 } CgHookEnv;
 
 /* Prepares env for kernel k on `lanes` lanes (memo from cg->a). */
@@ -220,11 +223,12 @@ LLVMValueRef cg_hook_emit_preset(CgHookEnv *env, int32_t root, int npreset, cons
  * nodes) at the step the env's indices name, as f32. NULL after a diagnostic. */
 struct RecurCoef;
 LLVMValueRef cg_hook_recur_coef(CgHookEnv *env, const struct RecurCoef *c);
-/* Emits node id with the memo as it is (no reset; for cg_hook_vec.c, inside a hook's emission). */
-LLVMValueRef cg_hook_emit_node(CgHookEnv *env, int32_t id);
-/* Applies node n's scalar or element-wise op to operand values a[0 .. arity) (cg_hook.c's
- * rules, any lane count); NULL after a diagnostic. */
+/* cg_hook_ops.c: applies node n's scalar or element-wise op to operand values a[0 .. arity)
+ * (any lane count; NULL after a diagnostic); an integer value as f32; two operands brought to
+ * one lane count (a uniform one broadcast). */
 LLVMValueRef cg_hook_apply(CgHookEnv *env, const AirNode *n, LLVMValueRef *a);
+LLVMValueRef cg_hook_as_f32(CgLlvm *cg, LLVMValueRef v);
+void cg_hook_unify(CgLlvm *cg, LLVMValueRef *a, LLVMValueRef *b);
 /* cg_hook_vec.c: a dot or sqnorm of vector expressions (rows of q, k, v; block means; side
  * tensors read as vectors; element-wise ops of those), reduced in f32 over chunks of at most
  * env->vec_lanes elements. NULL after a diagnostic. */

@@ -111,23 +111,26 @@ enum { RT_MAX_THREADS = 256 };   /* the most threads a launch runs on; more are 
 void rt_parallel_for(int64_t nitems, int32_t nthreads, RtTaskFn fn, void *ctx);
 int32_t rt_num_cores(void);
 
+/* ---- launch_plan.c: a plan's entries and workspaces at launch -------------------------------- */
+
+/* The loaded CPU entry of a role, or NULL. */
+void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void);
+/* Bytes of a launch's workspace of that rule (PlanWork); n: the key splits (WORK_SPLIT_PARTS)
+ * or the selection heads (WORK_SEL_IDS). */
+size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t n);
+
 /* ---- launch_cpu.c / launch_gpu.c ----------------------------------------------------------- */
 
 /* Number of query blocks of a launch (plan.tile_m <= 0: one block per (b, h)). */
 int64_t rt_query_blocks(const AttnKernel *k, const AbiArgs *args);
 AttnStatus rt_launch_cpu(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
-/* The loaded CPU entry of a role, or NULL. */
 /* launch_cpu_select.c: the selector skeleton's recipe (block means, top-k, attention). */
 AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const AttnLaunchOptions *o);
-void (*rt_cpu_fn(const AttnKernel *k, EntryRole role))(void);
 /* Whether a launch goes through the head-group entry (decode: Lq <= plan.group_lq and the
  * group's rows fit), and the number of key splits it takes on `nthreads` threads. */
 bool rt_cpu_group_fits(const AirKernel *air, const PlanEntry *group, const AbiArgs *args);
 int64_t rt_cpu_group_splits(const AirKernel *air, const KernelPlan *plan, const AbiArgs *args,
                             int32_t nthreads);
-/* Bytes of a launch's workspace of that rule (PlanWork); n: the key splits (WORK_SPLIT_PARTS)
- * or the selection heads (WORK_SEL_IDS). */
-size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, int64_t n);
 /* Runs the head-group entry over every (b, kv head, split) item with `nsplit` key splits on
  * `nthreads` threads, then combines the splits into o and lse (kernel_abi.h). */
 AttnStatus rt_cpu_group_run(const AirKernel *air, const KernelPlan *plan, AbiCpuGroupEntry entry,
