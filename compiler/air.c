@@ -19,7 +19,7 @@ AirKernel *air_new(Arena *a, const char *name)
     if (!k) return NULL;
     k->name = name ? arena_strdup(a, name) : NULL;
     k->kind = KIND_SOFTMAX;
-    k->tq = k->tk = k->tv = k->to = k->tlse = k->tsin = k->tsout = k->tselout = -1;
+    k->tq = k->tk = k->tv = k->to = k->tlse = k->tsin = k->tsout = k->tselout = k->tselin = -1;
     for (int h = 0; h < HOOK_COUNT; h++) k->hook[h] = -1;
     return k;
 }
@@ -66,7 +66,7 @@ bool air_type_eq(AirType a, AirType b)
 
 const char *const air_index_names[IX_COUNT] = {"b", "h", "i", "j", "t"};
 const char *const air_role_names[ROLE_COUNT] = {"q", "k", "v", "o", "lse", "side", "state_in", "state_out",
-                                                "sel_out"};
+                                                "sel_out", "sel_in"};
 const char *const air_sym_role_names[SYM_OTHER + 1] = {"b", "hq", "hkv", "lq", "lk", "other"};
 const char *const air_hook_names[HOOK_COUNT] = {"scale", "score", "mask", "sink",
                                                 "select", "state", "out"};

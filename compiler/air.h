@@ -131,9 +131,11 @@ typedef struct AirNode {
 
 /* STATE_IN / STATE_OUT: a recurrence's initial and final state, f32[B, Hq, Dk, Dv].
  * SEL_OUT: a selector's kept block (or key) indices per query row, i32[B, Hq, Lq, topk],
- * ascending, -1 in the unused slots. */
+ * ascending, -1 in the unused slots.
+ * SEL_IN: a given selector's indices per query row (`select ... from idx;`), i32[B, Hq, Lq, topk],
+ * -1 for none; out-of-range entries are ignored. */
 typedef enum { ROLE_Q, ROLE_K, ROLE_V, ROLE_O, ROLE_LSE, ROLE_SIDE, ROLE_STATE_IN, ROLE_STATE_OUT,
-               ROLE_SEL_OUT, ROLE_COUNT } AirRole;
+               ROLE_SEL_OUT, ROLE_SEL_IN, ROLE_COUNT } AirRole;
 
 /* A dimension is a symbol (sym >= 0, a runtime size) or a fixed size (sym = -1, size). */
 typedef struct AirDim {
@@ -178,6 +180,7 @@ typedef struct AirSelector {
     int32_t topk;
     bool keep_own;      /* always keep the query's own block */
     bool shared;        /* score once per GQA group */
+    bool given;         /* the selection is the input tensor tselin: no select hook, no flags */
 } AirSelector;
 
 typedef enum { KIND_SOFTMAX, KIND_RECURRENT } AirKernelKind;
@@ -196,6 +199,7 @@ typedef struct AirKernel {
     int32_t state_rows, state_cols; /* KIND_RECURRENT: the state's shape (Dk x Dv) */
     int32_t tsin, tsout;            /* tensor ids of the initial / final state, or -1 */
     int32_t tselout;                /* tensor id of the selected indices (ROLE_SEL_OUT), or -1 */
+    int32_t tselin;                 /* tensor id of a given selector's indices (ROLE_SEL_IN), or -1 */
 } AirKernel;
 
 /* ---- air.c: building ---------------------------------------------------------------------- */
@@ -213,7 +217,7 @@ bool air_type_eq(AirType a, AirType b);
 /* Element `off` of a host buffer of dtype dt, as a double (f16/bf16 widened exactly). */
 double air_read_elem(const void *data, AirDtype dt, int64_t off);
 /* Names used by the text form: "b" "h" "i" "j" "t"; "q" "k" "v" "o" "lse" "side" "state_in"
- * "state_out" "sel_out";
+ * "state_out" "sel_out" "sel_in";
  * "b" "hq" "hkv" "lq" "lk" "other" for symbol roles. */
 extern const char *const air_index_names[IX_COUNT];
 extern const char *const air_role_names[ROLE_COUNT];

@@ -27,6 +27,7 @@ typedef struct Ev {
     int64_t *off;
     uint32_t *stamp, epoch;
     bool *rdep;            /* depends on a sum's rvar: recomputed per iteration */
+    bool *given;           /* a given selector: which blocks (or keys) this row's list names */
     Env env;
 } Ev;
 
@@ -296,8 +297,26 @@ static void select_keys(Ev *e, bool *keep, int64_t lk, int64_t group, Cand *cand
         for (int64_t j = cand[c].id * bs; j < (cand[c].id + 1) * bs && j < lk; j++) keep[j] = false;
 }
 
+/* A given selector (docs/language.md section 9, "Given indices"): the candidates are the entries
+ * of idx[b, h, row, :] in [0, number of blocks or keys), each once; -1 and any other id out of
+ * range are ignored. Narrows `keep` (the visible keys) to the keys of the candidates. */
+static void given_keys(Ev *e, int64_t row, bool *keep, int64_t lk)
+{
+    const AirKernel *k = e->k;
+    const AbiTensor *t = &e->args->t[k->tselin];
+    int64_t bs = k->sel.kind == SEL_BLOCKS ? k->sel.block : 1, ncand = (lk + bs - 1) / bs;
+    int64_t base = e->env.b * t->strides[0] + e->env.h * t->strides[1] + row * t->strides[2];
+    memset(e->given, 0, (size_t)ncand);
+    for (int64_t slot = 0; slot < k->sel.topk; slot++) {
+        double id = air_read_elem(t->data, e->dt[k->tselin], base + slot * t->strides[3]);
+        if (id >= 0 && id < (double)ncand) e->given[(int64_t)id] = true;
+    }
+    for (int64_t j = 0; j < lk; j++) keep[j] = keep[j] && e->given[j / bs];
+}
+
 /* The selected indices of this row (docs/language.md section 9), once select_keys has narrowed
- * `keep`: the kept blocks (those with a key left) or keys in ascending order, then -1 up to top. */
+ * `keep`: the kept blocks (those with a key left) or keys in ascending order, then -1 up to top.
+ * A given selector lists its candidates, visible keys or not. */
 static void write_selected(Ev *e, int64_t row, const bool *keep, int64_t lk)
 {
     const AirKernel *k = e->k;
@@ -306,7 +325,8 @@ static void write_selected(Ev *e, int64_t row, const bool *keep, int64_t lk)
     int64_t bs = k->sel.kind == SEL_BLOCKS ? k->sel.block : 1, slot = 0;
     int64_t base = e->env.b * t->strides[0] + e->env.h * t->strides[1] + row * t->strides[2];
     for (int64_t c = 0; c * bs < lk && slot < k->sel.topk; c++)
-        if (block_kept(keep, c, bs, lk)) write_elem(t, dt, base + slot++ * t->strides[3], (double)c);
+        if (k->sel.given ? e->given[c] : block_kept(keep, c, bs, lk))
+            write_elem(t, dt, base + slot++ * t->strides[3], (double)c);
     for (; slot < k->sel.topk; slot++) write_elem(t, dt, base + slot * t->strides[3], -1);
 }
 
@@ -322,7 +342,8 @@ static void softmax_row(Ev *e, int64_t row, int64_t lk, int64_t group, double *s
         env->j = j;
         keep[j] = k->hook[HOOK_MASK] < 0 || hook(e, HOOK_MASK)[0] != 0;
     }
-    if (k->sel.kind != SEL_NONE) select_keys(e, keep, lk, group, cand);
+    if (k->sel.kind != SEL_NONE && k->sel.given) given_keys(e, row, keep, lk);
+    else if (k->sel.kind != SEL_NONE) select_keys(e, keep, lk, group, cand);
     if (k->tselout >= 0) write_selected(e, row, keep, lk);
     double m = -INFINITY;
     for (int64_t j = 0; j < lk; j++) {
@@ -448,7 +469,8 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
     double *S = calloc((size_t)k->state_rows * (size_t)k->state_cols + 1, sizeof(double));
     bool *keep = calloc((size_t)lk + 1, 1);
     Cand *cand = calloc((size_t)lk + 1, sizeof(Cand));
-    bool ok = e.off && e.stamp && e.rdep && e.vals && s && qv && kv && acc && S && keep && cand;
+    e.given = calloc((size_t)lk + 1, 1);
+    bool ok = e.off && e.stamp && e.rdep && e.vals && s && qv && kv && acc && S && keep && cand && e.given;
     if (!ok) diag_error_noloc(d, "out of memory in the reference evaluator");
     int64_t group = ok && hkv > 0 && hq >= hkv ? hq / hkv : 1;   /* kvh: a shared selector's group */
     for (int64_t b = 0; ok && b < nb; b++)
@@ -463,6 +485,6 @@ bool air_reference(const AirKernel *k, const AbiArgs *args, const AirDtype *dtyp
         }
     ok = ok && !e.failed;
     free(e.off), free(e.stamp), free(e.rdep), free(e.vals);
-    free(s), free(qv), free(kv), free(acc), free(S), free(keep), free(cand);
+    free(s), free(qv), free(kv), free(acc), free(S), free(keep), free(cand), free(e.given);
     return ok;
 }

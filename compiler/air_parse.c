@@ -28,6 +28,8 @@ typedef struct P {
     bool failed;
     AirKernel *k;
     int32_t capsyms, captensors, capparams;
+    const char *sel_from;   /* `select ... from NAME`: resolved once the tensors are read */
+    Loc sel_from_loc;
 } P;
 
 static bool is_word_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '.'; }
@@ -295,7 +297,7 @@ static void parse_tensor(P *p)
     int32_t *slot = t.role == ROLE_Q ? &k->tq : t.role == ROLE_K ? &k->tk : t.role == ROLE_V ? &k->tv
                   : t.role == ROLE_O ? &k->to : t.role == ROLE_LSE ? &k->tlse
                   : t.role == ROLE_STATE_IN ? &k->tsin : t.role == ROLE_STATE_OUT ? &k->tsout
-                  : t.role == ROLE_SEL_OUT ? &k->tselout : NULL;
+                  : t.role == ROLE_SEL_OUT ? &k->tselout : t.role == ROLE_SEL_IN ? &k->tselin : NULL;
     if (slot && *slot < 0) *slot = id;
 }
 
@@ -311,6 +313,11 @@ static void parse_select(P *p)
     }
     expect(p, "top");
     k->sel.topk = (int32_t)integer(p);
+    if (accept(p, "from")) {
+        k->sel.given = true;
+        p->sel_from_loc = p->tok.loc;
+        p->sel_from = word(p, "the tensor of given indices");
+    }
     k->sel.keep_own = accept(p, "own");
     k->sel.shared = accept(p, "shared");
 }
@@ -369,6 +376,10 @@ AirKernel *air_parse(Arena *a, Diags *d)
         } else {
             err(&p, "expected a declaration, a node or 'end', found '%.*s'", (int)p.tok.len, p.tok.s);
         }
+    }
+    if (!p.failed && p.sel_from && (k->tselin < 0 || strcmp(k->tensors[k->tselin].name, p.sel_from))) {
+        diag_error(d, p.sel_from_loc, "the selector reads '%s', which is not a tensor with role sel_in", p.sel_from);
+        p.failed = true;
     }
     expect(&p, "end");
     if (!p.failed && p.tok.kind != TK_EOF) err(&p, "text after 'end'");

@@ -128,6 +128,7 @@ char *air_print(Arena *a, const AirKernel *k)
     if (k->kind == KIND_RECURRENT) out_put(&o, "  state %d %d\n", k->state_rows, k->state_cols);
     if (k->sel.kind == SEL_BLOCKS) out_put(&o, "  select blocks %d top %d", k->sel.block, k->sel.topk);
     if (k->sel.kind == SEL_TOKENS) out_put(&o, "  select tokens top %d", k->sel.topk);
+    if (k->sel.kind != SEL_NONE && k->sel.given) out_put(&o, " from %s", tensor_name(k, k->tselin));
     if (k->sel.kind != SEL_NONE)
         out_put(&o, "%s%s\n", k->sel.keep_own ? " own" : "", k->sel.shared ? " shared" : "");
     for (int32_t s = 0; s < k->nsyms; s++)

@@ -269,8 +269,13 @@ static void check_hooks(V *v)
         fail(v, (Loc){0, 0}, "a recurrence needs a state shape");
     if (!rec && (k->hook[HOOK_STATE] >= 0 || k->hook[HOOK_OUT] >= 0))
         fail(v, (Loc){0, 0}, "state and out hooks belong to recurrences");
-    if ((k->sel.kind != SEL_NONE) != (k->hook[HOOK_SELECT] >= 0))
-        fail(v, (Loc){0, 0}, "a selector and its select hook go together");
+    bool given = k->sel.kind != SEL_NONE && k->sel.given;
+    if ((k->sel.kind != SEL_NONE && !given) != (k->hook[HOOK_SELECT] >= 0))
+        fail(v, (Loc){0, 0}, given ? "a given selector (from a tensor) has no select hook"
+                                   : "a selector and its select hook go together");
+    if (given && (k->sel.keep_own || k->sel.shared))
+        fail(v, (Loc){0, 0}, "a given selector has no 'own' or 'shared'");
+    if (given && k->tselin < 0) fail(v, (Loc){0, 0}, "a given selector needs a tensor with role sel_in");
     if (k->sel.kind != SEL_NONE && (k->sel.topk <= 0 || (k->sel.kind == SEL_BLOCKS && k->sel.block <= 0)))
         fail(v, (Loc){0, 0}, "selector sizes must be positive");
 }
@@ -278,6 +283,20 @@ static void check_hooks(V *v)
 static bool same_dim(AirDim a, AirDim b)
 {
     return a.sym == b.sym && (a.sym >= 0 || a.size == b.size);
+}
+
+/* A selector's selected or given indices (tensor t, or none when -1): i32[B, Hq, Lq, topk]. */
+static void check_sel_tensor(V *v, int32_t t, const char *what)
+{
+    const AirKernel *k = v->k;
+    if (t < 0) return;
+    const AirTensor *s = &k->tensors[t], *q = &k->tensors[k->tq];
+    if (k->kind != KIND_SOFTMAX || k->sel.kind == SEL_NONE)
+        fail(v, (Loc){0, 0}, "tensor %s: %s indices need a selector", s->name, what);
+    bool dims_ok = s->rank == 4;
+    for (int d = 0; dims_ok && d < 3; d++) dims_ok = same_dim(s->dims[d], q->dims[d]);
+    if (!dims_ok || s->dtype != DT_I32 || s->dims[3].sym >= 0 || s->dims[3].size != k->sel.topk)
+        fail(v, (Loc){0, 0}, "%s indices %s must be i32[B, Hq, Lq, %d]", what, s->name, k->sel.topk);
 }
 
 static void check_tensors(V *v)
@@ -319,7 +338,8 @@ static void check_tensors(V *v)
         AirRole r = k->tensors[t].role;
         int32_t want = r == ROLE_Q ? k->tq : r == ROLE_K ? k->tk : r == ROLE_V ? k->tv
                      : r == ROLE_O ? k->to : r == ROLE_LSE ? k->tlse : r == ROLE_STATE_IN ? k->tsin
-                     : r == ROLE_STATE_OUT ? k->tsout : r == ROLE_SEL_OUT ? k->tselout : t;
+                     : r == ROLE_STATE_OUT ? k->tsout : r == ROLE_SEL_OUT ? k->tselout
+                     : r == ROLE_SEL_IN ? k->tselin : t;
         if (want != t) fail(v, none, "a second tensor with role %s: %s", air_role_names[r], k->tensors[t].name);
     }
     const AirDim *q = k->tensors[k->tq].dims, *kk = k->tensors[k->tk].dims;
@@ -349,15 +369,10 @@ static void check_tensors(V *v)
             s->dims[3].size != k->state_cols)
             fail(v, none, "state tensor %s must be f32[B, Hq, %d, %d]", s->name, k->state_rows, k->state_cols);
     }
-    if (k->tselout >= 0) {   /* a selector's kept indices: i32[B, Hq, Lq, topk] */
-        const AirTensor *s = &k->tensors[k->tselout];
-        if (k->kind != KIND_SOFTMAX || k->sel.kind == SEL_NONE)
-            fail(v, none, "tensor %s: selected indices need a selector", s->name);
-        bool dims_ok = s->rank == 4;
-        for (int d = 0; dims_ok && d < 3; d++) dims_ok = same_dim(s->dims[d], q[d]);
-        if (!dims_ok || s->dtype != DT_I32 || s->dims[3].sym >= 0 || s->dims[3].size != k->sel.topk)
-            fail(v, none, "selected indices %s must be i32[B, Hq, Lq, %d]", s->name, k->sel.topk);
-    }
+    check_sel_tensor(v, k->tselout, "selected");   /* a selector's kept indices */
+    check_sel_tensor(v, k->tselin, "given");       /* a given selector's indices */
+    if (k->tselin >= 0 && k->sel.kind != SEL_NONE && !k->sel.given)
+        fail(v, none, "tensor %s: given indices need a selector 'from' them", k->tensors[k->tselin].name);
 }
 
 bool air_verify(const AirKernel *k, Diags *d, const char *after_pass)

@@ -211,6 +211,17 @@ Decl *ast_select_tokens(Arena *a, Expr *top, Expr *by, Loc loc)
     return d;
 }
 
+Decl *ast_select_from(Decl *d, const char *name, Loc name_loc, int flags)
+{
+    if (d) {
+        d->sel_from = name;
+        d->sel_from_loc = name_loc;
+        d->keep_own = flags & 1;   /* refused by sema, with a hint */
+        d->shared = flags & 2;
+    }
+    return d;
+}
+
 Decl *ast_sel_out(Arena *a, const char *name, Loc name_loc, Loc loc)
 {
     return ast_decl(a, DECL_SEL_OUT, name, name_loc, loc);
@@ -365,6 +376,10 @@ static void dump_decl(Dump *d, int depth, const Decl *x)
         }
         dump_line(d, depth + 1, x->sel_top->loc, "top");
         dump_expr(d, depth + 2, x->sel_top);
+        if (x->sel_from) {
+            dump_line(d, depth + 1, x->sel_from_loc, arena_printf(d->a, "from %s", x->sel_from));
+            return;
+        }
         dump_line(d, depth + 1, x->expr->loc, "by");
         dump_expr(d, depth + 2, x->expr);
         return;

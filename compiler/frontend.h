@@ -99,6 +99,8 @@ struct Decl {
     SelDeclKind sel;      /* DECL_SELECT */
     Expr *sel_block, *sel_top;
     bool keep_own, shared;
+    const char *sel_from; /* `select ... from idx;`: the tensor of given indices (expr is NULL) */
+    Loc sel_from_loc;
     Decl *next;
     Decl *tail;           /* on a list's head: its last node (ast_append) */
     /* sema */
@@ -156,6 +158,9 @@ Decl *ast_fn(Arena *a, const char *name, Loc name_loc, NameList params, Expr *bo
 Decl *ast_assign(Arena *a, const char *name, Loc name_loc, ExprList *idx, Expr *e, Loc loc);
 Decl *ast_select_blocks(Arena *a, Expr *block, Expr *top, Expr *by, int flags, Loc loc);
 Decl *ast_select_tokens(Arena *a, Expr *top, Expr *by, Loc loc);
+/* `select ... from name`: the selection is given by the tensor `name`; `flags` as
+ * ast_select_blocks takes them (sema refuses them). NULL-safe; returns d. */
+Decl *ast_select_from(Decl *d, const char *name, Loc name_loc, int flags);
 Decl *ast_sel_out(Arena *a, const char *name, Loc name_loc, Loc loc);
 Attention *ast_attention(Arena *a, const char *name, Loc name_loc, Decl *decls, Loc loc);
 Decl *ast_append(Decl *list, Decl *d);   /* returns the list head; NULL-safe on both sides */
@@ -251,6 +256,7 @@ typedef struct Sema {
     Decl *state;
     Decl *tsin, *tsout;         /* a recurrence's initial-state input and final-state output */
     Decl *tselout;              /* the `out` tensor that `name = select;` writes */
+    Decl *tselin;               /* the `in` tensor that `select ... from name;` reads */
     bool recurrent;
     int32_t cap_syms;
     bool syms_full;             /* a size name past ABI_MAX_SYMS was reported */

@@ -350,7 +350,7 @@ bool lower_air(Arena *a, Diags *d, SemaResult *res)
     for (int h = 0; h < HOOK_COUNT; h++) l.k->hook[h] = -1;
     for (int h = 0; h < HOOK_COUNT; h++) {
         Decl *x = h == HOOK_SELECT ? res->select : res->hook[h];
-        if (!x) continue;
+        if (!x || !x->expr) continue;   /* a given selector (`select ... from idx;`) has no score */
         l.hook = h;
         int32_t id = lower(&l, x->expr);
         if (h != HOOK_MASK && h != HOOK_STATE && h != HOOK_OUT) id = to_f32(&l, id);

@@ -43,6 +43,24 @@ static bool is_sel_target(const Sema *s, const char *name)
     return false;
 }
 
+/* The first selector. */
+static const Decl *first_select(const Sema *s)
+{
+    for (const Decl *d = s->at->decls; d; d = d->next)
+        if (d->kind == DECL_SELECT) return d;
+    return NULL;
+}
+
+/* `select ... from idx;`: idx when it is an `in` tensor other than q, k, v and an initial
+ * state (check_select reports the other cases). */
+static Decl *given_tensor(const Sema *s)
+{
+    const Decl *sel = first_select(s);
+    Decl *t = sel && sel->sel_from ? sema_lookup(s, sel->sel_from) : NULL;
+    if (!t || t->kind != DECL_IN || t == s->tq || t == s->tk || t == s->tv || t == s->tsin) return NULL;
+    return t;
+}
+
 /* `state S: f32[Dk, Dv] = s0;`: s0 must be an `in` tensor other than q, k, v. */
 static bool check_state_init(Sema *s)
 {
@@ -121,6 +139,7 @@ static bool check_decls(Sema *s)
         ok = false;
     }
     ok &= check_state_init(s);
+    s->tselin = given_tensor(s);
     for (int32_t k = 0; k < s->ndefines; k++) {
         Decl *d = sema_lookup(s, s->defines[k].name);
         if (!d || d->kind != DECL_CONST) {
@@ -323,6 +342,69 @@ static bool positive_const(Sema *s, Expr *e, const char *what, int32_t *out)
     return true;
 }
 
+/* A dim of tensor t as a shape writes it. */
+static const char *dim_name(Sema *s, const AirTensor *t, int d)
+{
+    AirDim x = t->dims[d];
+    return x.sym >= 0 ? s->k->syms[x.sym].name : arena_printf(s->a, "%lld", (long long)x.size);
+}
+
+/* Whether q's shape and the selector's top are known (so the indices' shape is). */
+static bool sel_shape_known(const Sema *s)
+{
+    return s->tq->id >= 0 && s->k->sel.topk > 0;
+}
+
+/* The shape of a selector's index tensor as messages write it: i32[B, Hq, Lq, top] with q's
+ * batch, head and row dims (docs/language.md section 9). */
+static const char *sel_shape_text(Sema *s)
+{
+    if (!sel_shape_known(s)) return "i32[B, Hq, Lq, top]";
+    const AirTensor *q = &s->k->tensors[s->tq->id];
+    return arena_printf(s->a, "i32[%s, %s, %s, %d]", dim_name(s, q, 0), dim_name(s, q, 1), dim_name(s, q, 2),
+                        s->k->sel.topk);
+}
+
+/* The selected (`what` "selected") or given ("given") indices t must have the shape
+ * sel_shape_text writes; reports it with `hint` when they do not. */
+static bool check_sel_shape(Sema *s, const Decl *t, const char *what, const char *hint)
+{
+    if (!sel_shape_known(s) || t->id < 0) return true;
+    int32_t top = s->k->sel.topk;
+    if (has_shape(&s->k->tensors[t->id], DT_I32, &s->k->tensors[s->tq->id], 3, &top)) return true;
+    sema_error(s, t->loc, "'%s' holds the %s indices: it must be %s, with q's batch, head and row dims and the "
+               "selector's top", t->name, what, sel_shape_text(s));
+    sema_hint(s, "%s", hint);
+    return false;
+}
+
+/* `select ... from idx;`: no score and no flags; idx is an `in` tensor i32[B, Hq, Lq, top]. */
+static bool check_given(Sema *s, Decl *d)
+{
+    bool ok = true;
+    if (d->keep_own || d->shared) {
+        const char *flag = d->keep_own ? "keep own" : "shared";
+        sema_error(s, d->loc, "'%s' does not apply to a selection given with 'from'", flag);
+        sema_hint(s, "the given indices are used as they are: %s '%s' and drop '%s'", !d->keep_own ?
+                  "give every head of a GQA group the same list in" : d->sel == SELD_BLOCKS ?
+                  "put the query's own block in" : "list the keys to keep in", d->sel_from, flag);
+        ok = false;
+    }
+    const char *want = sel_shape_text(s);
+    if (!s->tselin) {
+        Decl *t = sema_lookup(s, d->sel_from);
+        bool qkv = t && (t == s->tq || t == s->tk || t == s->tv);
+        sema_error(s, d->sel_from_loc, "'%s' %s: 'select ... from %s;' reads the given indices from an 'in' tensor "
+                   "of their own", d->sel_from, !t ? "is not declared" : qkv ? "is a query, key or value tensor" :
+                   "is not an 'in' tensor", d->sel_from);
+        if (!t) sema_hint(s, "declare 'in %s: %s;'", d->sel_from, want);
+        else sema_hint(s, "declare 'in idx: %s;' and write 'select ... from idx;'", want);
+        return false;
+    }
+    return check_sel_shape(s, s->tselin, "given", arena_printf(s->a, "each query row lists up to %d %s indices to "
+                           "keep, -1 for none", s->k->sel.topk, d->sel == SELD_BLOCKS ? "block" : "key")) && ok;
+}
+
 static bool check_select(Sema *s, SemaResult *out)
 {
     bool ok = true;
@@ -346,6 +428,12 @@ static bool check_select(Sema *s, SemaResult *out)
         sel->shared = d->shared;
         if (d->sel_block) ok &= positive_const(s, d->sel_block, "the block size", &sel->block);
         ok &= positive_const(s, d->sel_top, "top", &sel->topk);
+        if (d->sel_from) {
+            sel->given = true;
+            sel->keep_own = sel->shared = false;
+            ok &= check_given(s, d);
+            continue;
+        }
         AirType t = sema_expr(s, d->expr, d->sel == SELD_BLOCKS ? CX_SEL_BLOCKS : CX_SEL_TOKENS);
         if (t.kind == TY_VOID) {
             ok = false;
@@ -356,13 +444,6 @@ static bool check_select(Sema *s, SemaResult *out)
         }
     }
     return ok;
-}
-
-/* A dim of tensor t as a shape writes it. */
-static const char *dim_name(Sema *s, const AirTensor *t, int d)
-{
-    AirDim x = t->dims[d];
-    return x.sym >= 0 ? s->k->syms[x.sym].name : arena_printf(s->a, "%lld", (long long)x.size);
 }
 
 /* `sel = select;`: the selector's kept indices, written to an `out` tensor
@@ -388,11 +469,7 @@ static bool check_sel_out(Sema *s, SemaResult *out)
             ok = false;
             continue;
         }
-        bool shape_known = s->tq->id >= 0 && s->k->sel.topk > 0;
-        const AirTensor *q = shape_known ? &s->k->tensors[s->tq->id] : NULL;
-        const char *want = shape_known ? arena_printf(s->a, "i32[%s, %s, %s, %d]", dim_name(s, q, 0), dim_name(s, q, 1),
-                                                      dim_name(s, q, 2), s->k->sel.topk)
-                                       : "i32[B, Hq, Lq, top]";
+        const char *want = sel_shape_text(s);
         if (!s->tselout || strcmp(s->tselout->name, d->name)) {
             Decl *t = sema_lookup(s, d->name);
             bool own = t && (t == s->to || t == s->tlse);
@@ -404,14 +481,9 @@ static bool check_sel_out(Sema *s, SemaResult *out)
             ok = false;
             continue;
         }
-        if (!shape_known || s->tselout->id < 0) continue;
-        int32_t top = s->k->sel.topk;
-        if (has_shape(&s->k->tensors[s->tselout->id], DT_I32, q, 3, &top)) continue;
-        sema_error(s, s->tselout->loc, "'%s' holds the selected indices: it must be %s, with q's batch, head "
-                   "and row dims and the selector's top", d->name, want);
-        sema_hint(s, "each query row gets the %d kept %s indices, ascending, then -1 where fewer are kept", top,
-                  s->k->sel.kind == SEL_BLOCKS ? "block" : "key");
-        ok = false;
+        ok &= check_sel_shape(s, s->tselout, "selected", arena_printf(s->a, "each query row gets the %d kept %s "
+                              "indices, ascending, then -1 where fewer are kept", s->k->sel.topk,
+                              s->k->sel.kind == SEL_BLOCKS ? "block" : "key"));
     }
     return ok;
 }

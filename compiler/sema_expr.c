@@ -239,6 +239,12 @@ static AirType check_index(Sema *s, Expr *e)
         sema_error(s, e->loc, "the output '%s' cannot be read", e->name);
         return T_VOID;
     }
+    if (d == s->tselin) {
+        sema_error(s, e->loc, "'%s' holds the selector's given indices and cannot be read in an expression",
+                   e->name);
+        sema_hint(s, "declare another 'in' tensor for the values a hook reads");
+        return T_VOID;
+    }
     const AirTensor *t = d->id >= 0 ? &s->k->tensors[d->id] : NULL;
     if (!t) return T_VOID;
     if (d == s->tq || d == s->tk || d == s->tv) {

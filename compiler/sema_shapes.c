@@ -399,7 +399,8 @@ bool sema_tensors(Sema *s)
         bool tok = parse_dtype(s, d, &t.dtype);
         t.role = d == s->tq ? ROLE_Q : d == s->tk ? ROLE_K : d == s->tv ? ROLE_V :
                  d == s->to ? ROLE_O : d == s->tlse ? ROLE_LSE : d == s->tsin ? ROLE_STATE_IN :
-                 d == s->tsout ? ROLE_STATE_OUT : d == s->tselout ? ROLE_SEL_OUT : ROLE_SIDE;
+                 d == s->tsout ? ROLE_STATE_OUT : d == s->tselout ? ROLE_SEL_OUT :
+                 d == s->tselin ? ROLE_SEL_IN : ROLE_SIDE;
         int max_rank = t.role == ROLE_SIDE ? AIR_MAX_ARGS : AIR_MAX_RANK;
         if (t.rank > max_rank) {
             sema_error(s, d->shape.items[max_rank]->loc, "'%s' has %d dims; at most %d are supported",
@@ -424,6 +425,7 @@ bool sema_tensors(Sema *s)
     k->tsin = s->tsin ? s->tsin->id : -1;
     k->tsout = s->tsout ? s->tsout->id : -1;
     k->tselout = s->tselout ? s->tselout->id : -1;
+    k->tselin = s->tselin ? s->tselin->id : -1;
     return check_operator(s) && ok;
 }
 

@@ -62,6 +62,7 @@ static void attn_yyerror(Loc *loc, void *scanner, ParseCtx *ctx, const char *msg
 %token <num> FLOAT "number"
 %token ATTENTION "attention" IN "in" OUT "out" PARAM "param" CONST "const" LET "let" FN "fn"
 %token STATE "state" SELECT "select" BLOCKS "blocks" TOKENS "tokens" TOP "top" BY "by"
+%token FROM "from"
 %token KEEP "keep" OWN "own" SHARED "shared" TRUE "true" FALSE "false"
 %token POW "**" LE "<=" GE ">=" EQ "==" NE "!=" ANDAND "&&" OROR "||"
 
@@ -118,6 +119,11 @@ decl
     | SELECT BLOCKS '(' expr ')' TOP expr BY expr selflags ';'
                                               { $$ = ast_select_blocks(A, $4, $7, $9, $10, @$); }
     | SELECT TOKENS TOP expr BY expr ';'      { $$ = ast_select_tokens(A, $4, $6, @$); }
+    | SELECT BLOCKS '(' expr ')' TOP expr FROM NAME selflags ';'
+                                              { $$ = ast_select_from(ast_select_blocks(A, $4, $7, NULL, 0, @$),
+                                                                     $9, @9, $10); }
+    | SELECT TOKENS TOP expr FROM NAME selflags ';'
+                                              { $$ = ast_select_from(ast_select_tokens(A, $4, NULL, @$), $6, @6, $7); }
     | NAME '=' SELECT ';'                     { $$ = ast_sel_out(A, $1, @1, @$); }
     | NAME '=' expr ';'                       { $$ = ast_assign(A, $1, @1, NULL, $3, @$); }
     | NAME '[' exprs ']' '=' expr ';'         { $$ = ast_assign(A, $1, @1, &$3, $6, @$); }

@@ -5,7 +5,9 @@
  * Lk) with a whole number from 0 to 2^31 - 1, at least 1 for a head count.
  * Data: q, k, v uniform in [-1, 1) (recurrences: scaled by 1/sqrt(Dk) so that the state
  * stays bounded over long sequences); i32 side tensors: sorted random ids in [0, 4) along
- * their last dim (document ids, segment flags); f32 side tensors: uniform in [-1, 1) (sinks,
+ * their last dim (document ids, segment flags); a given selector's indices (`select ... from
+ * idx;`): random ids in [-1, ncand), ncand the number of blocks ceil(Lk / n) or of keys Lk, so
+ * that the lists hold -1s and repeats; f32 side tensors: uniform in [-1, 1) (sinks,
  * per-head scales), except in recurrences where a name starting with 'g' is a log decay
  * (uniform in [-0.1, -0.001)) and others are gates in [0, 1).
  *
@@ -159,11 +161,16 @@ static bool alloc_tensor(AttnTensor *t, AttnDtype dt, int32_t rank, const int64_
     return t->data != NULL;
 }
 
-static void fill(const AttnKernel *k, int32_t ti, AttnTensor *t, uint64_t *rng)
+/* ncand: the candidates of a given selector (its index tensor's ids lie in [0, ncand)). */
+static void fill(const AttnKernel *k, int32_t ti, AttnTensor *t, uint64_t *rng, int64_t ncand)
 {
     const AirTensor *at = &k->air->tensors[ti];
     bool rec = k->air->kind == KIND_RECURRENT;
     int64_t n = numel(t), last = t->rank ? t->shape[t->rank - 1] : 1;
+    if (at->role == ROLE_SEL_IN) {
+        for (int64_t i = 0; i < n; i++) store(t, i, floor(uniform(rng, -1, (double)ncand)));
+        return;
+    }
     if (at->dtype == DT_I32) {
         /* sorted ids per row: each position starts a new id with probability 3 / last */
         for (int64_t r = 0; r < n / (last ? last : 1); r++) {
@@ -209,6 +216,9 @@ bool run_make_inputs(const AttnKernel *k, const RunConfig *c, RunData *d)
         d->params[p] = def ? def->value : air->params[p].def;
     }
     uint64_t rng = c->seed * 0x2545f4914f6cdd1dull + 1;
+    const AirDim *lk = &air->tensors[air->tk].dims[2];
+    int64_t bs = air->sel.kind == SEL_BLOCKS ? air->sel.block : 1;
+    int64_t ncand = ((lk->sym < 0 ? lk->size : d->sym[lk->sym]) + bs - 1) / bs;
     for (int32_t i = 0; i < air->ntensors; i++) {
         const AirTensor *at = &air->tensors[i];
         int64_t shape[ATTN_MAX_RANK];
@@ -223,7 +233,7 @@ bool run_make_inputs(const AttnKernel *k, const RunConfig *c, RunData *d)
             rt_fail(ATTN_ERR_NOMEM, "out of memory for tensor '%s'", at->name);
             return false;
         }
-        if (!at->is_output) fill(k, i, &d->host[i], &rng);
+        if (!at->is_output) fill(k, i, &d->host[i], &rng, ncand);
         if (d->on_gpu) {
             size_t bytes = (size_t)numel(&d->host[i]) * dsize(d->host[i].dtype);
             d->dev[i] = d->host[i];

@@ -45,7 +45,7 @@ static inline AirKernel *tb_new(Arena *a, const char *name, AirDtype qkv, AirDty
     tb_tensor(&k->tensors[1], "k", ROLE_K, false, qkv, 4, (AirDim[]){B, HK, LK, DK});
     tb_tensor(&k->tensors[2], "v", ROLE_V, false, qkv, 4, (AirDim[]){B, HK, LK, DV});
     tb_tensor(&k->tensors[3], "o", ROLE_O, true, odt, 4, (AirDim[]){B, HQ, LQ, DV});
-    k->tq = 0, k->tk = 1, k->tv = 2, k->to = 3, k->tlse = -1, k->tselout = -1;
+    k->tq = 0, k->tk = 1, k->tv = 2, k->to = 3, k->tlse = -1, k->tselout = k->tselin = -1;
     k->ntensors = 4;
     if (lse) {
         tb_tensor(&k->tensors[4], "lse", ROLE_LSE, true, DT_F32, 3, (AirDim[]){B, HQ, LQ});

@@ -6,45 +6,17 @@
  * validation says of the indices' tensor: i32 of the declared shape passes (and f64 for the
  * reference), another shape or dtype is refused naming the tensor. */
 #include "../runtime/test_util.h"
-#include "attn.h"
+#include "sel_test.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-enum { B = 2, HQ = 4, HKV = 2, LK = 8, D = 16, BS = 2, TOP = 2, TTOP = 3, MAXTOP = 3 };
+enum { TOP = 2, TTOP = 3, MAXTOP = 3 };
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float urand(void)
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-/* q, k, v, o, sel: the blocks specs' tensors, contiguous. */
-static float q[B][HQ][LK][D], k[B][HKV][LK][D], v[B][HKV][LK][D], o[B][HQ][LK][D];
+/* q, k, v, o (sel_test.h), sel: the blocks specs' tensors, contiguous. */
 static int32_t sel[B][HQ][LK][MAXTOP];
-
-/* A contiguous rank-4 tensor. */
-static AttnTensor tensor(void *data, AttnDtype dt, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
-{
-    return (AttnTensor){.data = data, .dtype = dt, .rank = 4, .shape = {d0, d1, d2, d3},
-                        .strides = {d1 * d2 * d3, d2 * d3, d3, 1}};
-}
-
-static AttnKernel *compile(const char *spec)
-{
-    AttnCompileOptions opts = {.target = "reference", .no_cache = 1};
-    AttnKernel *kern = NULL;
-    AttnStatus st = attn_compile(spec, "sel_out_test", &opts, &kern);
-    if (st != ATTN_OK) {
-        fprintf(stderr, "compile failed: %s\n%s", attn_last_error(), spec);
-        exit(1);
-    }
-    return kern;
-}
 
 /* The five tensors of a run with the first lq query rows of the arrays (strides of all LK)
  * and a `top`-wide sel of dtype sdt. */
@@ -109,7 +81,7 @@ static void expect_row(int b, int h, int r, int i, bool blocks, bool keep_own, b
 static void check_spec(const char *what, const char *spec, bool blocks, bool keep_own, bool shared,
                        int top, int64_t lq, bool launch)
 {
-    AttnKernel *kern = compile(spec);
+    AttnKernel *kern = compile(spec, "sel_out_test");
     AttnTensor t[5];
     memset(sel, 0x55, sizeof sel);
     make_tensors(t, lq, top, ATTN_I32, sel);
@@ -158,7 +130,7 @@ static const char *tokens = HEAD
 /* Launch validation of the indices' tensor. */
 static void check_validation(void)
 {
-    AttnKernel *kern = compile(blocks_plain);
+    AttnKernel *kern = compile(blocks_plain, "sel_out_test");
     AttnTensor t[5];
     static double selr[B][HQ][LK][TOP];
     make_tensors(t, LK, TOP, ATTN_F64, selr);
@@ -206,14 +178,7 @@ static void check_validation(void)
 
 int main(void)
 {
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < HQ; h++)
-            for (int r = 0; r < LK; r++)
-                for (int x = 0; x < D; x++) q[b][h][r][x] = urand();
-        for (int h = 0; h < HKV; h++)
-            for (int j = 0; j < LK; j++)
-                for (int x = 0; x < D; x++) k[b][h][j][x] = urand(), v[b][h][j][x] = urand();
-    }
+    fill_qkv();
     for (int64_t lq = LK; lq >= 5; lq -= 3) {
         char what[64];
         snprintf(what, sizeof what, "blocks keep own shared, Lq %lld", (long long)lq);

@@ -81,7 +81,7 @@ int main(void)
     static AirKernel air = {.name = "test", .tensors = tensors, .ntensors = NT, .syms = syms,
                             .nsyms = 6, .params = params, .nparams = 3, .dk = 64, .dv = 32,
                             .tq = T_Q, .tk = T_K, .tv = T_V, .to = T_O, .tlse = T_LSE,
-                            .tselout = -1};
+                            .tselout = -1, .tselin = -1};
     kernel.air = &air;
     kernel.plan.tile_m = 16;
     kernel.plan.tile_n = 32;
