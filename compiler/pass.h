@@ -177,12 +177,13 @@ const char *recur_family_name(RecurFamily f);
 
 /* A selector's score as the kernels read it (docs/language.md section 9): a pooled-key product
  * (dot(q[i], mean(k[block])) and scalar terms), a contraction (a sum over products of vectors,
- * DSA's indexer), or any other scalar expression of the candidate. */
-typedef enum { SELF_POOLED, SELF_CONTRACTION, SELF_SCALAR } SelectFormKind;
+ * DSA's indexer), any other scalar expression of the candidate, or no score at all: the
+ * selection is given as an input (`select ... from idx;`). */
+typedef enum { SELF_POOLED, SELF_CONTRACTION, SELF_SCALAR, SELF_GIVEN } SelectFormKind;
 
 typedef struct SelectForm {
     SelectFormKind form;
-    int32_t node;        /* POOLED: the dot; CONTRACTION: the sum; SCALAR: -1 */
+    int32_t node;        /* POOLED: the dot; CONTRACTION: the sum; SCALAR, GIVEN: -1 */
     int32_t products;    /* dot and sqnorm nodes the score reaches */
     bool uses_mean;      /* the score reads mean(k[block]): block means once per launch */
     int32_t share;       /* SelShare: the query heads one selection serves */

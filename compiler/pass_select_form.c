@@ -36,6 +36,8 @@ bool pass_select_form(Arena *a, const AirKernel *k, SelectForm *f)
     memset(f, 0, sizeof *f);
     f->node = -1;
     int32_t root = k->hook[HOOK_SELECT];
+    f->share = SEL_SHARE_HEAD;
+    if (k->sel.given) f->form = SELF_GIVEN;
     if (k->sel.kind == SEL_NONE || root < 0) return true;
     uint8_t *seen = arena_alloc(a, (size_t)k->nnodes + 1);
     AirUses *u = pass_uses(a, k);
@@ -84,6 +86,7 @@ const char *select_form_name(SelectFormKind form)
     case SELF_POOLED: return "pooled-key product";
     case SELF_CONTRACTION: return "contraction";
     case SELF_SCALAR: return "scalar score";
+    case SELF_GIVEN: return "given index list";
     }
     return "?";
 }
@@ -96,6 +99,9 @@ char *select_explain(Arena *a, const AirKernel *k, const SelectForm *f, const So
     char *quote = src && l.end > l.begin && l.end <= src->len
                       ? arena_printf(a, "%.*s", (int)(l.end - l.begin), src->text + l.begin) : NULL;
     char *sizes = s->kind == SEL_BLOCKS ? arena_printf(a, "blocks of %d keys, ", s->block) : arena_printf(a, "%s", "");
+    if (f->form == SELF_GIVEN)
+        return arena_printf(a, "  selector: %sat most %d %s from the given index tensor (each entry in range once); "
+                               "selected per query head\n", sizes ? sizes : "", s->topk, what);
     return arena_printf(a, "  selector: %stop %d %s by a %s%s%s%s; %s%s\n", sizes ? sizes : "", s->topk, what,
                         select_form_name(f->form), quote ? " (" : "", quote ? quote : "", quote ? ")" : "",
                         f->uses_mean ? "block means of K once per launch; " : "",

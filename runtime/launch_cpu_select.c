@@ -1,7 +1,8 @@
 /* launch_cpu_select.c: the selector skeleton's launch recipe on the CPU (kernel_abi.h has the
  * entries' contract), three phases on the thread pool:
  *   1. the block means of K (when the score reads them), one item per (b, kv head, block);
- *   2. each selection's top-k: the kernel scores candidates a chunk at a time and the kept ones
+ *   2. each selection's top-k (or, for given indices, the valid ones of the input, each once):
+ *      the kernel scores candidates a chunk at a time and the kept ones
  *      stay in a heap of `top` (the worst at its root), so a row needs O(top) memory whatever
  *      Lk is; ranking as the reference's (higher score first, NaN as -inf, ties to the lower
  *      index), the own block kept first with `keep own`; written ascending, -1 padded;
@@ -22,6 +23,7 @@ typedef struct SelLaunch {
     AbiCpuSelScore score;
     int64_t hq, hkv, lq, lk, nblk, hsel, group, ncand;
     int32_t top, bs, share;
+    int32_t tin;                 /* a given selection's index tensor, or -1 */
     bool keep_own;
     _Atomic int nomem;           /* a row's heap could not be allocated */
 } SelLaunch;
@@ -135,6 +137,27 @@ static void write_selected(const SelLaunch *l, const AbiTensor *t, int64_t B)
         }
 }
 
+/* A given selection (`select ... from idx;`): row `item`'s entries of the index tensor that name a
+ * candidate (0 <= id < ncand), each once, ascending, -1 padded. */
+static void run_given(void *ctx, int64_t item)
+{
+    SelLaunch *l = ctx;
+    const AbiTensor *t = &l->args.t[l->tin];
+    int64_t row = item % l->lq, bh = item / l->lq, h = bh % l->hq, b = bh / l->hq;
+    const int32_t *in = (const int32_t *)t->data + b * t->strides[0] + h * t->strides[1] + row * t->strides[2];
+    int32_t *out = (int32_t *)l->args.work[1] + (bh * l->lq + row) * l->top;
+    int32_t m = 0;
+    for (int64_t c = 0; c < l->top; c++) {
+        int32_t id = in[c * t->strides[3]];
+        if (id >= 0 && id < l->ncand) out[m++] = id;
+    }
+    qsort(out, (size_t)m, sizeof *out, id_cmp);
+    int32_t n = 0;
+    for (int32_t x = 0; x < m; x++)
+        if (n == 0 || out[n - 1] != out[x]) out[n++] = out[x];
+    for (int64_t c = n; c < l->top; c++) out[c] = -1;
+}
+
 static void run_attend(void *ctx, int64_t item)
 {
     const SelLaunch *l = ctx;
@@ -149,7 +172,8 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     SelLaunch l = {.attend = (AbiCpuEntry)rt_cpu_fn(k, ROLE_SEL_ATTEND),
                    .score = (AbiCpuSelScore)rt_cpu_fn(k, ROLE_SEL_SCORE),
                    .means = (AbiCpuEntry)rt_cpu_fn(k, ROLE_SEL_MEANS)};
-    if (!l.attend || !l.score || !se) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
+    l.tin = air->sel.given ? air->tselin : -1;
+    if (!l.attend || (l.tin < 0 && (!l.score || !se))) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
     const AbiTensor *q = &args->t[air->tq], *kt = &args->t[air->tk];
     int64_t B = q->shape[0];
     l.hq = q->shape[1];
@@ -160,9 +184,9 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     l.bs = air->sel.kind == SEL_BLOCKS ? air->sel.block : 1;
     l.keep_own = air->sel.kind == SEL_BLOCKS && air->sel.keep_own;
     l.nblk = (l.lk + l.bs - 1) / l.bs;
-    l.ncand = l.nblk;
+    l.ncand = air->sel.kind == SEL_BLOCKS ? l.nblk : l.lk;
     l.group = l.hkv > 0 ? l.hq / l.hkv : 1;
-    l.share = se->rows;
+    l.share = se ? se->rows : SEL_SHARE_HEAD;
     l.hsel = l.share == SEL_SHARE_HEAD ? l.hq : l.share == SEL_SHARE_GROUP ? l.hkv : 1;
     if (B == 0 || l.hq == 0 || l.lq == 0) return ATTN_OK;
     memcpy(&l.args, args, sizeof l.args);
@@ -177,7 +201,7 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     l.args.work[0] = means;
     l.args.work[1] = ids;
     if (means && l.hkv * l.nblk > 0) rt_parallel_for(B * l.hkv * l.nblk, o->num_threads, run_means, &l);
-    rt_parallel_for(B * l.hsel * l.lq, o->num_threads, run_pick, &l);
+    rt_parallel_for(B * l.hsel * l.lq, o->num_threads, l.tin >= 0 ? run_given : run_pick, &l);
     if (!l.nomem) rt_parallel_for(B * l.hq * l.lq, o->num_threads, run_attend, &l);
     if (!l.nomem && air->tselout >= 0) write_selected(&l, &args->t[air->tselout], B);
     free(means);

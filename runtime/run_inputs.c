@@ -279,6 +279,7 @@ static double tolerance(AttnDtype out, const char **why)
     switch (out) {
     case ATTN_BF16: *why = "bf16 output: rounding alone is up to 2^-8 relative"; return 1e-2;
     case ATTN_F16: *why = "f16 output: rounding alone is up to 2^-11 relative"; return 2e-3;
+    case ATTN_I32: *why = "i32 output (indices): exact"; return 0;
     default: *why = "f32 output, f32 arithmetic (softmax or state)"; return 1e-4;
     }
 }

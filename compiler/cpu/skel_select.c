@@ -454,13 +454,14 @@ bool cg_cpu_select_plan(const AirKernel *k, KernelPlan *p, const char *target, D
     p->tile_m = 1;
     p->tile_n = k->sel.kind == SEL_BLOCKS ? k->sel.block : 1;
     p->skip_tile_map = 1;   /* the entries evaluate the mask themselves */
-    bool ok = plan_add_entry(p, (PlanEntry){entry, ROLE_SEL_ATTEND, 1, 0, 0, 0}) &&
-              plan_add_entry(p, (PlanEntry){score, ROLE_SEL_SCORE, 1, 0, f.share, 0});
+    bool ok = plan_add_entry(p, (PlanEntry){entry, ROLE_SEL_ATTEND, 1, 0, 0, 0});
+    if (ok && !k->sel.given)   /* given indices need no score: the runtime reads them */
+        ok = plan_add_entry(p, (PlanEntry){score, ROLE_SEL_SCORE, 1, 0, f.share, 0});
     if (ok && f.uses_mean) {
         ok = plan_add_entry(p, (PlanEntry){means, ROLE_SEL_MEANS, 1, 0, 0, 0});
         p->work[p->nwork++] = (PlanWork){WORK_SEL_MEANS, ROLE_SEL_MEANS};
     }
-    p->work[p->nwork++] = (PlanWork){WORK_SEL_IDS, ROLE_SEL_SCORE};
+    p->work[p->nwork++] = (PlanWork){WORK_SEL_IDS, k->sel.given ? ROLE_SEL_ATTEND : ROLE_SEL_SCORE};
     return ok;
 }
 
@@ -468,7 +469,7 @@ int cg_cpu_select_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_
 {
     int n = 0;
     entries[n++] = build_attend;
-    entries[n++] = build_score;
+    if (plan_entry(plan, ROLE_SEL_SCORE)) entries[n++] = build_score;
     if (plan_entry(plan, ROLE_SEL_MEANS)) entries[n++] = build_means;
     return n;
 }

@@ -91,10 +91,12 @@ char *cg_cpu_explain(const Target *t, const AirKernel *k, const KernelPlan *plan
         SelectForm f;
         if (!pass_select_form(a, k, &f)) return NULL;
         char *line = select_explain(a, k, &f, src);
-        return arena_printf(a, "%s  on %s: %sscores and top-k per query row (candidates with a visible key; a "
-                               "streaming top-k, O(top) memory a row), then each row's softmax over the keys of "
-                               "its selection, %d keys at a time\n", line ? line : "", t->name,
-                            f.uses_mean ? "block means of K, " : "", plan->t.cpu.vector_width);
+        const char *pick = f.form == SELF_GIVEN ? "the given indices of each query row (in range, each once, ascending)"
+                         : "scores and top-k per query row (candidates with a visible key; a streaming top-k, O(top) "
+                           "memory a row)";
+        return arena_printf(a, "%s  on %s: %s%s, then each row's softmax over the keys of its selection, %d keys "
+                               "at a time\n", line ? line : "", t->name, f.uses_mean ? "block means of K, " : "",
+                            pick, plan->t.cpu.vector_width);
     }
     if (plan->skeleton == SKEL_SCAN)
         return arena_printf(a, "  on %s: a sequential scan of the update as written; a work item is (b, h) with the "
