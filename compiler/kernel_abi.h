@@ -108,13 +108,8 @@ typedef void (*AbiCpuGroupEntry)(const AbiArgs *args, int64_t b, int64_t hk, int
  *     which query heads one selection serves: SEL_SHARE_HEAD: hs = h, Hsel = Hq;
  *     SEL_SHARE_GROUP: hs = h / (Hq / Hkv), Hsel = Hkv (the entry is called with the group's
  *     first head); SEL_SHARE_ALL: hs = 0, Hsel = 1 (called with h = 0).
- *  3. `<entry>_rows` (ROLE_SEL_ATTEND, AbiCpuEntry with q_block = a query row): the softmax of
- *     the row over the visible keys of its selected candidates, o and lse; or, for a block
- *     selector with enough rows, `<entry>` (ROLE_ATTENTION, the FlashAttention entry over
- *     query blocks of tile_m rows) with the runtime's tile map (a key tile that no row of the
- *     query tile kept is EMPTY, the others PARTIAL) and work[2], the selections as bits (u32
- *     words, ceil(nblk / 32) a selection, at ((b * Hsel + hs) * Lq + row) * words): a key is
- *     visible where the mask says so and its block's bit is set. */
+ *  3. `<entry>` (ROLE_SEL_ATTEND, AbiCpuEntry with q_block = a query row): the softmax of the
+ *     row over the visible keys of its selected candidates, o and lse. */
 typedef enum { SEL_SHARE_HEAD = 1, SEL_SHARE_GROUP = 2, SEL_SHARE_ALL = 3 } SelShare;
 typedef void (*AbiCpuSelScore)(const AbiArgs *args, int64_t b, int64_t h, int64_t row, int64_t c0,
                                int64_t c1, float *score, uint8_t *cand);

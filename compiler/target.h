@@ -57,8 +57,6 @@ typedef enum {
     WORK_SEL_MEANS,        /* a block selector's block means of K: f32 [B][Hkv][nblk][Dk] */
     WORK_SEL_IDS,          /* the selected candidates: i32 [B][Hsel][Lq][top], ascending, -1
                               padded (Hsel by the score entry's SelShare: Hq, Hkv or 1) */
-    WORK_SEL_MEMBERS,      /* a block selector's selections as bits: u32 [B][Hsel][Lq][words],
-                              bit blk % 32 of word blk / 32, words = ceil(nblk / 32) */
 } WorkRule;
 
 typedef struct PlanWork {

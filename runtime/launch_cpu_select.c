@@ -24,9 +24,6 @@ typedef struct SelLaunch {
     int64_t hq, hkv, lq, lk, nblk, hsel, group, ncand;
     int32_t top, bs, share;
     int32_t tin;                 /* a given selection's index tensor, or -1 */
-    AbiCpuEntry fa;              /* block selectors: the FlashAttention entry, or NULL */
-    int64_t B, nqt, nkt, words, tm, tn;
-    uint8_t *map;
     bool keep_own;
     _Atomic int nomem;           /* a row's heap could not be allocated */
 } SelLaunch;
@@ -161,37 +158,6 @@ static void run_given(void *ctx, int64_t item)
     for (int64_t c = n; c < l->top; c++) out[c] = -1;
 }
 
-/* The selections as bits and the tile map of the FlashAttention entry: item (b, query head h,
- * query tile qt) marks PARTIAL every key tile that overlaps a block some row of the tile kept
- * (the others stay EMPTY), and the first head of a selection sets its rows' bits. */
-static void run_members(void *ctx, int64_t item)
-{
-    SelLaunch *l = ctx;
-    int64_t qt = item % l->nqt, bh = item / l->nqt, h = bh % l->hq, b = bh / l->hq;
-    int64_t hs = l->share == SEL_SHARE_HEAD ? h : l->share == SEL_SHARE_GROUP ? h / l->group : 0;
-    bool first = l->share == SEL_SHARE_HEAD || (l->share == SEL_SHARE_GROUP ? h % l->group == 0 : h == 0);
-    uint8_t *map = l->map + (bh * l->nqt + qt) * l->nkt;
-    memset(map, TILE_EMPTY, (size_t)l->nkt);
-    int64_t r1 = (qt + 1) * l->tm < l->lq ? (qt + 1) * l->tm : l->lq;
-    for (int64_t row = qt * l->tm; row < r1; row++) {
-        const int32_t *ids = (const int32_t *)l->args.work[1] + ((b * l->hsel + hs) * l->lq + row) * l->top;
-        uint32_t *bits = (uint32_t *)l->args.work[2] + ((b * l->hsel + hs) * l->lq + row) * l->words;
-        if (first) memset(bits, 0, (size_t)l->words * sizeof *bits);
-        for (int64_t c = 0; c < l->top && ids[c] >= 0; c++) {
-            int64_t blk = ids[c], k0 = blk * l->bs / l->tn, k1 = ((blk + 1) * l->bs - 1) / l->tn;
-            if (first) bits[blk / 32] |= 1u << (blk % 32);
-            for (int64_t kt = k0; kt <= k1 && kt < l->nkt; kt++) map[kt] = TILE_PARTIAL;
-        }
-    }
-}
-
-static void run_tiles(void *ctx, int64_t item)
-{
-    const SelLaunch *l = ctx;
-    int64_t n = l->B * l->hq;
-    l->fa(&l->args, (item % n) / l->hq, item % l->hq, l->nqt - 1 - item / n);   /* long tiles first */
-}
-
 static void run_attend(void *ctx, int64_t item)
 {
     const SelLaunch *l = ctx;
@@ -205,8 +171,7 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     const PlanEntry *se = plan_entry(&k->plan, ROLE_SEL_SCORE);
     SelLaunch l = {.attend = (AbiCpuEntry)rt_cpu_fn(k, ROLE_SEL_ATTEND),
                    .score = (AbiCpuSelScore)rt_cpu_fn(k, ROLE_SEL_SCORE),
-                   .means = (AbiCpuEntry)rt_cpu_fn(k, ROLE_SEL_MEANS),
-                   .fa = (AbiCpuEntry)rt_cpu_fn(k, ROLE_ATTENTION)};
+                   .means = (AbiCpuEntry)rt_cpu_fn(k, ROLE_SEL_MEANS)};
     l.tin = air->sel.given ? air->tselin : -1;
     if (!l.attend || (l.tin < 0 && (!l.score || !se))) return rt_fail(ATTN_ERR_INTERNAL, "kernel has no loaded entry point");
     const AbiTensor *q = &args->t[air->tq], *kt = &args->t[air->tk];
@@ -237,36 +202,7 @@ AttnStatus rt_cpu_select_run(const AttnKernel *k, const AbiArgs *args, const Att
     l.args.work[1] = ids;
     if (means && l.hkv * l.nblk > 0) rt_parallel_for(B * l.hkv * l.nblk, o->num_threads, run_means, &l);
     rt_parallel_for(B * l.hsel * l.lq, o->num_threads, l.tin >= 0 ? run_given : run_pick, &l);
-    /* a block selector with whole query tiles of rows goes through the FlashAttention entry */
-    l.B = B;
-    l.tm = k->plan.tile_m > 0 ? k->plan.tile_m : 1;
-    l.tn = k->plan.tile_n > 0 ? k->plan.tile_n : 1;
-    if (l.fa && l.lq >= l.tm && !l.nomem) {
-        l.nqt = (l.lq + l.tm - 1) / l.tm;
-        l.nkt = (l.lk + l.tn - 1) / l.tn;
-        l.words = (l.nblk + 31) / 32;
-        size_t bits_bytes = rt_work_bytes(WORK_SEL_MEMBERS, air, args, l.hsel);
-        l.map = malloc((size_t)(B * l.hq * l.nqt * l.nkt) + 1);
-        void *bits = malloc(bits_bytes + 4);
-        if (l.map && bits) {
-            l.args.work[2] = bits;
-            l.args.tiles = l.map;
-            l.args.tile_m = (int32_t)l.tm;
-            l.args.tile_n = (int32_t)l.tn;
-            l.args.tile_sq = l.nkt;
-            l.args.tile_sh = l.nqt * l.nkt;
-            l.args.tile_sb = l.hq * l.nqt * l.nkt;
-            /* members before tiles: one pass per query head sets its selection's bits once */
-            rt_parallel_for(B * l.hq * l.nqt, o->num_threads, run_members, &l);
-            rt_parallel_for(B * l.hq * l.nqt, o->num_threads, run_tiles, &l);
-        } else {
-            l.nomem = 1;
-        }
-        free(bits);
-        free(l.map);
-    } else if (!l.nomem) {
-        rt_parallel_for(B * l.hq * l.lq, o->num_threads, run_attend, &l);
-    }
+    if (!l.nomem) rt_parallel_for(B * l.hq * l.lq, o->num_threads, run_attend, &l);
     if (!l.nomem && air->tselout >= 0) write_selected(&l, &args->t[air->tselout], B);
     free(means);
     free(ids);

@@ -24,9 +24,6 @@ size_t rt_work_bytes(WorkRule rule, const AirKernel *air, const AbiArgs *args, i
         return (size_t)(q->shape[0] * k->shape[1] * ((k->shape[2] + bs - 1) / bs)) * (size_t)air->dk * sizeof(float);
     case WORK_SEL_IDS:
         return (size_t)(q->shape[0] * n * q->shape[2]) * (size_t)air->sel.topk * sizeof(int32_t);
-    case WORK_SEL_MEMBERS:
-        return (size_t)(q->shape[0] * n * q->shape[2]) * (size_t)(((k->shape[2] + bs - 1) / bs + 31) / 32) *
-               sizeof(uint32_t);
     }
     return 0;
 }

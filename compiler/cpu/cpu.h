@@ -42,10 +42,6 @@ typedef struct Skel {
      * hfirst + r / rows_lq; NULL rows_lq means row r is query row r of head hi. */
     LLVMValueRef rows_lq, hfirst;
     LLVMBasicBlockRef tile_go;   /* between cg_cpu_tile_map_begin and cg_cpu_tile_enter */
-    /* A block selector's FlashAttention entry (skel_select.c): a key is visible only where its
-     * block is in the row's selection, bit (j / block) of the row's words of work[2] starting
-     * at sel_base + (i - q_offset) * sel_words; NULL otherwise. */
-    LLVMValueRef sel_bits, sel_base, sel_words, sel_qoff, sel_lq, sel_nblk;   /* ptr, i64 x2, i32 x3 */
 } Skel;
 
 static inline LLVMValueRef i64c(Skel *k, int64_t v) { return cg_i64(k->cg, v); }
@@ -156,11 +152,6 @@ int cg_cpu_recur_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_E
 bool cg_cpu_scan_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);
 int cg_cpu_scan_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES]);
 
-/* skel_fa.c's main entry, for a skeleton that lists it among its own (skel_select.c). */
-bool cg_cpu_fa_build(Skel *k, const KernelPlan *plan);
-/* At the FlashAttention entry's setup (k->bi, k->hi set), a block selector's membership words of
- * (b, h): k->sel_* (kernel_abi.h has their layout). */
-void cg_cpu_select_members(Skel *k, const KernelPlan *plan);
 /* skel_select.c: attention behind a sparsity selector (block means, scores, gathered
  * attention; kernel_abi.h has the contract). */
 bool cg_cpu_select_plan(const AirKernel *k, KernelPlan *p, const char *target, Diags *d);

@@ -137,38 +137,12 @@ LLVMValueRef cg_cpu_logit(Skel *k, LLVMValueRef acc, LLVMValueRef i, LLVMValueRe
     return LLVMBuildFMul(k->b, z, cg_f32(cg, M_LOG2E, k->N), "");
 }
 
-/* Whether key j's block is in query i's selection (k->sel_*; lanes N): one bit of the row's
- * words, row and block clamped into the selection so that padding lanes read inside it. */
-static LLVMValueRef sel_member(Skel *k, LLVMValueRef i, LLVMValueRef j)
-{
-    CgLlvm *cg = k->cg;
-    int N = k->N;
-    LLVMValueRef one = cg_i32(cg, 1, N), zero = cg_i32(cg, 0, N);
-    LLVMValueRef row = LLVMBuildSub(k->b, cg_splat(cg, i, N), cg_splat(cg, k->sel_qoff, N), "");
-    row = cg_smax(cg, cg_smin(cg, row, LLVMBuildSub(k->b, cg_splat(cg, k->sel_lq, N), one, "")), zero);
-    LLVMValueRef blk = LLVMBuildSDiv(k->b, cg_splat(cg, j, N), cg_i32(cg, k->k->sel.block, N), "");
-    blk = cg_smax(cg, cg_smin(cg, blk, LLVMBuildSub(k->b, cg_splat(cg, k->sel_nblk, N), one, "")), zero);
-    LLVMTypeRef v64 = cg_vec_type(cg->t_i64, N);
-    LLVMValueRef word = LLVMBuildAdd(k->b, LLVMBuildMul(k->b, LLVMBuildSExt(k->b, row, v64, ""), cg_splat(cg, k->sel_words, N), ""),
-                                     LLVMBuildSExt(k->b, LLVMBuildLShr(k->b, blk, cg_i32(cg, 5, N), ""), v64, ""), "");
-    word = LLVMBuildAdd(k->b, word, cg_splat(cg, k->sel_base, N), "");
-    LLVMValueRef p = cg_gep(cg, cg->t_i32, k->sel_bits, word);
-    LLVMTypeRef vt = cg_vec_type(cg->t_i32, N);
-    LLVMTypeRef over[2] = {vt, LLVMTypeOf(p)};
-    LLVMValueRef args[4] = {p, cg_i32(cg, 4, 1), LLVMConstAllOnes(cg_vec_type(cg->t_i1, N)), LLVMGetPoison(vt)};
-    LLVMValueRef w = cg_intrin(cg, "llvm.masked.gather", over, 2, args, 4);
-    LLVMValueRef bit = LLVMBuildAnd(k->b, LLVMBuildLShr(k->b, w, LLVMBuildAnd(k->b, blk, cg_i32(cg, 31, N), ""), ""), one, "");
-    return LLVMBuildICmp(k->b, LLVMIntNE, bit, zero, "");
-}
-
-/* Visibility (i1 lanes) of keys j for queries i: j < Lk and the mask hook (and, behind a block
- * selector, the row's selection). */
+/* Visibility (i1 lanes) of keys j for queries i: j < Lk and the mask hook. */
 LLVMValueRef cg_cpu_visible(Skel *k, LLVMValueRef i, LLVMValueRef j)
 {
     CgLlvm *cg = k->cg;
     LLVMValueRef lk = LLVMBuildTrunc(k->b, k->lk, cg->t_i32, "");
     LLVMValueRef vis = cg_splat(cg, LLVMBuildICmp(k->b, LLVMIntSLT, j, cg_splat(cg, lk, cg_lanes(j)), ""), k->N);
-    if (k->sel_bits) vis = LLVMBuildAnd(k->b, vis, sel_member(k, i, j), "");
     if (k->k->hook[HOOK_MASK] < 0) return vis;
     k->env.idx[IX_I] = i;
     k->env.idx[IX_J] = j;
@@ -213,7 +187,7 @@ void cg_cpu_tile_enter(Skel *k, LLVMBasicBlockRef pre, LLVMValueRef cls8, LLVMVa
     *n0 = mul(k, iv, i64c(k, tn));
     *nvalid = min64(k, i64c(k, tn), LLVMBuildSub(k->b, k->lk, *n0, ""));
     *need_mask = LLVMBuildICmp(k->b, LLVMIntSLT, *nvalid, i64c(k, tn), "ragged");
-    if (k->k->hook[HOOK_MASK] >= 0 || k->sel_bits)
+    if (k->k->hook[HOOK_MASK] >= 0)
         *need_mask = LLVMBuildOr(
             k->b, LLVMBuildICmp(k->b, LLVMIntNE, cls, LLVMConstInt(cg->t_i8, TILE_FULL, 0), ""),
             *need_mask, "need_mask");
@@ -249,25 +223,4 @@ static LLVMValueRef cpu_log2(void *cg, LLVMValueRef x) { return cg_log2(cg, x); 
 CgSoftmax cg_cpu_softmax(Skel *k)
 {
     return (CgSoftmax){k->cg, k->cg, cpu_max, cpu_exp2, cpu_fma, cpu_log2};
-}
-
-void cg_cpu_select_members(Skel *k, const KernelPlan *plan)
-{
-    CgLlvm *cg = k->cg;
-    const AirKernel *ak = k->k;
-    const PlanEntry *se = plan_entry(plan, ROLE_SEL_SCORE);
-    int share = se ? se->rows : SEL_SHARE_HEAD;
-    LLVMValueRef hq = cg_abi_tensor_shape(cg, k->args, ak->tq, 1), hkv = cg_abi_tensor_shape(cg, k->args, ak->tk, 1);
-    LLVMValueRef lq = cg_abi_tensor_shape(cg, k->args, ak->tq, 2), lk = cg_abi_tensor_shape(cg, k->args, ak->tk, 2);
-    LLVMValueRef group = cg_smax(cg, LLVMBuildSDiv(k->b, hq, cg_smax(cg, hkv, i64c(k, 1)), ""), i64c(k, 1));
-    LLVMValueRef hs = share == SEL_SHARE_HEAD ? k->hi : share == SEL_SHARE_GROUP ? LLVMBuildSDiv(k->b, k->hi, group, "") : i64c(k, 0);
-    LLVMValueRef nsel = share == SEL_SHARE_HEAD ? hq : share == SEL_SHARE_GROUP ? hkv : i64c(k, 1);
-    int bs = ak->sel.block;
-    LLVMValueRef nblk = LLVMBuildSDiv(k->b, add(k, lk, i64c(k, bs - 1)), i64c(k, bs), "");
-    k->sel_words = LLVMBuildSDiv(k->b, add(k, nblk, i64c(k, 31)), i64c(k, 32), "");
-    k->sel_base = mul(k, mul(k, add(k, mul(k, k->bi, nsel), hs), lq), k->sel_words);
-    k->sel_bits = cg_abi_field(cg, k->args, offsetof(AbiArgs, work) + 2 * sizeof(void *), cg->t_ptr);
-    k->sel_qoff = LLVMBuildTrunc(k->b, cg_abi_field(cg, k->args, offsetof(AbiArgs, q_offset), cg->t_i64), cg->t_i32, "");
-    k->sel_lq = LLVMBuildTrunc(k->b, lq, cg->t_i32, "");
-    k->sel_nblk = LLVMBuildTrunc(k->b, nblk, cg->t_i32, "");
 }

@@ -72,7 +72,6 @@ static bool setup(Skel *k, const KernelPlan *plan)
     if (!k->v_direct) k->Vp = cg_alloca(cg, k->fn, cg->t_f32, (int64_t)tn * k->dvp, 64);
     k->kbase = cg_cpu_head_base(k, ak->tk, hk, &k->ks);
     k->vbase = cg_cpu_head_base(k, ak->tv, hk, &k->vs);
-    if (ak->sel.kind == SEL_BLOCKS) cg_cpu_select_members(k, plan);
 
     /* Work items past the end (a launch rounding up) do nothing. */
     LLVMBasicBlockRef work = cg_block(cg, "work"), done = cg_block(cg, "done");
@@ -406,7 +405,7 @@ static bool finish(Skel *k)
     return true;
 }
 
-bool cg_cpu_fa_build(Skel *k, const KernelPlan *plan)
+static bool build_fa(Skel *k, const KernelPlan *plan)
 {
     return setup(k, plan) && key_tiles(k) && finish(k);
 }
@@ -427,7 +426,7 @@ bool cg_cpu_fa_plan(const AirKernel *k, KernelPlan *p, Diags *d)
 int cg_cpu_fa_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES])
 {
     int n = 0;
-    entries[n++] = cg_cpu_fa_build;
+    entries[n++] = build_fa;
     if (plan_entry(plan, ROLE_KVGROUP)) entries[n++] = cg_cpu_group_build;
     return n;
 }

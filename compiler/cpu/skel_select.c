@@ -447,21 +447,14 @@ bool cg_cpu_select_plan(const AirKernel *k, KernelPlan *p, const char *target, D
     SelectForm f;
     if (!pass_select_form(d->arena, k, &f) || !pass_hook_check_select(k, target, d)) return false;
     const char *entry = arena_printf(d->arena, "attn_%s", k->name);
-    const char *rows = entry ? arena_printf(d->arena, "%s_rows", entry) : NULL;
     const char *score = entry ? arena_printf(d->arena, "%s_score", entry) : NULL;
     const char *means = entry ? arena_printf(d->arena, "%s_means", entry) : NULL;
-    if (!rows || !score || !means) return false;
-    CpuShape s = cg_cpu_fa_shape(p->t.cpu.vector_width);
+    if (!score || !means) return false;
     p->skeleton = SKEL_SELECT;
-    p->tile_m = s.tile_m;   /* the FlashAttention entry's tiles (block selectors) */
-    p->tile_n = s.tile_n;
-    p->skip_tile_map = 1;   /* the runtime builds the selection's map itself */
-    bool ok = true;
-    /* Blocks: the FlashAttention skeleton over the key tiles some row of the query tile kept,
-     * each row's own blocks through its membership bits; rows one at a time where there are
-     * few (decode) and for tokens. */
-    if (k->sel.kind == SEL_BLOCKS) ok = plan_add_entry(p, (PlanEntry){entry, ROLE_ATTENTION, 1, 0, 0, 0});
-    ok = ok && plan_add_entry(p, (PlanEntry){rows, ROLE_SEL_ATTEND, 1, 0, 0, 0});
+    p->tile_m = 1;
+    p->tile_n = k->sel.kind == SEL_BLOCKS ? k->sel.block : 1;
+    p->skip_tile_map = 1;   /* the entries evaluate the mask themselves */
+    bool ok = plan_add_entry(p, (PlanEntry){entry, ROLE_SEL_ATTEND, 1, 0, 0, 0});
     if (ok && !k->sel.given)   /* given indices need no score: the runtime reads them */
         ok = plan_add_entry(p, (PlanEntry){score, ROLE_SEL_SCORE, 1, 0, f.share, 0});
     if (ok && f.uses_mean) {
@@ -469,14 +462,12 @@ bool cg_cpu_select_plan(const AirKernel *k, KernelPlan *p, const char *target, D
         p->work[p->nwork++] = (PlanWork){WORK_SEL_MEANS, ROLE_SEL_MEANS};
     }
     p->work[p->nwork++] = (PlanWork){WORK_SEL_IDS, k->sel.given ? ROLE_SEL_ATTEND : ROLE_SEL_SCORE};
-    if (k->sel.kind == SEL_BLOCKS) p->work[p->nwork++] = (PlanWork){WORK_SEL_MEMBERS, ROLE_ATTENTION};
     return ok;
 }
 
 int cg_cpu_select_entries(const KernelPlan *plan, CpuEntryBuild entries[CPU_MAX_ENTRIES])
 {
     int n = 0;
-    if (plan_entry(plan, ROLE_ATTENTION)) entries[n++] = cg_cpu_fa_build;
     entries[n++] = build_attend;
     if (plan_entry(plan, ROLE_SEL_SCORE)) entries[n++] = build_score;
     if (plan_entry(plan, ROLE_SEL_MEANS)) entries[n++] = build_means;
