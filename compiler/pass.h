@@ -193,6 +193,9 @@ typedef struct SelectForm {
  * memory ran out. */
 bool pass_select_form(Arena *a, const AirKernel *k, SelectForm *f);
 const char *select_form_name(SelectFormKind form);
+/* "select pooled-key product: node %6; block means; one selection per group" (or per head, for
+ * every head), for tests. */
+char *select_form_str(Arena *a, const SelectForm *f);
 /* --explain's line: the selector, its form (quoting the spec), how candidates are shared. */
 char *select_explain(Arena *a, const AirKernel *k, const SelectForm *f, const Source *src);
 

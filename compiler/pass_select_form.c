@@ -91,6 +91,13 @@ const char *select_form_name(SelectFormKind form)
     return "?";
 }
 
+char *select_form_str(Arena *a, const SelectForm *f)
+{
+    static const char *const share[] = {"?", "per head", "per group", "for every head"};
+    return arena_printf(a, "select %s: node %%%d%s; one selection %s", select_form_name(f->form), f->node,
+                        f->uses_mean ? "; block means" : "", f->share >= 1 && f->share <= 3 ? share[f->share] : "?");
+}
+
 char *select_explain(Arena *a, const AirKernel *k, const SelectForm *f, const Source *src)
 {
     const AirSelector *s = &k->sel;

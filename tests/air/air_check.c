@@ -2,6 +2,7 @@
  * comments:
  *   // RUN: fold          run pass_fold (and verify after it) before printing
  *   // RUN: recur         also print the recurrence's family (pass_recur_form) after the IR
+ *   // RUN: select        also print the selector's form (pass_select_form) after the IR
  *   // CHECK: text        the next output line containing `text` must come after the last match
  *   // CHECK-NOT: text    no output line contains `text`
  *   // ERROR: text        the diagnostics must contain `text` (in order); parse or verify fails
@@ -75,6 +76,11 @@ int main(int argc, char **argv)
         RecurForm f;
         ok = pass_recur_form(&a, k, &f);
         if (ok) out = arena_printf(&a, "%s%s\n", out, recur_form_str(&a, &f));
+    }
+    if (ok && strstr(text, "// RUN: select")) {
+        SelectForm f;
+        ok = pass_select_form(&a, k, &f);
+        if (ok) out = arena_printf(&a, "%s%s\n", out, select_form_str(&a, &f));
     }
     const char *out_pos = out, *diag_pos = diags ? diags : "";
     bool expect_error = false;
