@@ -147,3 +147,14 @@ double air_read_elem(const void *data, AirDtype dt, int64_t off)
     default: return ((const double *)data)[off];
     }
 }
+
+void air_reach(const AirKernel *k, int32_t root, uint8_t *mark)
+{
+    if (root < 0 || root >= k->nnodes) return;
+    mark[root] = 1;
+    for (int32_t id = root; id >= 0; id--) {
+        if (!mark[id]) continue;
+        for (int a = 0; a < k->nodes[id].nargs && a < AIR_MAX_ARGS; a++)
+            if (k->nodes[id].args[a] >= 0 && k->nodes[id].args[a] < id) mark[k->nodes[id].args[a]] = 1;
+    }
+}

@@ -230,6 +230,10 @@ extern const char *const air_hook_names[HOOK_COUNT];
  * (callers round to f32 where the kernel would). Returns false for ops that are not scalar. */
 bool air_scalar_apply(AirOp op, bool ints, const double *x, double *out);
 
+/* Marks (mark[id] = 1) every node that root reaches, root included; mark has nnodes entries, the
+ * caller clears it. Nodes are in topological order, so it is one backward sweep. */
+void air_reach(const AirKernel *k, int32_t root, uint8_t *mark);
+
 /* ---- air_print.c / air_parse.c: the text form ---------------------------------------------- */
 
 char *air_print(Arena *a, const AirKernel *k);

@@ -142,25 +142,6 @@ static bool find_leaves(CgHookEnv *env, int32_t id, VecLeaf *leaves)
     return true;
 }
 
-/* The sum of a vector's lanes (a tree of halvings). */
-static LLVMValueRef lane_sum(CgLlvm *cg, LLVMValueRef v)
-{
-    int w = cg_lanes(v);   /* a power of 2 */
-    while (w > 1) {
-        w /= 2;
-        LLVMValueRef lo[16], hi[16];
-        for (int x = 0; x < w; x++) {
-            lo[x] = cg_i32(cg, x, 1);
-            hi[x] = cg_i32(cg, x + w, 1);
-        }
-        LLVMValueRef u = LLVMGetUndef(LLVMTypeOf(v));
-        v = LLVMBuildFAdd(cg->b, LLVMBuildShuffleVector(cg->b, v, u, LLVMConstVector(lo, (unsigned)w), ""),
-                          LLVMBuildShuffleVector(cg->b, v, u, LLVMConstVector(hi, (unsigned)w), ""), "");
-        if (w == 1) v = LLVMBuildExtractElement(cg->b, v, cg_i32(cg, 0, 1), "");
-    }
-    return v;
-}
-
 LLVMValueRef cg_hook_vec_reduce(CgHookEnv *env, int32_t id)
 {
     CgLlvm *cg = env->cg;
@@ -175,18 +156,17 @@ LLVMValueRef cg_hook_vec_reduce(CgHookEnv *env, int32_t id)
     LLVMValueRef acc = NULL, total = NULL;
     for (int e = 0; e < len;) {
         int w = len - e < W ? len - e : W;
-        if (w > 1 && (w & (w - 1))) w = 1 << (31 - __builtin_clz((unsigned)w));   /* powers of 2 */
         LLVMValueRef a = chunk(env, x, leaves, e, w), b = x == y ? a : chunk(env, y, leaves, e, w);
         if (!a || !b) return NULL;
         if (acc && cg_lanes(acc) == w) {
             acc = cg_fma(cg, a, b, acc);
         } else {
-            if (acc) total = total ? LLVMBuildFAdd(cg->b, total, lane_sum(cg, acc), "") : lane_sum(cg, acc);
+            if (acc) total = total ? LLVMBuildFAdd(cg->b, total, cg_lane_sum(cg, acc), "") : cg_lane_sum(cg, acc);
             acc = LLVMBuildFMul(cg->b, a, b, "");
         }
         e += w;
     }
     if (!acc) return cg_f32(cg, 0.0, 1);
-    LLVMValueRef s = lane_sum(cg, acc);
+    LLVMValueRef s = cg_lane_sum(cg, acc);
     return total ? LLVMBuildFAdd(cg->b, total, s, "") : s;
 }

@@ -227,6 +227,16 @@ LLVMValueRef cg_fma(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 CG_BIN_INTRIN(cg_fmax, "llvm.maxnum")
 CG_BIN_INTRIN(cg_fmaximum, "llvm.maximum")
 CG_BIN_INTRIN(cg_fmin, "llvm.minnum")
+
+LLVMValueRef cg_lane_sum(CgLlvm *cg, LLVMValueRef v)
+{
+    if (cg_lanes(v) == 1) return v;
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    LLVMValueRef args[2] = {cg_f32(cg, 0.0, 1), v};
+    LLVMValueRef s = cg_intrin(cg, "llvm.vector.reduce.fadd", &vt, 1, args, 2);
+    LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
+    return s;
+}
 CG_BIN_INTRIN(cg_smin, "llvm.smin")
 CG_BIN_INTRIN(cg_smax, "llvm.smax")
 

@@ -72,6 +72,9 @@ LLVMValueRef cg_fmax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 /* max with NaN propagating (a NaN logit's row max, docs/language.md section 13) */
 LLVMValueRef cg_fmaximum(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
+/* The sum of an f32 vector's lanes in any order (a tree, not a chain of dependent adds); a
+ * scalar is its own sum. */
+LLVMValueRef cg_lane_sum(CgLlvm *cg, LLVMValueRef v);
 /* i32 min/max. */
 LLVMValueRef cg_smin(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_smax(CgLlvm *cg, LLVMValueRef a, LLVMValueRef b);

@@ -13,17 +13,6 @@
 
 #include <string.h>
 
-static bool reach(const AirKernel *k, int32_t root, uint8_t *seen)
-{
-    if (root < 0) return false;
-    seen[root] = 1;
-    for (int32_t id = root; id >= 0; id--) {
-        if (!seen[id]) continue;
-        for (int a = 0; a < k->nodes[id].nargs && a < AIR_MAX_ARGS; a++) seen[k->nodes[id].args[a]] = 1;
-    }
-    return true;
-}
-
 static bool is_row_at(const AirKernel *k, int32_t id, int tensor, AirIndex ix)
 {
     const AirNode *n = &k->nodes[id];
@@ -42,7 +31,7 @@ bool pass_select_form(Arena *a, const AirKernel *k, SelectForm *f)
     uint8_t *seen = arena_alloc(a, (size_t)k->nnodes + 1);
     AirUses *u = pass_uses(a, k);
     if (!seen || !u) return false;
-    reach(k, root, seen);
+    air_reach(k, root, seen);
     int ndot = 0, npooled = 0, ncontract = 0;
     for (int32_t id = 0; id <= root; id++) {
         if (!seen[id]) continue;
@@ -61,7 +50,7 @@ bool pass_select_form(Arena *a, const AirKernel *k, SelectForm *f)
         if (n->op == OP_SUM) {
             uint8_t *in = arena_alloc(a, (size_t)k->nnodes + 1);
             if (!in) return false;
-            reach(k, n->args[0], in);
+            air_reach(k, n->args[0], in);
             for (int32_t x = 0; x < id; x++)
                 if (in[x] && k->nodes[x].op == OP_DOT) {
                     ncontract++;

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SEL_CHUNK = 512 };   /* candidates scored per call of the score entry */
+/* SEL_CHUNK: candidates scored per call of the score entry. A row's heap of `top` lives on the
+ * worker's stack up to SEL_STACK_TOP entries (32 KB; the pool's threads have 8 MB), on the heap
+ * beyond, so the usual row costs no allocation. */
+enum { SEL_CHUNK = 512, SEL_STACK_TOP = 4096 };
 
 typedef struct SelLaunch {
     AbiArgs args;                /* the launch's, with work[0] (means) and work[1] (ids) */
@@ -95,7 +98,8 @@ static void run_pick(void *ctx, int64_t item)
     int32_t *out = (int32_t *)l->args.work[1] + ((b * l->hsel + hs) * l->lq + row) * l->top;
     float score[SEL_CHUNK];
     uint8_t cand[SEL_CHUNK];
-    SelCand *heap = malloc(sizeof *heap * (size_t)l->top);
+    SelCand stack_heap[SEL_STACK_TOP];
+    SelCand *heap = l->top <= SEL_STACK_TOP ? stack_heap : malloc(sizeof *heap * (size_t)l->top);
     int32_t n = 0;
     bool has_own = false;
     for (int64_t c = 0; c < l->top; c++) out[c] = -1;
@@ -120,7 +124,7 @@ static void run_pick(void *ctx, int64_t item)
     if (has_own) out[m++] = (int32_t)own;
     for (int32_t x = 0; x < n; x++) out[m++] = heap[x].id;
     qsort(out, (size_t)m, sizeof *out, id_cmp);
-    free(heap);
+    if (heap != stack_heap) free(heap);
 }
 
 /* The selected indices out (`sel = select;`): each query head's row of its selection. */

@@ -96,6 +96,9 @@ bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op);
 /* acc + p * v, or acc itself where p is 0: a masked key's p is exactly 0, and its v (an
  * unwritten cache row, NaN or Inf) must not reach the row through 0 * NaN. */
 LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef acc);
+/* Stores the Dv floats of buf[at ..] times f (a scalar or lanes) at p, converted to dt (the last
+ * partial vector element by element). */
+void cg_cpu_store_row(Skel *k, LLVMValueRef buf, LLVMValueRef at, LLVMValueRef f, LLVMValueRef p, AirDtype dt);
 /* The online softmax's algebra (cg_softmax.c) with the CPU's max (NaN propagating), exp2, fma, log2. */
 CgSoftmax cg_cpu_softmax(Skel *k);
 /* The scale hook (or 1/sqrt(Dk)) as a scalar, for env.idx[IX_H] as set now. */

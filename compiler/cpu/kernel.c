@@ -25,6 +25,23 @@ LLVMValueRef cg_cpu_pv_fma(Skel *k, LLVMValueRef p, LLVMValueRef v, LLVMValueRef
     return LLVMBuildSelect(k->b, zero, acc, cg_fma(k->cg, p, v, acc), "");
 }
 
+void cg_cpu_store_row(Skel *k, LLVMValueRef buf, LLVMValueRef at, LLVMValueRef f, LLVMValueRef p, AirDtype dt)
+{
+    CgLlvm *cg = k->cg;
+    LLVMTypeRef et = cg_dtype_type(cg, dt);
+    LLVMValueRef fv = cg_splat(cg, f, k->N);
+    for (int d = 0; d < k->dv; d += k->N) {
+        LLVMValueRef o = LLVMBuildFMul(k->b, vload(k, buf, add(k, at, i64c(k, d)), 64), fv, "");
+        if (d + k->N <= k->dv) {
+            cg_store_from_f32(cg, o, cg_gep(cg, et, p, i64c(k, d)), dt);
+        } else {
+            for (int e = d; e < k->dv; e++)
+                cg_store_from_f32(cg, LLVMBuildExtractElement(k->b, o, cg_i32(cg, e - d, 1), ""),
+                                  cg_gep(cg, et, p, i64c(k, e)), dt);
+        }
+    }
+}
+
 LLVMValueRef cg_cpu_item_entry(Skel *k, const KernelPlan *plan)
 {
     CgLlvm *cg = k->cg;
@@ -70,20 +87,16 @@ void cg_cpu_state_copy(Skel *k, int tensor, LLVMValueRef buf, int64_t ld, LLVMVa
     cg_loop_end(cg, &lr, NULL);
 }
 
-/* Whether the hook rooted at `root` reaches a node of op `op` (nodes are topologically
- * ordered, so one backward sweep marks everything the root reaches). */
+/* Whether the hook rooted at `root` reaches a node of op `op` (air_reach marks what it
+ * reaches). */
 bool cg_cpu_uses_op(CgLlvm *cg, const AirKernel *ak, int32_t root, AirOp op)
 {
     if (root < 0) return false;
     uint8_t *reach = arena_alloc(cg->a, (size_t)root + 1);
     if (!reach) return false;
-    reach[root] = 1;
-    for (int32_t id = root; id >= 0; id--) {
-        if (!reach[id]) continue;
-        if (ak->nodes[id].op == op) return true;
-        for (int a = 0; a < ak->nodes[id].nargs && a < AIR_MAX_ARGS; a++)
-            if (ak->nodes[id].args[a] >= 0 && ak->nodes[id].args[a] < id) reach[ak->nodes[id].args[a]] = 1;
-    }
+    air_reach(ak, root, reach);
+    for (int32_t id = 0; id <= root; id++)
+        if (reach[id] && ak->nodes[id].op == op) return true;
     return false;
 }
 

@@ -137,24 +137,6 @@ static LLVMValueRef sink_logit(Skel *k, LLVMValueRef ipos)
     return sk ? LLVMBuildFMul(k->b, sk, cg_f32(k->cg, M_LOG2E, 1), "") : NULL;
 }
 
-/* Stores n = dv floats of O row `orow` scaled by `f` at p (element type of dt), converted. */
-static void store_row(Skel *k, LLVMValueRef orow, LLVMValueRef f, LLVMValueRef p, AirDtype dt)
-{
-    CgLlvm *cg = k->cg;
-    LLVMTypeRef et = cg_dtype_type(cg, dt);
-    LLVMValueRef fv = cg_splat(cg, f, k->N);
-    for (int d = 0; d < k->dv; d += k->N) {
-        LLVMValueRef o = LLVMBuildFMul(k->b, vload(k, k->O, add(k, orow, i64c(k, d)), 64), fv, "");
-        if (d + k->N <= k->dv) {
-            cg_store_from_f32(cg, o, cg_gep(cg, et, p, i64c(k, d)), dt);
-        } else {
-            for (int e = d; e < k->dv; e++)
-                cg_store_from_f32(cg, LLVMBuildExtractElement(k->b, o, cg_i32(cg, e - d, 1), ""),
-                                  cg_gep(cg, et, p, i64c(k, e)), dt);
-        }
-    }
-}
-
 /* part != NULL: the row's (O, m, l) there, sink folded in by the split that starts at tile 0.
  * part == NULL: o = O / l and lse, as the per-head entry's epilogue. */
 static bool finish(Skel *k)
@@ -186,7 +168,7 @@ static bool finish(Skel *k)
         lo = LLVMBuildSelect(k->b, with_sink, ls, l, "");
     }
     LLVMValueRef prow = cg_gep(cg, cg->t_f32, part, mul(k, lr.iv, i64c(k, k->dv + 2)));
-    store_row(k, orow, f, prow, DT_F32);
+    cg_cpu_store_row(k, k->O, orow, f, prow, DT_F32);
     LLVMBuildStore(k->b, mo, fptr(k, prow, i64c(k, k->dv)));
     LLVMBuildStore(k->b, lo, fptr(k, prow, i64c(k, k->dv + 1)));
     LLVMBuildBr(k->b, next);
@@ -199,7 +181,7 @@ static bool finish(Skel *k)
     inv = LLVMBuildSelect(k->b, has, inv, cg_f32(cg, 0.0, 1), "");
     LLVMValueRef os;
     LLVMValueRef obase = cg_cpu_head_base(k, ak->to, h, &os);
-    store_row(k, orow, inv, cg_gep(cg, cg_dtype_type(cg, ak->tensors[ak->to].dtype), obase, mul(k, qi, os)),
+    cg_cpu_store_row(k, k->O, orow, inv, cg_gep(cg, cg_dtype_type(cg, ak->tensors[ak->to].dtype), obase, mul(k, qi, os)),
               ak->tensors[ak->to].dtype);
     if (ak->tlse >= 0) {
         LLVMValueRef lse = LLVMBuildFMul(k->b, lse2, cg_f32(cg, M_LN2, 1), "");

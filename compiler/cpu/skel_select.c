@@ -206,15 +206,6 @@ typedef struct Att {
     AirDtype kdt, vdt;
 } Att;
 
-/* The sum of a vector's lanes, in any order (a tree, not a chain of dependent adds). */
-static LLVMValueRef lane_sum(CgLlvm *cg, LLVMValueRef v)
-{
-    LLVMTypeRef vt = LLVMTypeOf(v);
-    LLVMValueRef s = cg_intrin(cg, "llvm.vector.reduce.fadd", &vt, 1, (LLVMValueRef[]){cg_f32(cg, 0.0, 1), v}, 2);
-    LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
-    return s;
-}
-
 /* q . k_j for the key row at p (dtype kdt): lanes-wide products, then smaller powers of 2 for
  * a Dk that is not a multiple of lanes. */
 static LLVMValueRef row_dot(Att *a, LLVMValueRef p)
@@ -233,7 +224,7 @@ static LLVMValueRef row_dot(Att *a, LLVMValueRef p)
             if (w > 1) LLVMSetAlignment(qv, 4);
             acc = acc ? cg_fma(cg, qv, kv, acc) : LLVMBuildFMul(k->b, qv, kv, "");
         }
-        LLVMValueRef s = w == 1 ? acc : lane_sum(cg, acc);
+        LLVMValueRef s = cg_lane_sum(cg, acc);
         total = total ? LLVMBuildFAdd(k->b, total, s, "") : s;
     }
     return total;
@@ -265,7 +256,7 @@ static bool fold_keys(Att *a, LLVMValueRef *j, LLVMValueRef valid)
     LLVMValueRef base = cg_softmax_base(&sm, m, mx, &mnew);
     LLVMValueRef alpha = cg_exp2(cg, LLVMBuildFSub(k->b, m, base, ""));
     LLVMValueRef pv = cg_exp2(cg, LLVMBuildFSub(k->b, s, cg_splat(cg, base, N), ""));
-    LLVMValueRef psum = lane_sum(cg, pv);
+    LLVMValueRef psum = cg_lane_sum(cg, pv);
     LLVMBuildStore(k->b, mnew, fptr(k, a->ML, i64c(k, 0)));
     LLVMBuildStore(k->b, cg_fma(cg, l, alpha, psum), fptr(k, a->ML, i64c(k, 1)));
     LLVMTypeRef vet = cg_dtype_type(cg, a->vdt);
@@ -418,17 +409,7 @@ static bool build_attend(Skel *k, const KernelPlan *plan)
     LLVMValueRef os, obase = cg_cpu_head_base(k, ak->to, k->hi, &os);
     AirDtype odt = ak->tensors[ak->to].dtype;
     LLVMTypeRef oet = cg_dtype_type(cg, odt);
-    LLVMValueRef orow = cg_gep(cg, oet, obase, mul(k, row, os));
-    for (int d = 0; d < k->dv; d += k->N) {
-        LLVMValueRef o = LLVMBuildFMul(k->b, vload(k, a.O, i64c(k, d), 64), cg_splat(cg, inv, k->N), "");
-        if (d + k->N <= k->dv) {
-            cg_store_from_f32(cg, o, cg_gep(cg, oet, orow, i64c(k, d)), odt);
-        } else {
-            for (int e = d; e < k->dv; e++)
-                cg_store_from_f32(cg, LLVMBuildExtractElement(k->b, o, cg_i32(cg, e - d, 1), ""),
-                                  cg_gep(cg, oet, orow, i64c(k, e)), odt);
-        }
-    }
+    cg_cpu_store_row(k, a.O, i64c(k, 0), inv, cg_gep(cg, oet, obase, mul(k, row, os)), odt);
     if (ak->tlse >= 0) {
         LLVMValueRef lbase = cg_cpu_head_base(k, ak->tlse, k->hi, NULL);
         LLVMValueRef lsr = cg_abi_tensor_stride(cg, k->args, ak->tlse, 2);

@@ -24,6 +24,7 @@
  * usage: test_recur [TARGET]   (default native) */
 #include "rt.h"
 #include "test_util.h"
+#include "test_tensor.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -85,47 +86,6 @@ static const Family families[] = {
                   "  o[t] = (q[t] @ S) * sigmoid(dot(q[t], k[t]));"},
 };
 enum { NFAM = sizeof families / sizeof families[0] };
-
-static uint64_t rng = 12345;
-static double urand(void)
-{
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-
-static size_t dsize(AttnDtype d) { return d == ATTN_F32 ? 4 : d == ATTN_F64 ? 8 : 2; }
-
-static void put(AttnTensor *t, int64_t e, double x)
-{
-    float f = (float)x;
-    uint32_t u;
-    switch (t->dtype) {
-    case ATTN_F32: ((float *)t->data)[e] = f; break;
-    case ATTN_F64: ((double *)t->data)[e] = x; break;
-    case ATTN_BF16:
-        memcpy(&u, &f, 4);
-        ((uint16_t *)t->data)[e] = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-        break;
-    case ATTN_F16: ((_Float16 *)t->data)[e] = (_Float16)f; break;
-    default: break;
-    }
-}
-
-static double get(const AttnTensor *t, int64_t e)
-{
-    uint32_t u;
-    float f;
-    switch (t->dtype) {
-    case ATTN_F32: return ((const float *)t->data)[e];
-    case ATTN_F64: return ((const double *)t->data)[e];
-    case ATTN_BF16:
-        u = (uint32_t)((const uint16_t *)t->data)[e] << 16;
-        memcpy(&f, &u, 4);
-        return f;
-    case ATTN_F16: return (double)((const _Float16 *)t->data)[e];
-    default: return NAN;
-    }
-}
 
 typedef struct Case {
     int fam, dk, dv;
